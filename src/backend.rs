@@ -1,0 +1,139 @@
+//! Run-time choice of the burn device.
+//!
+//! burn-wgpu on a hardware GPU adapter; burn's CPU backend `flex` when the only adapters are
+//! software rasterisers (lavapipe, llvmpipe, WARP: ~10x slower than flex) or there is none.
+//! The choice is never silent: [`Selection::notice`] says what was picked and why.
+
+use crate::error::{Error, Result};
+use burn::tensor::Device;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum BackendKind {
+    /// burn-wgpu (Vulkan / Metal / DX12).
+    Wgpu,
+    /// burn's `flex` CPU backend.
+    Cpu,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::Cpu => "cpu",
+        })
+    }
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "wgpu" | "gpu" => Ok(BackendKind::Wgpu),
+            "cpu" | "flex" => Ok(BackendKind::Cpu),
+            other => Err(Error::invalid("--backend", format!("unknown backend '{other}' (use wgpu or cpu)"))),
+        }
+    }
+}
+
+/// A wgpu adapter as seen at start-up.
+#[derive(Debug, Clone)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub api: String,
+    pub software: bool,
+}
+
+/// The device in use and a human-readable account of the choice.
+#[derive(Clone)]
+pub struct Selection {
+    pub kind: BackendKind,
+    pub device: Device,
+    /// e.g. "wgpu (NVIDIA GeForce RTX 4070, Vulkan)" or "cpu (flex)".
+    pub description: String,
+    /// One line for the user: what was picked and why.
+    pub notice: String,
+}
+
+impl fmt::Debug for Selection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Selection").field("kind", &self.kind).field("description", &self.description).finish()
+    }
+}
+
+/// Lists the wgpu adapters of this machine (cheap: no device is opened).
+pub fn adapters() -> Vec<AdapterSummary> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let list = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    list.iter()
+        .map(|a| {
+            let info = a.get_info();
+            AdapterSummary {
+                name: info.name.clone(),
+                api: format!("{:?}", info.backend),
+                software: info.device_type == wgpu::DeviceType::Cpu,
+            }
+        })
+        .collect()
+}
+
+/// The CPU device (burn flex): always available.
+pub fn cpu() -> Selection {
+    Selection {
+        kind: BackendKind::Cpu,
+        device: Device::flex(),
+        description: "cpu (burn flex)".into(),
+        notice: "backend: cpu (burn flex), as requested".into(),
+    }
+}
+
+/// Picks the device: `requested` overrides; otherwise wgpu on a hardware adapter, else cpu.
+pub fn select(requested: Option<BackendKind>) -> Result<Selection> {
+    let found = adapters();
+    let hardware = found.iter().find(|a| !a.software);
+    match requested {
+        Some(BackendKind::Cpu) => Ok(cpu()),
+        Some(BackendKind::Wgpu) => {
+            let Some(adapter) = hardware.or(found.first()) else {
+                return Err(Error::Backend(
+                    "--backend wgpu: no wgpu adapter found (install a Vulkan driver, e.g. mesa-vulkan-drivers)".into(),
+                ));
+            };
+            let mut sel = wgpu_selection(adapter);
+            sel.notice = if adapter.software {
+                format!(
+                    "backend: wgpu on a software adapter ({}), as requested; the cpu backend is usually ~10x faster here",
+                    adapter.name
+                )
+            } else {
+                format!("backend: {}, as requested", sel.description)
+            };
+            Ok(sel)
+        }
+        None => match hardware {
+            Some(adapter) => {
+                let mut sel = wgpu_selection(adapter);
+                sel.notice = format!("backend: {} (hardware GPU found; --backend cpu overrides)", sel.description);
+                Ok(sel)
+            }
+            None => {
+                let why = match found.first() {
+                    Some(a) => format!("only a software adapter ({}) was found", a.name),
+                    None => "no GPU adapter was found".into(),
+                };
+                let mut sel = cpu();
+                sel.notice = format!("backend: cpu (burn flex), because {why}; --backend wgpu overrides");
+                Ok(sel)
+            }
+        },
+    }
+}
+
+fn wgpu_selection(adapter: &AdapterSummary) -> Selection {
+    Selection {
+        kind: BackendKind::Wgpu,
+        device: Device::wgpu(Default::default()),
+        description: format!("wgpu ({}, {})", adapter.name, adapter.api),
+        notice: String::new(),
+    }
+}

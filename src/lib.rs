@@ -1,0 +1,23 @@
+//! Posterior Lab: posterior sampling for image inverse problems with score-based priors.
+//!
+//! Layers, top to bottom (arrows point down only): `cli` → `recipe`/`run` → `samplers` →
+//! `problem` → `priors` + `operators`. See `../shared/DESIGN.md` for the picture.
+
+pub mod backend;
+pub mod bench;
+pub mod cli;
+pub mod error;
+pub mod image_io;
+pub mod linalg;
+pub mod metrics;
+pub mod npy;
+pub mod operators;
+pub mod output;
+pub mod priors;
+pub mod problem;
+pub mod recipe;
+pub mod samplers;
+pub mod schedule;
+pub mod tensor;
+
+pub use error::{Error, Result};

@@ -1,0 +1,148 @@
+//! Forward operators A of y = A(x) + σ_y n, on batched image tensors [B, C, H, W].
+//!
+//! Every operator here is linear, with an exact adjoint and a solve of
+//! (c·I + AᵀA/σ_y²) z = b: closed form where the structure allows, conjugate gradient otherwise.
+//! Measurements are kept as 4-D tensors too ([B, C', H', W']); `Matrix` uses [B, m, 1, 1] and
+//! reads/writes y as an [m] array.
+
+mod blur;
+mod downsample;
+mod grayscale;
+mod identity;
+mod mask;
+mod matrix;
+
+pub use blur::Blur;
+pub use downsample::Downsample;
+pub use grayscale::Grayscale;
+pub use identity::Identity;
+pub use mask::Mask;
+pub use matrix::MatrixOp;
+
+use crate::error::{Error, Result};
+use crate::linalg::Mat;
+use crate::tensor;
+use burn::tensor::{Device, Tensor};
+
+pub trait Operator: Send + Sync {
+    /// Short name for messages and summaries, e.g. "Downsample(2)".
+    fn name(&self) -> String;
+    /// (C, H, W) of x.
+    fn input_shape(&self) -> [usize; 3];
+    /// (C', H', W') of y as held in tensors.
+    fn output_shape(&self) -> [usize; 3];
+    /// Shape of y in `.npy` files (the contract's form).
+    fn output_npy_shape(&self) -> Vec<usize> {
+        self.output_shape().to_vec()
+    }
+    /// A(x) for x of shape [B, C, H, W].
+    fn forward(&self, x: Tensor<4>) -> Tensor<4>;
+    /// Aᵀ(y) for y of shape [B, C', H', W'].
+    fn adjoint(&self, y: Tensor<4>) -> Tensor<4>;
+    /// (c·I + AᵀA/σ_y²)⁻¹ b, c > 0. The default is conjugate gradient.
+    fn solve_shifted(&self, c: f64, sigma_y: f64, b: Tensor<4>) -> Tensor<4> {
+        let inv_var = 1.0 / (sigma_y * sigma_y);
+        conjugate_gradient(|v| v.clone().mul_scalar(c) + self.adjoint(self.forward(v)).mul_scalar(inv_var), b, 200, 1e-6)
+    }
+    /// Number of measurements m.
+    fn measurement_len(&self) -> usize {
+        self.output_shape().iter().product()
+    }
+    /// The dense [m, d] matrix of A, in f64, built by applying A to the basis vectors.
+    fn dense(&self, device: &Device) -> Result<Mat> {
+        let [c, h, w] = self.input_shape();
+        let d = c * h * w;
+        let m = self.measurement_len();
+        let mut out = Mat::zeros(m, d);
+        // In blocks, so a large d does not allocate a d x d identity at once.
+        let block = 256.min(d.max(1));
+        let mut start = 0;
+        while start < d {
+            let n = block.min(d - start);
+            let mut basis = vec![0.0f32; n * d];
+            for i in 0..n {
+                basis[i * d + start + i] = 1.0;
+            }
+            let y = self.forward(tensor::from_vec(basis, [n, c, h, w], device));
+            let cols = tensor::to_vec(&y)?;
+            for i in 0..n {
+                for r in 0..m {
+                    out.set(r, start + i, f64::from(cols[i * m + r]));
+                }
+            }
+            start += n;
+        }
+        Ok(out)
+    }
+}
+
+/// The operator as a recipe names it (fixed by the command-line contract).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum OperatorSpec {
+    Identity,
+    Mask(String),
+    Downsample(usize),
+    Blur { sigma: f64 },
+    Grayscale,
+    Matrix(String),
+}
+
+/// Builds an operator for images of `shape`; file paths are resolved against `base`.
+pub fn build(spec: &OperatorSpec, shape: [usize; 3], base: &std::path::Path, device: &Device) -> Result<Box<dyn Operator>> {
+    Ok(match spec {
+        OperatorSpec::Identity => Box::new(Identity::new(shape)),
+        OperatorSpec::Mask(file) => {
+            let path = base.join(file);
+            let arr = crate::npy::read(&path)?;
+            Box::new(Mask::from_array(shape, &arr.shape, arr.data, device).map_err(|e| e.in_file(&path))?)
+        }
+        OperatorSpec::Downsample(f) => Box::new(Downsample::new(shape, *f)?),
+        OperatorSpec::Blur { sigma } => Box::new(Blur::new(shape, *sigma, device)?),
+        OperatorSpec::Grayscale => Box::new(Grayscale::new(shape)?),
+        OperatorSpec::Matrix(file) => {
+            let path = base.join(file);
+            let arr = crate::npy::read(&path)?;
+            Box::new(MatrixOp::from_array(shape, &arr.shape, arr.data, device).map_err(|e| e.in_file(&path))?)
+        }
+    })
+}
+
+/// Batched conjugate gradient for an SPD operator: every chain gets its own step sizes.
+/// Stops when every chain's residual is below `rel_tol` times its right-hand side.
+pub fn conjugate_gradient(apply: impl Fn(Tensor<4>) -> Tensor<4>, b: Tensor<4>, max_iter: usize, rel_tol: f64) -> Tensor<4> {
+    let tiny = 1e-30;
+    let mut x = b.zeros_like();
+    let mut r = b.clone();
+    let mut p = r.clone();
+    let mut rs = tensor::sum_sq(r.clone());
+    let rs0 = rs.clone().clamp_min(tiny);
+    for it in 0..max_iter {
+        let ap = apply(p.clone());
+        let alpha = rs.clone() / (tensor::inner(p.clone(), ap.clone()) + tiny);
+        x = x + p.clone() * alpha.clone();
+        r = r - ap * alpha;
+        let rs_new = tensor::sum_sq(r.clone());
+        // Checking convergence reads back from the device: do it every few iterations only.
+        if it % 4 == 3 {
+            let ratio = (rs_new.clone() / rs0.clone()).max();
+            if let Ok(v) = tensor::to_vec(&ratio) {
+                if v.first().is_some_and(|v| *v <= (rel_tol * rel_tol) as f32) {
+                    break;
+                }
+            }
+        }
+        let beta = rs_new.clone() / (rs + tiny);
+        p = r.clone() + p * beta;
+        rs = rs_new;
+    }
+    x
+}
+
+/// Checks that a tensor is [B, C, H, W] with the given trailing shape.
+pub fn check_shape(what: &str, t: &Tensor<4>, expected: [usize; 3]) -> Result<()> {
+    let [_, c, h, w] = t.dims();
+    if [c, h, w] != expected {
+        return Err(Error::shape(what, expected, [c, h, w]));
+    }
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! Running a loaded recipe to completion and writing its results (the contract's outputs).
+//!
+//! Files are first written into a hidden staging folder beside DIR and moved in only when all
+//! of them are complete, so a failure leaves nothing half-written in DIR.
+
+use crate::error::{Error, Result};
+use crate::image_io;
+use crate::metrics;
+use crate::npy;
+use crate::recipe::Loaded;
+use crate::samplers::{self, ChainState};
+use crate::tensor;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What a finished run produced.
+pub struct RunResult {
+    pub shape: [usize; 3],
+    pub chains: usize,
+    /// [chains, C, H, W] flattened.
+    pub samples: Vec<f32>,
+    pub mean: Vec<f32>,
+    pub variance: Vec<f32>,
+    pub summary: Summary,
+}
+
+/// `summary.ron`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub sampler: String,
+    pub prior: String,
+    pub operator: String,
+    pub backend: String,
+    pub chains: usize,
+    pub steps: usize,
+    pub nfe_per_chain: usize,
+    pub seconds: f64,
+    pub noise_sigma: f64,
+    /// Mean over chains of ‖y − A(x)‖ / (σ_y √m).
+    pub residual: f64,
+    pub residual_per_chain: Vec<f64>,
+    /// PSNR (dB, data range [-1, 1]) of the posterior mean against the truth, when known.
+    pub psnr_mean: Option<f64>,
+    /// Mean PSNR of the individual samples against the truth, when known.
+    pub psnr_samples: Option<f64>,
+}
+
+/// Runs the recipe's sampler to the end; `on_step` sees every intermediate state.
+pub fn run(loaded: &Loaded, backend: &str, mut on_step: impl FnMut(&ChainState)) -> Result<RunResult> {
+    let recipe = &loaded.recipe;
+    let problem = &loaded.problem;
+    let start = Instant::now();
+    let mut sampler = samplers::build(&recipe.sampler, problem, recipe.chains, recipe.seed)?;
+    samplers::run(sampler.as_mut(), problem, &mut on_step)?;
+    let out = sampler.samples();
+    let samples = tensor::to_vec(&out)?;
+    let seconds = start.elapsed().as_secs_f64();
+    if let Some(i) = samples.iter().position(|v| !v.is_finite()) {
+        let d = problem.dim();
+        return Err(Error::NonFinite { what: format!("{} output (chain {})", sampler.name(), i / d), step: sampler.state().step, chains: 1 });
+    }
+    let chains = recipe.chains;
+    let (mean, variance) = metrics::mean_variance(&samples, chains);
+    let residuals = problem.normalized_residuals(&out)?;
+    let residual = residuals.iter().sum::<f64>() / residuals.len().max(1) as f64;
+    let (psnr_mean, psnr_samples) = match &loaded.truth {
+        Some(t) => {
+            let d = t.len();
+            let per: f64 = samples.chunks(d).map(|s| metrics::psnr(s, t)).sum::<f64>() / chains as f64;
+            (Some(metrics::psnr(&mean, t)), Some(per))
+        }
+        None => (None, None),
+    };
+    let state = sampler.state();
+    Ok(RunResult {
+        shape: problem.shape(),
+        chains,
+        samples,
+        mean,
+        variance,
+        summary: Summary {
+            sampler: recipe.sampler.name().to_string(),
+            prior: problem.prior.describe(),
+            operator: problem.operator.name(),
+            backend: backend.to_string(),
+            chains,
+            steps: state.total_steps,
+            nfe_per_chain: state.nfe,
+            seconds,
+            noise_sigma: problem.sigma_y,
+            residual,
+            residual_per_chain: residuals,
+            psnr_mean,
+            psnr_samples,
+        },
+    })
+}
+
+/// Writes every output of the run into `dir` (created if missing), all or nothing.
+pub fn write(dir: &Path, loaded: &Loaded, result: &RunResult) -> Result<()> {
+    let staging = staging_dir(dir)?;
+    let outcome = write_files(&staging, loaded, result).and_then(|files| commit(&staging, dir, &files));
+    let _ = std::fs::remove_dir_all(&staging);
+    outcome
+}
+
+fn staging_dir(dir: &Path) -> Result<PathBuf> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| Error::file(&parent, format!("cannot create folder: {e}")))?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
+    let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir(&staging).map_err(|e| Error::file(&staging, format!("cannot create staging folder: {e}")))?;
+    Ok(staging)
+}
+
+fn write_files(staging: &Path, loaded: &Loaded, r: &RunResult) -> Result<Vec<String>> {
+    let [c, h, w] = r.shape;
+    let mut files = vec![];
+    let mut put_npy = |name: &str, shape: &[usize], data: &[f32]| -> Result<()> {
+        npy::write(&staging.join(name), shape, data)?;
+        files.push(name.to_string());
+        Ok(())
+    };
+    put_npy("samples.npy", &[r.chains, c, h, w], &r.samples)?;
+    put_npy("mean.npy", &[c, h, w], &r.mean)?;
+    put_npy("variance.npy", &[c, h, w], &r.variance)?;
+    if let Some(t) = &loaded.truth {
+        put_npy("truth.npy", &[c, h, w], t)?;
+        put_npy("y.npy", &loaded.y_shape, &loaded.y)?;
+    }
+    let summary = ron::ser::to_string_pretty(&r.summary, ron::ser::PrettyConfig::default())
+        .map_err(|e| Error::invalid("summary", e.to_string()))?;
+    let p = staging.join("summary.ron");
+    std::fs::write(&p, summary).map_err(|e| Error::file(&p, format!("cannot write: {e}")))?;
+    files.push("summary.ron".into());
+    if c == 1 || c == 3 {
+        image_io::save_png(&image_io::to_rgb(&r.mean, r.shape), &staging.join("mean.png"))?;
+        image_io::save_png(&image_io::variance_map(&r.variance, r.shape).0, &staging.join("variance.png"))?;
+        image_io::save_png(&image_io::grid(&r.samples, r.chains, r.shape, 16), &staging.join("samples.png"))?;
+        files.extend(["mean.png", "variance.png", "samples.png"].map(String::from));
+    }
+    Ok(files)
+}
+
+fn commit(staging: &Path, dir: &Path, files: &[String]) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, format!("cannot create output folder: {e}")))?;
+    for f in files {
+        let to = dir.join(f);
+        std::fs::rename(staging.join(f), &to)
+            .or_else(|_| std::fs::copy(staging.join(f), &to).map(|_| ()))
+            .map_err(|e| Error::file(&to, format!("cannot write: {e}")))?;
+    }
+    Ok(())
+}

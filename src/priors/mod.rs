@@ -1,0 +1,40 @@
+//! Priors: one denoiser interface D(x, σ) ≈ E[x_0 | x_σ = x], with score (D − x)/σ² (Tweedie).
+
+pub mod gmm;
+
+pub use gmm::{Gmm, GmmDenoiser};
+
+use burn::tensor::Tensor;
+
+/// A denoiser in the EDM / variance-exploding convention: x_σ = x_0 + σ ε.
+pub trait Denoiser: Send + Sync {
+    /// D(x, σ) for x of shape [B, C, H, W]. Built from burn tensor ops only, so it is
+    /// differentiable when x carries autodiff.
+    fn denoise(&self, x: Tensor<4>, sigma: f64) -> Tensor<4>;
+    /// (C, H, W) the prior is defined on.
+    fn shape(&self) -> [usize; 3];
+    /// For messages and summaries.
+    fn describe(&self) -> String;
+    /// Default noise range for samplers: (σ_min, σ_max).
+    fn sigma_range(&self) -> (f64, f64) {
+        (0.002, 80.0)
+    }
+    /// The exact mixture when this prior is a Gaussian mixture (enables `Exact` and exact checks).
+    fn gmm(&self) -> Option<&Gmm> {
+        None
+    }
+}
+
+/// ∇ log p_σ(x) = (D(x, σ) − x)/σ².
+pub fn score(prior: &dyn Denoiser, x: Tensor<4>, sigma: f64) -> Tensor<4> {
+    (prior.denoise(x.clone(), sigma) - x).div_scalar(sigma * sigma)
+}
+
+/// The prior as a recipe names it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum PriorSpec {
+    /// A Gaussian-mixture RON file.
+    Gmm(String),
+    /// A learned network (burnpack file with a model card).
+    Model(String),
+}

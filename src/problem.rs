@@ -1,0 +1,89 @@
+//! An inverse problem: prior + operator + measurement y + noise level σ_y.
+
+use crate::error::{Error, Result};
+use crate::operators::{Operator, check_shape};
+use crate::priors::Denoiser;
+use crate::tensor;
+use burn::tensor::{Device, Tensor};
+use std::sync::Arc;
+
+pub struct Problem {
+    pub prior: Arc<dyn Denoiser>,
+    pub operator: Arc<dyn Operator>,
+    /// [1, C', H', W']
+    pub y: Tensor<4>,
+    pub sigma_y: f64,
+    pub device: Device,
+    /// The ground truth when it is known (simulated measurements), [1, C, H, W].
+    pub truth: Option<Tensor<4>>,
+}
+
+impl Problem {
+    pub fn new(
+        prior: Arc<dyn Denoiser>,
+        operator: Arc<dyn Operator>,
+        y: Tensor<4>,
+        sigma_y: f64,
+        device: Device,
+    ) -> Result<Self> {
+        if prior.shape() != operator.input_shape() {
+            return Err(Error::shape("operator input vs prior", prior.shape(), operator.input_shape()));
+        }
+        check_shape("measurement y", &y, operator.output_shape())?;
+        if y.dims()[0] != 1 {
+            return Err(Error::shape("measurement y batch", 1, y.dims()[0]));
+        }
+        if !(sigma_y.is_finite() && sigma_y > 0.0) {
+            return Err(Error::invalid("noise_sigma", format!("must be a positive number, got {sigma_y}")));
+        }
+        if tensor::non_finite_chains(&y)? > 0 {
+            return Err(Error::invalid("measurement y", "contains NaN or Inf"));
+        }
+        Ok(Self { prior, operator, y, sigma_y, device, truth: None })
+    }
+
+    pub fn with_truth(mut self, truth: Tensor<4>) -> Result<Self> {
+        check_shape("truth", &truth, self.shape())?;
+        self.truth = Some(truth);
+        Ok(self)
+    }
+
+    /// (C, H, W) of x.
+    pub fn shape(&self) -> [usize; 3] {
+        self.operator.input_shape()
+    }
+
+    pub fn dim(&self) -> usize {
+        self.shape().iter().product()
+    }
+
+    /// y broadcast to a batch of `b` chains.
+    pub fn y_batch(&self, b: usize) -> Tensor<4> {
+        let [_, c, h, w] = self.y.dims();
+        self.y.clone().expand([b, c, h, w])
+    }
+
+    /// y − A(x) for a batch x.
+    pub fn residual(&self, x: Tensor<4>) -> Tensor<4> {
+        let b = x.dims()[0];
+        self.y_batch(b) - self.operator.forward(x)
+    }
+
+    /// ∇_x R(x) with R(x) = ‖y − A x‖²/(2σ_y²): Aᵀ(A x − y)/σ_y².
+    pub fn data_grad(&self, x: Tensor<4>) -> Tensor<4> {
+        let r = self.residual(x);
+        self.operator.adjoint(r).div_scalar(-(self.sigma_y * self.sigma_y))
+    }
+
+    /// ‖y − A(x)‖ / (σ_y √m) for every chain: near 1 for a sample consistent with the noise.
+    pub fn normalized_residuals(&self, x: &Tensor<4>) -> Result<Vec<f64>> {
+        let m = self.operator.measurement_len() as f64;
+        let r = tensor::sum_sq(self.residual(x.clone()));
+        Ok(tensor::to_f64(&r)?.into_iter().map(|s| s.sqrt() / (self.sigma_y * m.sqrt())).collect())
+    }
+
+    /// y as a host vector in f64.
+    pub fn y_f64(&self) -> Result<Vec<f64>> {
+        tensor::to_f64(&self.y)
+    }
+}

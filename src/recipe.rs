@@ -1,0 +1,189 @@
+//! The RON recipe of the command-line contract → a [`Problem`] and a sampler configuration.
+//!
+//! Every input is read and checked here, before anything is written anywhere, so a bad recipe
+//! ends with one message naming the file and the problem.
+
+use crate::error::{Error, Result};
+use crate::image_io;
+use crate::npy;
+use crate::operators::{self, OperatorSpec};
+use crate::priors::{Gmm, GmmDenoiser, PriorSpec};
+use crate::problem::Problem;
+use crate::samplers::SamplerSpec;
+use crate::tensor;
+use burn::tensor::Device;
+use ron::extensions::Extensions;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    pub prior: PriorSpec,
+    /// (C, H, W) of x.
+    pub shape: (usize, usize, usize),
+    pub operator: OperatorSpec,
+    pub measurement: MeasurementSpec,
+    /// σ_y, in data units.
+    pub noise_sigma: f64,
+    pub sampler: SamplerSpec,
+    #[serde(default = "default_chains")]
+    pub chains: usize,
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_chains() -> usize {
+    16
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MeasurementSpec {
+    /// y read from an array with the operator's output shape.
+    Npy(String),
+    /// y = A(truth) + σ_y n with the recipe's seed.
+    Simulate {
+        truth: TruthSpec,
+        /// Resize an image truth to `shape` (otherwise a size mismatch is an error).
+        #[serde(default)]
+        resize: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TruthSpec {
+    Npy(String),
+    Image(String),
+}
+
+/// The RON dialect of recipes: `Dps(steps: 500)` rather than `Dps((steps: 500))`.
+fn ron_options() -> ron::Options {
+    ron::Options::default().with_default_extension(Extensions::UNWRAP_VARIANT_NEWTYPES)
+}
+
+impl Recipe {
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        ron_options().from_str(text).map_err(|e| e.to_string())
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, format!("cannot read recipe: {e}")))?;
+        Self::parse(&text).map_err(|e| Error::file(path, format!("not a valid recipe: {e}")))
+    }
+
+    pub fn to_ron(&self) -> String {
+        let pretty = ron::ser::PrettyConfig::default().extensions(Extensions::UNWRAP_VARIANT_NEWTYPES);
+        ron_options().to_string_pretty(self, pretty).unwrap_or_default()
+    }
+
+    pub fn shape(&self) -> [usize; 3] {
+        [self.shape.0, self.shape.1, self.shape.2]
+    }
+}
+
+/// A recipe with every input loaded and checked.
+pub struct Loaded {
+    pub recipe: Recipe,
+    pub problem: Problem,
+    /// The truth when the measurement was simulated, [C, H, W] flattened.
+    pub truth: Option<Vec<f32>>,
+    /// y as [C', H', W'] flattened, and its `.npy` shape.
+    pub y: Vec<f32>,
+    pub y_shape: Vec<usize>,
+}
+
+/// Reads and checks a recipe file and everything it names (paths relative to its folder).
+pub fn load(path: &Path, device: &Device) -> Result<Loaded> {
+    let recipe = Recipe::from_file(path)?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    load_recipe(recipe, &base, device).map_err(|e| match e {
+        e @ Error::File { .. } => e,
+        other => Error::file(path, other.to_string()),
+    })
+}
+
+/// Loads a parsed recipe whose relative paths are resolved against `base`.
+pub fn load_recipe(recipe: Recipe, base: &Path, device: &Device) -> Result<Loaded> {
+    let shape = recipe.shape();
+    let [c, h, w] = shape;
+    if c == 0 || h == 0 || w == 0 {
+        return Err(Error::invalid("shape", format!("every dimension must be positive, got {shape:?}")));
+    }
+    if !(recipe.noise_sigma.is_finite() && recipe.noise_sigma > 0.0) {
+        return Err(Error::invalid("noise_sigma", format!("must be a positive number, got {}", recipe.noise_sigma)));
+    }
+    if recipe.chains == 0 || recipe.chains > 1 << 20 {
+        return Err(Error::invalid("chains", format!("must be between 1 and {}, got {}", 1 << 20, recipe.chains)));
+    }
+    let d = c * h * w;
+
+    let prior: Arc<dyn crate::priors::Denoiser> = match &recipe.prior {
+        PriorSpec::Gmm(file) => {
+            let p = base.join(file);
+            let gmm = Gmm::from_file(&p, Some(d))?;
+            Arc::new(GmmDenoiser::new(gmm, shape, device).map_err(|e| e.in_file(&p))?)
+        }
+        PriorSpec::Model(file) => {
+            let p = base.join(file);
+            if !p.exists() {
+                return Err(Error::file(&p, "cannot read model: no such file"));
+            }
+            return Err(Error::file(&p, "learned network priors are not supported by this build yet"));
+        }
+    };
+    let operator: Arc<dyn operators::Operator> = Arc::from(operators::build(&recipe.operator, shape, base, device)?);
+    let out_shape = operator.output_shape();
+    let y_shape = operator.output_npy_shape();
+
+    let mut truth = None;
+    let y: Vec<f32> = match &recipe.measurement {
+        MeasurementSpec::Npy(file) => {
+            let p = base.join(file);
+            let arr = npy::read(&p)?;
+            if arr.shape != y_shape {
+                return Err(Error::file(
+                    &p,
+                    format!("y has shape {:?} but {} gives {:?}", arr.shape, operator.name(), y_shape),
+                ));
+            }
+            check_finite(&p, &arr.data)?;
+            arr.data
+        }
+        MeasurementSpec::Simulate { truth: spec, resize } => {
+            let x = match spec {
+                TruthSpec::Npy(file) => {
+                    let p = base.join(file);
+                    let arr = npy::read(&p)?;
+                    let ok = arr.shape == [c, h, w] || arr.shape == [1, c, h, w] || (c == 1 && arr.shape == [h, w]);
+                    if !ok {
+                        return Err(Error::file(&p, format!("truth has shape {:?}, expected [{c}, {h}, {w}]", arr.shape)));
+                    }
+                    check_finite(&p, &arr.data)?;
+                    arr.data
+                }
+                TruthSpec::Image(file) => image_io::load(&base.join(file), shape, *resize)?,
+            };
+            let xt = tensor::from_vec(x.clone(), [1, c, h, w], device);
+            let clean = operator.forward(xt);
+            let mut rng = tensor::rng(recipe.seed ^ 0x5eed_0f_5e75_u64);
+            let noise = tensor::normal(&mut rng, clean.dims(), device);
+            truth = Some(x);
+            tensor::to_vec(&(clean + noise.mul_scalar(recipe.noise_sigma)))?
+        }
+    };
+    let [oc, oh, ow] = out_shape;
+    let yt = tensor::from_vec(y.clone(), [1, oc, oh, ow], device);
+    let mut problem = Problem::new(prior, operator, yt, recipe.noise_sigma, device.clone())?;
+    if let Some(x) = &truth {
+        problem = problem.with_truth(tensor::from_vec(x.clone(), [1, c, h, w], device))?;
+    }
+    Ok(Loaded { recipe, problem, truth, y, y_shape })
+}
+
+fn check_finite(path: &Path, data: &[f32]) -> Result<()> {
+    match data.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(Error::file(path, format!("contains a non-finite value (NaN or Inf) at flat index {i}"))),
+        None => Ok(()),
+    }
+}
