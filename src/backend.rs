@@ -61,10 +61,16 @@ impl fmt::Debug for Selection {
     }
 }
 
-/// Lists the wgpu adapters of this machine (cheap: no device is opened).
+/// Lists the wgpu adapters of this machine (cheap: no device is opened). Only the primary
+/// APIs (Vulkan, Metal, DX12), which are what burn's kernels run on; probing GL would also
+/// print windowing-system noise on headless machines.
 pub fn adapters() -> Vec<AdapterSummary> {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let list = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends &= wgpu::Backends::PRIMARY;
+    let list = quiet_stderr(|| {
+        let instance = wgpu::Instance::new(desc);
+        pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY))
+    });
     list.iter()
         .map(|a| {
             let info = a.get_info();
@@ -89,6 +95,9 @@ pub fn cpu() -> Selection {
 
 /// Picks the device: `requested` overrides; otherwise wgpu on a hardware adapter, else cpu.
 pub fn select(requested: Option<BackendKind>) -> Result<Selection> {
+    if requested == Some(BackendKind::Cpu) {
+        return Ok(cpu());
+    }
     let found = adapters();
     let hardware = found.iter().find(|a| !a.software);
     match requested {
@@ -136,4 +145,37 @@ fn wgpu_selection(adapter: &AdapterSummary) -> Selection {
         description: format!("wgpu ({}, {})", adapter.name, adapter.api),
         notice: String::new(),
     }
+}
+
+/// Runs `f` with the process's stderr pointed at /dev/null. Probing Vulkan drivers on a headless
+/// machine makes libwayland print "error: XDG_RUNTIME_DIR is invalid…" lines that are not errors
+/// of ours and would drown the one message a failing command prints.
+#[cfg(unix)]
+fn quiet_stderr<T>(f: impl FnOnce() -> T) -> T {
+    use std::io::Write;
+    let _ = std::io::stderr().flush();
+    // SAFETY: plain POSIX descriptor calls on fd 2 and descriptors opened here; every
+    // descriptor is checked and the original stderr is restored before returning.
+    unsafe {
+        let saved = libc::dup(2);
+        if saved < 0 {
+            return f();
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+        if null < 0 {
+            libc::close(saved);
+            return f();
+        }
+        libc::dup2(null, 2);
+        libc::close(null);
+        let out = f();
+        libc::dup2(saved, 2);
+        libc::close(saved);
+        out
+    }
+}
+
+#[cfg(not(unix))]
+fn quiet_stderr<T>(f: impl FnOnce() -> T) -> T {
+    f()
 }

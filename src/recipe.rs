@@ -57,9 +57,12 @@ pub enum TruthSpec {
     Image(String),
 }
 
-/// The RON dialect of recipes: `Dps(steps: 500)` rather than `Dps((steps: 500))`.
+/// The RON dialect of recipes: `Dps(steps: 500)` rather than `Dps((steps: 500))`, and
+/// optional values written bare (`eps: 0.1`, not `eps: Some(0.1)`).
 fn ron_options() -> ron::Options {
-    ron::Options::default().with_default_extension(Extensions::UNWRAP_VARIANT_NEWTYPES)
+    ron::Options::default()
+        .with_default_extension(Extensions::UNWRAP_VARIANT_NEWTYPES)
+        .with_default_extension(Extensions::IMPLICIT_SOME)
 }
 
 impl Recipe {
@@ -73,7 +76,7 @@ impl Recipe {
     }
 
     pub fn to_ron(&self) -> String {
-        let pretty = ron::ser::PrettyConfig::default().extensions(Extensions::UNWRAP_VARIANT_NEWTYPES);
+        let pretty = ron::ser::PrettyConfig::default().extensions(Extensions::UNWRAP_VARIANT_NEWTYPES | Extensions::IMPLICIT_SOME);
         ron_options().to_string_pretty(self, pretty).unwrap_or_default()
     }
 

@@ -159,7 +159,9 @@ impl Gmm {
     /// Reads a mixture file and checks its dimension against `expected_dim` (= C·H·W).
     pub fn from_file(path: &Path, expected_dim: Option<usize>) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
-        let spec: GmmFile = ron::from_str(&text).map_err(|e| Error::file(path, format!("not a valid mixture file: {e}")))?;
+        let spec: GmmFile = ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+            .from_str(&text).map_err(|e| Error::file(path, format!("not a valid mixture file: {e}")))?;
         let gmm = Self::from_spec(spec).map_err(|e| e.in_file(path))?;
         if let Some(d) = expected_dim {
             if gmm.dim != d {
