@@ -31,7 +31,10 @@ impl std::str::FromStr for BackendKind {
         match s.to_ascii_lowercase().as_str() {
             "wgpu" | "gpu" => Ok(BackendKind::Wgpu),
             "cpu" | "flex" => Ok(BackendKind::Cpu),
-            other => Err(Error::invalid("--backend", format!("unknown backend '{other}' (use wgpu or cpu)"))),
+            other => Err(Error::invalid(
+                "--backend",
+                format!("unknown backend '{other}' (use wgpu or cpu)"),
+            )),
         }
     }
 }
@@ -57,7 +60,10 @@ pub struct Selection {
 
 impl fmt::Debug for Selection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Selection").field("kind", &self.kind).field("description", &self.description).finish()
+        f.debug_struct("Selection")
+            .field("kind", &self.kind)
+            .field("description", &self.description)
+            .finish()
     }
 }
 
@@ -122,7 +128,10 @@ pub fn select(requested: Option<BackendKind>) -> Result<Selection> {
         None => match hardware {
             Some(adapter) => {
                 let mut sel = wgpu_selection(adapter);
-                sel.notice = format!("backend: {} (hardware GPU found; --backend cpu overrides)", sel.description);
+                sel.notice = format!(
+                    "backend: {} (hardware GPU found; --backend cpu overrides)",
+                    sel.description
+                );
                 Ok(sel)
             }
             None => {
@@ -131,7 +140,8 @@ pub fn select(requested: Option<BackendKind>) -> Result<Selection> {
                     None => "no GPU adapter was found".into(),
                 };
                 let mut sel = cpu();
-                sel.notice = format!("backend: cpu (burn flex), because {why}; --backend wgpu overrides");
+                sel.notice =
+                    format!("backend: cpu (burn flex), because {why}; --backend wgpu overrides");
                 Ok(sel)
             }
         },

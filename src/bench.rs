@@ -21,16 +21,34 @@ pub fn bench_gmm(k: usize, shape: [usize; 3], seed: u64) -> Gmm {
     let mut means = vec![];
     let mut covs = vec![];
     for _ in 0..k {
-        means.push(tensor::gaussian_vec(&mut rng, d).into_iter().map(|v| 0.6 * v).collect());
-        let b = Mat::from_rows(d, d, tensor::gaussian_vec(&mut rng, d * d).into_iter().map(|v| v * 0.25 / (d as f64).sqrt()).collect());
+        means.push(
+            tensor::gaussian_vec(&mut rng, d)
+                .into_iter()
+                .map(|v| 0.6 * v)
+                .collect(),
+        );
+        let b = Mat::from_rows(
+            d,
+            d,
+            tensor::gaussian_vec(&mut rng, d * d)
+                .into_iter()
+                .map(|v| v * 0.25 / (d as f64).sqrt())
+                .collect(),
+        );
         covs.push(b.matmul(&b.transpose()).add_diag(0.01));
     }
     let raw: Vec<f64> = (0..k).map(|i| 1.0 + i as f64).collect();
     let total: f64 = raw.iter().sum();
-    Gmm::new(raw.into_iter().map(|w| w / total).collect(), means, covs).expect("bench mixture is valid by construction")
+    Gmm::new(raw.into_iter().map(|w| w / total).collect(), means, covs)
+        .expect("bench mixture is valid by construction")
 }
 
-fn time_denoiser(prior: &dyn Denoiser, chains: usize, iters: usize, sel: &Selection) -> Result<f64> {
+fn time_denoiser(
+    prior: &dyn Denoiser,
+    chains: usize,
+    iters: usize,
+    sel: &Selection,
+) -> Result<f64> {
     let [c, h, w] = prior.shape();
     let mut rng = tensor::rng(1);
     let x = tensor::normal(&mut rng, [chains, c, h, w], &sel.device);
@@ -70,9 +88,28 @@ pub fn run_backend(sel: &Selection, quick: bool) -> Result<()> {
     let steps = if quick { 4 } else { 40 };
     let specs = [
         SamplerSpec::Exact,
-        SamplerSpec::Prior(PriorParams { steps, solver: Solver::Heun, sigma_min: None, sigma_max: None, rho: 7.0 }),
-        SamplerSpec::Dps(DpsParams { steps, zeta: 1.0, sigma_min: None, sigma_max: None, rho: 7.0 }),
-        SamplerSpec::Ald(AldParams { steps, inner: 1, eps: None, sigma_min: 0.01, sigma_max: 50.0, final_denoise: true }),
+        SamplerSpec::Prior(PriorParams {
+            steps,
+            solver: Solver::Heun,
+            sigma_min: None,
+            sigma_max: None,
+            rho: 7.0,
+        }),
+        SamplerSpec::Dps(DpsParams {
+            steps,
+            zeta: 1.0,
+            sigma_min: None,
+            sigma_max: None,
+            rho: 7.0,
+        }),
+        SamplerSpec::Ald(AldParams {
+            steps,
+            inner: 1,
+            eps: None,
+            sigma_min: 0.01,
+            sigma_max: 50.0,
+            final_denoise: true,
+        }),
     ];
     for chains in [16, 256] {
         for spec in &specs {
@@ -86,8 +123,16 @@ pub fn run_backend(sel: &Selection, quick: bool) -> Result<()> {
                 n += 1;
             }
             tensor::to_vec(&s.state().x)?;
-            let per = if n == 0 { f64::NAN } else { start.elapsed().as_secs_f64() * 1e3 / n as f64 };
-            println!("sampler {:<6} chains={chains:<4} {per:>9.2} ms/step  ({} nfe/chain in all)", spec.name(), s.state().nfe);
+            let per = if n == 0 {
+                f64::NAN
+            } else {
+                start.elapsed().as_secs_f64() * 1e3 / n as f64
+            };
+            println!(
+                "sampler {:<6} chains={chains:<4} {per:>9.2} ms/step  ({} nfe/chain in all)",
+                spec.name(),
+                s.state().nfe
+            );
         }
     }
     Ok(())

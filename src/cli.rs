@@ -9,7 +9,11 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "posterior-lab", version, about = "Posterior sampling for image inverse problems with diffusion priors")]
+#[command(
+    name = "posterior-lab",
+    version,
+    about = "Posterior sampling for image inverse problems with diffusion priors"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -45,7 +49,12 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Some(Command::Sample { recipe, out, backend, quiet }) => sample(recipe, out, backend, quiet),
+        Some(Command::Sample {
+            recipe,
+            out,
+            backend,
+            quiet,
+        }) => sample(recipe, out, backend, quiet),
         Some(Command::Bench { backend, quick }) => bench_cmd(backend, quick),
         None => {
             eprintln!(
@@ -58,7 +67,12 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn sample(recipe_path: PathBuf, out: PathBuf, backend: Option<BackendKind>, quiet: bool) -> Result<()> {
+fn sample(
+    recipe_path: PathBuf,
+    out: PathBuf,
+    backend: Option<BackendKind>,
+    quiet: bool,
+) -> Result<()> {
     let sel = backend::select(backend)?;
     if !quiet {
         eprintln!("{}", sel.notice);
@@ -67,8 +81,10 @@ fn sample(recipe_path: PathBuf, out: PathBuf, backend: Option<BackendKind>, quie
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new(0);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} steps, {per_sec}, eta {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} {msg} [{bar:30}] {pos}/{len} steps, {per_sec}, eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_message(loaded.recipe.sampler.name());
         bar
@@ -84,7 +100,9 @@ fn sample(recipe_path: PathBuf, out: PathBuf, backend: Option<BackendKind>, quie
     }
     // Parameter problems surface when the sampler starts: attribute them to the recipe.
     let result = result.map_err(|e| match e {
-        e @ (Error::Invalid { .. } | Error::Unsupported { .. }) => Error::file(&recipe_path, e.to_string()),
+        e @ (Error::Invalid { .. } | Error::Unsupported { .. }) => {
+            Error::file(&recipe_path, e.to_string())
+        }
         other => other,
     })?;
     output::write(&out, &loaded, &result)?;
@@ -97,7 +115,9 @@ fn sample(recipe_path: PathBuf, out: PathBuf, backend: Option<BackendKind>, quie
             s.nfe_per_chain,
             s.seconds,
             s.residual,
-            s.psnr_mean.map(|p| format!(", PSNR of mean {p:.2} dB")).unwrap_or_default(),
+            s.psnr_mean
+                .map(|p| format!(", PSNR of mean {p:.2} dB"))
+                .unwrap_or_default(),
             out.display()
         );
     }

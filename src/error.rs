@@ -12,10 +12,18 @@ pub enum Error {
     Invalid { what: String, message: String },
 
     #[error("shape mismatch in {what}: expected {expected}, got {got}")]
-    Shape { what: String, expected: String, got: String },
+    Shape {
+        what: String,
+        expected: String,
+        got: String,
+    },
 
     #[error("{what} became non-finite (NaN or Inf) at step {step} in {chains} chain(s)")]
-    NonFinite { what: String, step: usize, chains: usize },
+    NonFinite {
+        what: String,
+        step: usize,
+        chains: usize,
+    },
 
     #[error("the {sampler} sampler cannot run here: {reason}")]
     Unsupported { sampler: String, reason: String },
@@ -31,15 +39,29 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn file(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
-        Error::File { path: path.as_ref().to_path_buf(), message: message.into() }
+        Error::File {
+            path: path.as_ref().to_path_buf(),
+            message: message.into(),
+        }
     }
 
     pub fn invalid(what: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Invalid { what: what.into(), message: message.into() }
+        Error::Invalid {
+            what: what.into(),
+            message: message.into(),
+        }
     }
 
-    pub fn shape(what: impl Into<String>, expected: impl std::fmt::Debug, got: impl std::fmt::Debug) -> Self {
-        Error::Shape { what: what.into(), expected: format!("{expected:?}"), got: format!("{got:?}") }
+    pub fn shape(
+        what: impl Into<String>,
+        expected: impl std::fmt::Debug,
+        got: impl std::fmt::Debug,
+    ) -> Self {
+        Error::Shape {
+            what: what.into(),
+            expected: format!("{expected:?}"),
+            got: format!("{got:?}"),
+        }
     }
 
     /// Re-attributes an error raised while reading a file's content to that file.

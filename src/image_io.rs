@@ -9,15 +9,21 @@ use std::path::Path;
 pub fn load(path: &Path, shape: [usize; 3], resize: bool) -> Result<Vec<f32>> {
     let [c, h, w] = shape;
     if c != 1 && c != 3 {
-        return Err(Error::file(path, format!("an image gives 1 or 3 channels, but the shape asks for {c}")));
+        return Err(Error::file(
+            path,
+            format!("an image gives 1 or 3 channels, but the shape asks for {c}"),
+        ));
     }
-    let img = image::open(path).map_err(|e| Error::file(path, format!("cannot read image: {e}")))?;
+    let img =
+        image::open(path).map_err(|e| Error::file(path, format!("cannot read image: {e}")))?;
     let (iw, ih) = (img.width() as usize, img.height() as usize);
     let img = if (ih, iw) != (h, w) {
         if !resize {
             return Err(Error::file(
                 path,
-                format!("image is {iw}x{ih} (WxH) but the recipe's shape is {w}x{h}; add `resize: true` to Simulate(...) to resize it"),
+                format!(
+                    "image is {iw}x{ih} (WxH) but the recipe's shape is {w}x{h}; add `resize: true` to Simulate(...) to resize it"
+                ),
             ));
         }
         img.resize_exact(w as u32, h as u32, FilterType::Lanczos3)
@@ -49,7 +55,11 @@ pub fn to_rgb(data: &[f32], shape: [usize; 3]) -> ImageBuffer<Rgb<u8>, Vec<u8>> 
     ImageBuffer::from_fn(w as u32, h as u32, |x, y| {
         let i = y as usize * w + x as usize;
         if c >= 3 {
-            Rgb([to_u8(data[i]), to_u8(data[h * w + i]), to_u8(data[2 * h * w + i])])
+            Rgb([
+                to_u8(data[i]),
+                to_u8(data[h * w + i]),
+                to_u8(data[2 * h * w + i]),
+            ])
         } else {
             let v = to_u8(data[i]);
             Rgb([v, v, v])
@@ -70,7 +80,11 @@ pub fn viridis(t: f32) -> [u8; 3] {
         [170.0, 220.0, 50.0],
         [253.0, 231.0, 37.0],
     ];
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 } * 8.0;
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    } * 8.0;
     let i = (t.floor() as usize).min(7);
     let f = t - i as f32;
     let mut out = [0u8; 3];
@@ -84,20 +98,33 @@ pub fn viridis(t: f32) -> [u8; 3] {
 /// Returns the image and the value that maps to the top of the colormap.
 pub fn variance_map(var: &[f32], shape: [usize; 3]) -> (ImageBuffer<Rgb<u8>, Vec<u8>>, f32) {
     let [c, h, w] = shape;
-    let avg: Vec<f32> = (0..h * w).map(|i| (0..c).map(|ch| var[ch * h * w + i]).sum::<f32>() / c as f32).collect();
+    let avg: Vec<f32> = (0..h * w)
+        .map(|i| (0..c).map(|ch| var[ch * h * w + i]).sum::<f32>() / c as f32)
+        .collect();
     let top = avg.iter().cloned().fold(0.0f32, f32::max).max(1e-12);
-    let img = ImageBuffer::from_fn(w as u32, h as u32, |x, y| Rgb(viridis(avg[y as usize * w + x as usize] / top)));
+    let img = ImageBuffer::from_fn(w as u32, h as u32, |x, y| {
+        Rgb(viridis(avg[y as usize * w + x as usize] / top))
+    });
     (img, top)
 }
 
 /// Up to `max` chains of [B, C, H, W] data tiled in a near-square grid with 1-pixel gaps.
-pub fn grid(samples: &[f32], chains: usize, shape: [usize; 3], max: usize) -> ImageBuffer<Rgb<u8>, Vec<u8>> {
+pub fn grid(
+    samples: &[f32],
+    chains: usize,
+    shape: [usize; 3],
+    max: usize,
+) -> ImageBuffer<Rgb<u8>, Vec<u8>> {
     let [c, h, w] = shape;
     let d = c * h * w;
     let n = chains.min(max).max(1);
     let cols = (n as f64).sqrt().ceil() as usize;
     let rows = n.div_ceil(cols);
-    let mut img = ImageBuffer::from_pixel((cols * (w + 1) - 1) as u32, (rows * (h + 1) - 1) as u32, Rgb([255u8, 255, 255]));
+    let mut img = ImageBuffer::from_pixel(
+        (cols * (w + 1) - 1) as u32,
+        (rows * (h + 1) - 1) as u32,
+        Rgb([255u8, 255, 255]),
+    );
     for k in 0..n.min(chains) {
         let tile = to_rgb(&samples[k * d..(k + 1) * d], shape);
         let (ox, oy) = ((k % cols) * (w + 1), (k / cols) * (h + 1));
@@ -110,10 +137,13 @@ pub fn grid(samples: &[f32], chains: usize, shape: [usize; 3], max: usize) -> Im
 
 /// Saves an image buffer as PNG, reporting failures against the path.
 pub fn save_png(img: &ImageBuffer<Rgb<u8>, Vec<u8>>, path: &Path) -> Result<()> {
-    img.save_with_format(path, image::ImageFormat::Png).map_err(|e| Error::file(path, format!("cannot write PNG: {e}")))
+    img.save_with_format(path, image::ImageFormat::Png)
+        .map_err(|e| Error::file(path, format!("cannot write PNG: {e}")))
 }
 
 /// Grey image helper for single-channel data in [-1, 1].
 pub fn to_luma(data: &[f32], h: usize, w: usize) -> ImageBuffer<Luma<u8>, Vec<u8>> {
-    ImageBuffer::from_fn(w as u32, h as u32, |x, y| Luma([to_u8(data[y as usize * w + x as usize])]))
+    ImageBuffer::from_fn(w as u32, h as u32, |x, y| {
+        Luma([to_u8(data[y as usize * w + x as usize])])
+    })
 }

@@ -14,7 +14,11 @@ pub struct Mat {
 
 impl Mat {
     pub fn zeros(rows: usize, cols: usize) -> Self {
-        Self { rows, cols, data: vec![0.0; rows * cols] }
+        Self {
+            rows,
+            cols,
+            data: vec![0.0; rows * cols],
+        }
     }
 
     pub fn identity(n: usize) -> Self {
@@ -104,12 +108,21 @@ impl Mat {
         Mat {
             rows: self.rows,
             cols: self.cols,
-            data: self.data.iter().zip(&other.data).map(|(a, b)| a + b).collect(),
+            data: self
+                .data
+                .iter()
+                .zip(&other.data)
+                .map(|(a, b)| a + b)
+                .collect(),
         }
     }
 
     pub fn scale(&self, s: f64) -> Mat {
-        Mat { rows: self.rows, cols: self.cols, data: self.data.iter().map(|a| a * s).collect() }
+        Mat {
+            rows: self.rows,
+            cols: self.cols,
+            data: self.data.iter().map(|a| a * s).collect(),
+        }
     }
 
     pub fn add_diag(&self, s: f64) -> Mat {
@@ -134,7 +147,11 @@ impl Mat {
     }
 
     pub fn max_abs_diff(&self, other: &Mat) -> f64 {
-        self.data.iter().zip(&other.data).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max)
+        self.data
+            .iter()
+            .zip(&other.data)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max)
     }
 }
 
@@ -152,7 +169,10 @@ impl Cholesky {
     pub fn new(a: &Mat, what: &str) -> Result<Self> {
         let n = a.rows;
         if a.cols != n {
-            return Err(Error::invalid(what, format!("matrix is {}x{}, not square", a.rows, a.cols)));
+            return Err(Error::invalid(
+                what,
+                format!("matrix is {}x{}, not square", a.rows, a.cols),
+            ));
         }
         let mut l = Mat::zeros(n, n);
         for j in 0..n {
@@ -161,7 +181,10 @@ impl Cholesky {
                 d -= l.at(j, k) * l.at(j, k);
             }
             if !(d > 0.0) || !d.is_finite() {
-                return Err(Error::invalid(what, "matrix is not symmetric positive definite"));
+                return Err(Error::invalid(
+                    what,
+                    "matrix is not symmetric positive definite",
+                ));
             }
             let djj = d.sqrt();
             l.set(j, j, djj);
@@ -230,7 +253,9 @@ impl Cholesky {
     /// L v: maps standard normal draws to draws with covariance A.
     pub fn mul_l(&self, v: &[f64]) -> Vec<f64> {
         let n = self.l.rows;
-        (0..n).map(|i| dot(&self.l.row(i)[..=i], &v[..=i])).collect()
+        (0..n)
+            .map(|i| dot(&self.l.row(i)[..=i], &v[..=i]))
+            .collect()
     }
 }
 
@@ -332,7 +357,11 @@ mod tests {
         let mut b = Mat::zeros(n, n);
         for i in 0..n {
             for j in 0..n {
-                b.set(i, j, ((i * 7 + j * 3) % 5) as f64 - 2.0 + if i == j { 0.5 } else { 0.0 });
+                b.set(
+                    i,
+                    j,
+                    ((i * 7 + j * 3) % 5) as f64 - 2.0 + if i == j { 0.5 } else { 0.0 },
+                );
             }
         }
         b.matmul(&b.transpose()).add_diag(0.1)

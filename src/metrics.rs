@@ -60,12 +60,20 @@ pub fn mode_frequencies(gmm: &Gmm, samples: &[Vec<f64>]) -> Vec<f64> {
 /// Total-variation distance between the samples' mode frequencies and the mixture's weights.
 pub fn mode_weight_error(gmm: &Gmm, samples: &[Vec<f64>]) -> f64 {
     let freq = mode_frequencies(gmm, samples);
-    0.5 * freq.iter().zip(gmm.weights()).map(|(f, w)| (f - w).abs()).sum::<f64>()
+    0.5 * freq
+        .iter()
+        .zip(gmm.weights())
+        .map(|(f, w)| (f - w).abs())
+        .sum::<f64>()
 }
 
 /// PSNR in dB of `x` against `truth` for data in [-1, 1] (peak-to-peak 2).
 pub fn psnr(x: &[f32], truth: &[f32]) -> f64 {
-    let mse: f64 = x.iter().zip(truth).map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2)).sum::<f64>()
+    let mse: f64 = x
+        .iter()
+        .zip(truth)
+        .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
+        .sum::<f64>()
         / x.len().max(1) as f64;
     10.0 * (4.0 / mse.max(1e-20)).log10()
 }
@@ -85,7 +93,10 @@ pub fn mean_variance(samples: &[f32], chains: usize) -> (Vec<f32>, Vec<f32>) {
             m2[i] += delta * (v - mean[i]);
         }
     }
-    let var = m2.iter().map(|v| (v / chains.max(1) as f64) as f32).collect();
+    let var = m2
+        .iter()
+        .map(|v| (v / chains.max(1) as f64) as f32)
+        .collect();
     (mean.into_iter().map(|v| v as f32).collect(), var)
 }
 

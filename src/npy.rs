@@ -42,7 +42,10 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
             if bytes.len() < 12 {
                 return Err("truncated header".into());
             }
-            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+            (
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                12,
+            )
         }
         v => return Err(format!("unsupported format version {v}")),
     };
@@ -52,7 +55,10 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
     }
     let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| "header is not text")?;
     let descr = dict_value(header, "descr").ok_or("header has no 'descr'")?;
-    let descr = descr.trim().trim_matches(|c| c == '\'' || c == '"').to_string();
+    let descr = descr
+        .trim()
+        .trim_matches(|c| c == '\'' || c == '"')
+        .to_string();
     let fortran = dict_value(header, "fortran_order").ok_or("header has no 'fortran_order'")?;
     let shape_text = dict_value(header, "shape").ok_or("header has no 'shape'")?;
     let shape = parse_shape(&shape_text)?;
@@ -63,7 +69,9 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
         "<f4" | "=f4" => (4, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64),
         "<f8" | "=f8" => (8, |b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8]))),
         "<i4" | "=i4" => (4, |b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64),
-        "<i8" | "=i8" => (8, |b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f64),
+        "<i8" | "=i8" => (8, |b| {
+            i64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f64
+        }),
         "|u1" | "<u1" => (1, |b| b[0] as f64),
         "|i1" | "<i1" => (1, |b| b[0] as i8 as f64),
         "|b1" => (1, |b| if b[0] != 0 { 1.0 } else { 0.0 }),
@@ -85,7 +93,9 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
     for i in 0..count {
         let v = convert(&payload[i * size..(i + 1) * size]);
         if v.is_finite() && v.abs() > f32::MAX as f64 {
-            return Err(format!("value {v} at flat index {i} does not fit in float32"));
+            return Err(format!(
+                "value {v} at flat index {i} does not fit in float32"
+            ));
         }
         data.push(v as f32);
     }
@@ -119,7 +129,9 @@ fn fortran_to_c(data: &[f32], shape: &[usize]) -> Vec<f32> {
 fn dict_value(header: &str, key: &str) -> Option<String> {
     let pat_single = format!("'{key}'");
     let pat_double = format!("\"{key}\"");
-    let pos = header.find(&pat_single).or_else(|| header.find(&pat_double))?;
+    let pos = header
+        .find(&pat_single)
+        .or_else(|| header.find(&pat_double))?;
     let rest = &header[pos + key.len() + 2..];
     let rest = rest.trim_start().strip_prefix(':')?.trim_start();
     if rest.starts_with('(') {
@@ -136,7 +148,10 @@ fn parse_shape(text: &str) -> std::result::Result<Vec<usize>, String> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| format!("bad shape entry '{s}'")))
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| format!("bad shape entry '{s}'"))
+        })
         .collect()
 }
 
@@ -145,7 +160,14 @@ pub fn encode(shape: &[usize], data: &[f32]) -> Vec<u8> {
     let shape_text = match shape.len() {
         0 => "()".to_string(),
         1 => format!("({},)", shape[0]),
-        _ => format!("({})", shape.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
     // Pad so that the data starts on a 64-byte boundary, as NumPy does.
@@ -167,9 +189,10 @@ pub fn encode(shape: &[usize], data: &[f32]) -> Vec<u8> {
 /// Writes a float32 array to `path`.
 pub fn write(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
     let bytes = encode(shape, data);
-    let mut file =
-        std::fs::File::create(path).map_err(|e| Error::file(path, format!("cannot create: {e}")))?;
-    file.write_all(&bytes).map_err(|e| Error::file(path, format!("cannot write: {e}")))
+    let mut file = std::fs::File::create(path)
+        .map_err(|e| Error::file(path, format!("cannot create: {e}")))?;
+    file.write_all(&bytes)
+        .map_err(|e| Error::file(path, format!("cannot write: {e}")))
 }
 
 #[cfg(test)]

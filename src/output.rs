@@ -47,7 +47,11 @@ pub struct Summary {
 }
 
 /// Runs the recipe's sampler to the end; `on_step` sees every intermediate state.
-pub fn run(loaded: &Loaded, backend: &str, mut on_step: impl FnMut(&ChainState)) -> Result<RunResult> {
+pub fn run(
+    loaded: &Loaded,
+    backend: &str,
+    mut on_step: impl FnMut(&ChainState),
+) -> Result<RunResult> {
     let recipe = &loaded.recipe;
     let problem = &loaded.problem;
     let start = Instant::now();
@@ -58,7 +62,11 @@ pub fn run(loaded: &Loaded, backend: &str, mut on_step: impl FnMut(&ChainState))
     let seconds = start.elapsed().as_secs_f64();
     if let Some(i) = samples.iter().position(|v| !v.is_finite()) {
         let d = problem.dim();
-        return Err(Error::NonFinite { what: format!("{} output (chain {})", sampler.name(), i / d), step: sampler.state().step, chains: 1 });
+        return Err(Error::NonFinite {
+            what: format!("{} output (chain {})", sampler.name(), i / d),
+            step: sampler.state().step,
+            chains: 1,
+        });
     }
     let chains = recipe.chains;
     let (mean, variance) = metrics::mean_variance(&samples, chains);
@@ -67,7 +75,8 @@ pub fn run(loaded: &Loaded, backend: &str, mut on_step: impl FnMut(&ChainState))
     let (psnr_mean, psnr_samples) = match &loaded.truth {
         Some(t) => {
             let d = t.len();
-            let per: f64 = samples.chunks(d).map(|s| metrics::psnr(s, t)).sum::<f64>() / chains as f64;
+            let per: f64 =
+                samples.chunks(d).map(|s| metrics::psnr(s, t)).sum::<f64>() / chains as f64;
             (Some(metrics::psnr(&mean, t)), Some(per))
         }
         None => (None, None),
@@ -100,7 +109,8 @@ pub fn run(loaded: &Loaded, backend: &str, mut on_step: impl FnMut(&ChainState))
 /// Writes every output of the run into `dir` (created if missing), all or nothing.
 pub fn write(dir: &Path, loaded: &Loaded, result: &RunResult) -> Result<()> {
     let staging = staging_dir(dir)?;
-    let outcome = write_files(&staging, loaded, result).and_then(|files| commit(&staging, dir, &files));
+    let outcome =
+        write_files(&staging, loaded, result).and_then(|files| commit(&staging, dir, &files));
     let _ = std::fs::remove_dir_all(&staging);
     outcome
 }
@@ -110,11 +120,16 @@ fn staging_dir(dir: &Path) -> Result<PathBuf> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    std::fs::create_dir_all(&parent).map_err(|e| Error::file(&parent, format!("cannot create folder: {e}")))?;
-    let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
+    std::fs::create_dir_all(&parent)
+        .map_err(|e| Error::file(&parent, format!("cannot create folder: {e}")))?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "out".into());
     let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir(&staging).map_err(|e| Error::file(&staging, format!("cannot create staging folder: {e}")))?;
+    std::fs::create_dir(&staging)
+        .map_err(|e| Error::file(&staging, format!("cannot create staging folder: {e}")))?;
     Ok(staging)
 }
 
@@ -139,16 +154,26 @@ fn write_files(staging: &Path, loaded: &Loaded, r: &RunResult) -> Result<Vec<Str
     std::fs::write(&p, summary).map_err(|e| Error::file(&p, format!("cannot write: {e}")))?;
     files.push("summary.ron".into());
     if c == 1 || c == 3 {
-        image_io::save_png(&image_io::to_rgb(&r.mean, r.shape), &staging.join("mean.png"))?;
-        image_io::save_png(&image_io::variance_map(&r.variance, r.shape).0, &staging.join("variance.png"))?;
-        image_io::save_png(&image_io::grid(&r.samples, r.chains, r.shape, 16), &staging.join("samples.png"))?;
+        image_io::save_png(
+            &image_io::to_rgb(&r.mean, r.shape),
+            &staging.join("mean.png"),
+        )?;
+        image_io::save_png(
+            &image_io::variance_map(&r.variance, r.shape).0,
+            &staging.join("variance.png"),
+        )?;
+        image_io::save_png(
+            &image_io::grid(&r.samples, r.chains, r.shape, 16),
+            &staging.join("samples.png"),
+        )?;
         files.extend(["mean.png", "variance.png", "samples.png"].map(String::from));
     }
     Ok(files)
 }
 
 fn commit(staging: &Path, dir: &Path, files: &[String]) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, format!("cannot create output folder: {e}")))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::file(dir, format!("cannot create output folder: {e}")))?;
     for f in files {
         let to = dir.join(f);
         std::fs::rename(staging.join(f), &to)

@@ -27,19 +27,33 @@ impl Problem {
         device: Device,
     ) -> Result<Self> {
         if prior.shape() != operator.input_shape() {
-            return Err(Error::shape("operator input vs prior", prior.shape(), operator.input_shape()));
+            return Err(Error::shape(
+                "operator input vs prior",
+                prior.shape(),
+                operator.input_shape(),
+            ));
         }
         check_shape("measurement y", &y, operator.output_shape())?;
         if y.dims()[0] != 1 {
             return Err(Error::shape("measurement y batch", 1, y.dims()[0]));
         }
         if !(sigma_y.is_finite() && sigma_y > 0.0) {
-            return Err(Error::invalid("noise_sigma", format!("must be a positive number, got {sigma_y}")));
+            return Err(Error::invalid(
+                "noise_sigma",
+                format!("must be a positive number, got {sigma_y}"),
+            ));
         }
         if tensor::non_finite_chains(&y)? > 0 {
             return Err(Error::invalid("measurement y", "contains NaN or Inf"));
         }
-        Ok(Self { prior, operator, y, sigma_y, device, truth: None })
+        Ok(Self {
+            prior,
+            operator,
+            y,
+            sigma_y,
+            device,
+            truth: None,
+        })
     }
 
     pub fn with_truth(mut self, truth: Tensor<4>) -> Result<Self> {
@@ -72,14 +86,19 @@ impl Problem {
     /// ∇_x R(x) with R(x) = ‖y − A x‖²/(2σ_y²): Aᵀ(A x − y)/σ_y².
     pub fn data_grad(&self, x: Tensor<4>) -> Tensor<4> {
         let r = self.residual(x);
-        self.operator.adjoint(r).div_scalar(-(self.sigma_y * self.sigma_y))
+        self.operator
+            .adjoint(r)
+            .div_scalar(-(self.sigma_y * self.sigma_y))
     }
 
     /// ‖y − A(x)‖ / (σ_y √m) for every chain: near 1 for a sample consistent with the noise.
     pub fn normalized_residuals(&self, x: &Tensor<4>) -> Result<Vec<f64>> {
         let m = self.operator.measurement_len() as f64;
         let r = tensor::sum_sq(self.residual(x.clone()));
-        Ok(tensor::to_f64(&r)?.into_iter().map(|s| s.sqrt() / (self.sigma_y * m.sqrt())).collect())
+        Ok(tensor::to_f64(&r)?
+            .into_iter()
+            .map(|s| s.sqrt() / (self.sigma_y * m.sqrt()))
+            .collect())
     }
 
     /// y as a host vector in f64.

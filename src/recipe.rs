@@ -71,13 +71,17 @@ impl Recipe {
     }
 
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, format!("cannot read recipe: {e}")))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::file(path, format!("cannot read recipe: {e}")))?;
         Self::parse(&text).map_err(|e| Error::file(path, format!("not a valid recipe: {e}")))
     }
 
     pub fn to_ron(&self) -> String {
-        let pretty = ron::ser::PrettyConfig::default().extensions(Extensions::UNWRAP_VARIANT_NEWTYPES | Extensions::IMPLICIT_SOME);
-        ron_options().to_string_pretty(self, pretty).unwrap_or_default()
+        let pretty = ron::ser::PrettyConfig::default()
+            .extensions(Extensions::UNWRAP_VARIANT_NEWTYPES | Extensions::IMPLICIT_SOME);
+        ron_options()
+            .to_string_pretty(self, pretty)
+            .unwrap_or_default()
     }
 
     pub fn shape(&self) -> [usize; 3] {
@@ -99,7 +103,10 @@ pub struct Loaded {
 /// Reads and checks a recipe file and everything it names (paths relative to its folder).
 pub fn load(path: &Path, device: &Device) -> Result<Loaded> {
     let recipe = Recipe::from_file(path)?;
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
     load_recipe(recipe, &base, device).map_err(|e| match e {
         e @ Error::File { .. } => e,
         other => Error::file(path, other.to_string()),
@@ -111,13 +118,22 @@ pub fn load_recipe(recipe: Recipe, base: &Path, device: &Device) -> Result<Loade
     let shape = recipe.shape();
     let [c, h, w] = shape;
     if c == 0 || h == 0 || w == 0 {
-        return Err(Error::invalid("shape", format!("every dimension must be positive, got {shape:?}")));
+        return Err(Error::invalid(
+            "shape",
+            format!("every dimension must be positive, got {shape:?}"),
+        ));
     }
     if !(recipe.noise_sigma.is_finite() && recipe.noise_sigma > 0.0) {
-        return Err(Error::invalid("noise_sigma", format!("must be a positive number, got {}", recipe.noise_sigma)));
+        return Err(Error::invalid(
+            "noise_sigma",
+            format!("must be a positive number, got {}", recipe.noise_sigma),
+        ));
     }
     if recipe.chains == 0 || recipe.chains > 1 << 20 {
-        return Err(Error::invalid("chains", format!("must be between 1 and {}, got {}", 1 << 20, recipe.chains)));
+        return Err(Error::invalid(
+            "chains",
+            format!("must be between 1 and {}, got {}", 1 << 20, recipe.chains),
+        ));
     }
     let d = c * h * w;
 
@@ -132,10 +148,14 @@ pub fn load_recipe(recipe: Recipe, base: &Path, device: &Device) -> Result<Loade
             if !p.exists() {
                 return Err(Error::file(&p, "cannot read model: no such file"));
             }
-            return Err(Error::file(&p, "learned network priors are not supported by this build yet"));
+            return Err(Error::file(
+                &p,
+                "learned network priors are not supported by this build yet",
+            ));
         }
     };
-    let operator: Arc<dyn operators::Operator> = Arc::from(operators::build(&recipe.operator, shape, base, device)?);
+    let operator: Arc<dyn operators::Operator> =
+        Arc::from(operators::build(&recipe.operator, shape, base, device)?);
     let out_shape = operator.output_shape();
     let y_shape = operator.output_npy_shape();
 
@@ -147,20 +167,33 @@ pub fn load_recipe(recipe: Recipe, base: &Path, device: &Device) -> Result<Loade
             if arr.shape != y_shape {
                 return Err(Error::file(
                     &p,
-                    format!("y has shape {:?} but {} gives {:?}", arr.shape, operator.name(), y_shape),
+                    format!(
+                        "y has shape {:?} but {} gives {:?}",
+                        arr.shape,
+                        operator.name(),
+                        y_shape
+                    ),
                 ));
             }
             check_finite(&p, &arr.data)?;
             arr.data
         }
-        MeasurementSpec::Simulate { truth: spec, resize } => {
+        MeasurementSpec::Simulate {
+            truth: spec,
+            resize,
+        } => {
             let x = match spec {
                 TruthSpec::Npy(file) => {
                     let p = base.join(file);
                     let arr = npy::read(&p)?;
-                    let ok = arr.shape == [c, h, w] || arr.shape == [1, c, h, w] || (c == 1 && arr.shape == [h, w]);
+                    let ok = arr.shape == [c, h, w]
+                        || arr.shape == [1, c, h, w]
+                        || (c == 1 && arr.shape == [h, w]);
                     if !ok {
-                        return Err(Error::file(&p, format!("truth has shape {:?}, expected [{c}, {h}, {w}]", arr.shape)));
+                        return Err(Error::file(
+                            &p,
+                            format!("truth has shape {:?}, expected [{c}, {h}, {w}]", arr.shape),
+                        ));
                     }
                     check_finite(&p, &arr.data)?;
                     arr.data
@@ -169,7 +202,7 @@ pub fn load_recipe(recipe: Recipe, base: &Path, device: &Device) -> Result<Loade
             };
             let xt = tensor::from_vec(x.clone(), [1, c, h, w], device);
             let clean = operator.forward(xt);
-            let mut rng = tensor::rng(recipe.seed ^ 0x5eed_0f_5e75_u64);
+            let mut rng = tensor::rng(recipe.seed ^ 0x005e_ed0f_5e75_u64);
             let noise = tensor::normal(&mut rng, clean.dims(), device);
             truth = Some(x);
             tensor::to_vec(&(clean + noise.mul_scalar(recipe.noise_sigma)))?
@@ -181,12 +214,21 @@ pub fn load_recipe(recipe: Recipe, base: &Path, device: &Device) -> Result<Loade
     if let Some(x) = &truth {
         problem = problem.with_truth(tensor::from_vec(x.clone(), [1, c, h, w], device))?;
     }
-    Ok(Loaded { recipe, problem, truth, y, y_shape })
+    Ok(Loaded {
+        recipe,
+        problem,
+        truth,
+        y,
+        y_shape,
+    })
 }
 
 fn check_finite(path: &Path, data: &[f32]) -> Result<()> {
     match data.iter().position(|v| !v.is_finite()) {
-        Some(i) => Err(Error::file(path, format!("contains a non-finite value (NaN or Inf) at flat index {i}"))),
+        Some(i) => Err(Error::file(
+            path,
+            format!("contains a non-finite value (NaN or Inf) at flat index {i}"),
+        )),
         None => Ok(()),
     }
 }

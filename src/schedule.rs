@@ -7,7 +7,9 @@ pub fn karras(n: usize, sigma_min: f64, sigma_max: f64, rho: f64) -> Vec<f64> {
     }
     let a = sigma_max.powf(1.0 / rho);
     let b = sigma_min.powf(1.0 / rho);
-    (0..n).map(|i| (a + i as f64 / (n - 1) as f64 * (b - a)).powf(rho)).collect()
+    (0..n)
+        .map(|i| (a + i as f64 / (n - 1) as f64 * (b - a)).powf(rho))
+        .collect()
 }
 
 /// n levels spaced geometrically from σ_max down to σ_min.
@@ -16,7 +18,9 @@ pub fn geometric(n: usize, sigma_min: f64, sigma_max: f64) -> Vec<f64> {
         return vec![sigma_max];
     }
     let r = (sigma_min / sigma_max).ln();
-    (0..n).map(|i| sigma_max * (r * i as f64 / (n - 1) as f64).exp()).collect()
+    (0..n)
+        .map(|i| sigma_max * (r * i as f64 / (n - 1) as f64).exp())
+        .collect()
 }
 
 /// The OU process x_t = e^{-t} x_0 + √(1 − e^{-2t}) ε is the VE process at σ = √(e^{2t} − 1),

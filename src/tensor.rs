@@ -57,8 +57,11 @@ pub fn to_f64<const D: usize>(t: &Tensor<D>) -> Result<Vec<f64>> {
 
 /// Splits a [B, ...] host buffer into B rows of f64.
 pub fn rows_f64(data: &[f32], batch: usize) -> Vec<Vec<f64>> {
-    let d = if batch == 0 { 0 } else { data.len() / batch };
-    data.chunks(d.max(1)).take(batch).map(|c| c.iter().map(|v| f64::from(*v)).collect()).collect()
+    let d = data.len().checked_div(batch).unwrap_or(0);
+    data.chunks(d.max(1))
+        .take(batch)
+        .map(|c| c.iter().map(|v| f64::from(*v)).collect())
+        .collect()
 }
 
 /// Σ over all but the batch axis of t², shape [B, 1, 1, 1].
@@ -79,5 +82,7 @@ pub fn non_finite_chains(t: &Tensor<4>) -> Result<usize> {
         return Ok(0);
     }
     let d = v.len() / b;
-    Ok(v.chunks(d.max(1)).filter(|c| c.iter().any(|x| !x.is_finite())).count())
+    Ok(v.chunks(d.max(1))
+        .filter(|c| c.iter().any(|x| !x.is_finite()))
+        .count())
 }

@@ -21,10 +21,24 @@ fn workspace(name: &str) -> PathBuf {
     let dir = scratch(name);
     let d = 16;
     let var = |v: f64| format!("[{}]", vec![v.to_string(); d].join(", "));
-    let mean = |v: f64| format!("[{}]", (0..d).map(|i| format!("{}", v * (i as f64 / 8.0 - 1.0))).collect::<Vec<_>>().join(", "));
+    let mean = |v: f64| {
+        format!(
+            "[{}]",
+            (0..d)
+                .map(|i| format!("{}", v * (i as f64 / 8.0 - 1.0)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
     std::fs::write(
         dir.join("prior.ron"),
-        format!("(weights: [0.4, 0.6], means: [{}, {}], variances: [{}, {}])", mean(0.8), mean(-0.8), var(0.05), var(0.08)),
+        format!(
+            "(weights: [0.4, 0.6], means: [{}, {}], variances: [{}, {}])",
+            mean(0.8),
+            mean(-0.8),
+            var(0.05),
+            var(0.08)
+        ),
     )
     .unwrap();
     let mut mask = vec![1.0f32; d];
@@ -55,7 +69,14 @@ const BASE: &str = r#"(
 )"#;
 
 fn run(recipe: &Path, out: &Path) -> std::process::Output {
-    bin().args(["sample", "--recipe"]).arg(recipe).arg("--out").arg(out).args(["--backend", "cpu"]).output().unwrap()
+    bin()
+        .args(["sample", "--recipe"])
+        .arg(recipe)
+        .arg("--out")
+        .arg(out)
+        .args(["--backend", "cpu"])
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -64,27 +85,50 @@ fn sample_writes_every_output_of_the_contract() {
     let r = recipe(&dir, "r.ron", &BASE.replace("SAMPLER", "Exact"));
     let out = dir.join("out/nested");
     let o = run(&r, &out);
-    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let samples = npy::read(&out.join("samples.npy")).unwrap();
     assert_eq!(samples.shape, vec![12, 1, 4, 4]);
-    assert_eq!(npy::read(&out.join("mean.npy")).unwrap().shape, vec![1, 4, 4]);
+    assert_eq!(
+        npy::read(&out.join("mean.npy")).unwrap().shape,
+        vec![1, 4, 4]
+    );
     let var = npy::read(&out.join("variance.npy")).unwrap();
     assert_eq!(var.shape, vec![1, 4, 4]);
     // Seen pixels are pinned by y (σ_y = 0.05); missing ones keep the prior's spread.
-    assert!(var.data[5] > 10.0 * var.data[0], "variance missing {} vs seen {}", var.data[5], var.data[0]);
-    assert_eq!(npy::read(&out.join("truth.npy")).unwrap().shape, vec![1, 4, 4]);
+    assert!(
+        var.data[5] > 10.0 * var.data[0],
+        "variance missing {} vs seen {}",
+        var.data[5],
+        var.data[0]
+    );
+    assert_eq!(
+        npy::read(&out.join("truth.npy")).unwrap().shape,
+        vec![1, 4, 4]
+    );
     assert_eq!(npy::read(&out.join("y.npy")).unwrap().shape, vec![1, 4, 4]);
     let summary = std::fs::read_to_string(out.join("summary.ron")).unwrap();
     for key in ["nfe_per_chain", "seconds", "backend", "residual"] {
         assert!(summary.contains(key), "summary lacks {key}: {summary}");
     }
     let s: posterior_lab::output::Summary = ron::from_str(&summary).unwrap();
-    assert!(s.residual > 0.3 && s.residual < 3.0, "residual {}", s.residual);
+    assert!(
+        s.residual > 0.3 && s.residual < 3.0,
+        "residual {}",
+        s.residual
+    );
     for png in ["mean.png", "variance.png", "samples.png"] {
         assert!(image::open(out.join(png)).is_ok(), "{png}");
     }
     // No staging folder is left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(dir.join("out")).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.join("out"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 }
 
@@ -102,10 +146,18 @@ fn every_sampler_runs_through_the_command_line() {
     .iter()
     .enumerate()
     {
-        let r = recipe(&dir, &format!("r{i}.ron"), &BASE.replace("SAMPLER", sampler));
+        let r = recipe(
+            &dir,
+            &format!("r{i}.ron"),
+            &BASE.replace("SAMPLER", sampler),
+        );
         let out = dir.join(format!("out{i}"));
         let o = run(&r, &out);
-        assert!(o.status.success(), "{sampler}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{sampler}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let s = npy::read(&out.join("samples.npy")).unwrap();
         assert!(s.data.iter().all(|v| v.is_finite()), "{sampler}");
     }
@@ -119,22 +171,44 @@ fn image_truth_is_loaded_and_resized_only_when_asked() {
     let big = image::GrayImage::from_fn(9, 7, |x, _| image::Luma([(x * 20) as u8]));
     big.save(dir.join("big.png")).unwrap();
 
-    let ok = recipe(&dir, "ok.ron", &BASE.replace("SAMPLER", "Exact").replace(r#"Npy("x.npy")"#, r#"Image("x.png")"#));
+    let ok = recipe(
+        &dir,
+        "ok.ron",
+        &BASE
+            .replace("SAMPLER", "Exact")
+            .replace(r#"Npy("x.npy")"#, r#"Image("x.png")"#),
+    );
     let o = run(&ok, &dir.join("out-ok"));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let truth = npy::read(&dir.join("out-ok/truth.npy")).unwrap();
-    assert!((truth.data[0] + 1.0).abs() < 1e-6, "pixel 0 maps to -1, got {}", truth.data[0]);
+    assert!(
+        (truth.data[0] + 1.0).abs() < 1e-6,
+        "pixel 0 maps to -1, got {}",
+        truth.data[0]
+    );
 
-    let mismatch = recipe(&dir, "big.ron", &BASE.replace("SAMPLER", "Exact").replace(r#"Npy("x.npy")"#, r#"Image("big.png")"#));
+    let mismatch = recipe(
+        &dir,
+        "big.ron",
+        &BASE
+            .replace("SAMPLER", "Exact")
+            .replace(r#"Npy("x.npy")"#, r#"Image("big.png")"#),
+    );
     let o = run(&mismatch, &dir.join("out-big"));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("big.png") && err.contains("resize"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("big.png") && err.contains("resize"),
+        "{err}"
+    );
     assert!(!dir.join("out-big").exists());
 
     let resized = recipe(
         &dir,
         "resized.ron",
-        &BASE.replace("SAMPLER", "Exact").replace(r#"Simulate(truth: Npy("x.npy"))"#, r#"Simulate(truth: Image("big.png"), resize: true)"#),
+        &BASE.replace("SAMPLER", "Exact").replace(
+            r#"Simulate(truth: Npy("x.npy"))"#,
+            r#"Simulate(truth: Image("big.png"), resize: true)"#,
+        ),
     );
     let o = run(&resized, &dir.join("out-resized"));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -150,21 +224,73 @@ fn bad_input_gives_one_clear_message_and_writes_nothing() {
     std::fs::write(dir.join("prior-9.ron"), "(weights: [1.0], means: [[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]], variances: [[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]])").unwrap();
     let exact = BASE.replace("SAMPLER", "Exact");
     let cases: Vec<(&str, String, Vec<&str>)> = vec![
-        ("missing-recipe", String::new(), vec!["missing-recipe.ron", "cannot read"]),
-        ("malformed", "(prior: Gmm(\"prior.ron\"), shape: (1, 4".into(), vec!["malformed.ron", "not a valid recipe"]),
-        ("unknown-field", exact.replace("seed: 7,", "seed: 7, colour: 3,"), vec!["unknown-field.ron", "colour"]),
-        ("unknown-sampler", BASE.replace("SAMPLER", "Magic(steps: 3)"), vec!["unknown-sampler.ron", "Magic"]),
-        ("missing-gmm", exact.replace("prior.ron", "nope.ron"), vec!["nope.ron", "cannot read"]),
-        ("gmm-dimension", exact.replace("prior.ron", "prior-9.ron"), vec!["prior-9.ron", "dimension 9", "16"]),
-        ("y-shape", exact.replace(r#"Simulate(truth: Npy("x.npy"))"#, r#"Npy("y-wrong.npy")"#), vec!["y-wrong.npy", "[3, 3]"]),
-        ("nan-truth", exact.replace("x.npy", "x-nan.npy"), vec!["x-nan.npy", "non-finite"]),
-        ("garbage-npy", exact.replace("mask.npy", "garbage.npy"), vec!["garbage.npy", "npy"]),
-        ("missing-image", exact.replace(r#"Npy("x.npy")"#, r#"Image("none.png")"#), vec!["none.png", "cannot read image"]),
-        ("bad-sigma", exact.replace("noise_sigma: 0.05", "noise_sigma: -1.0"), vec!["bad-sigma.ron", "noise_sigma"]),
-        ("zero-steps", BASE.replace("SAMPLER", "Dps(steps: 0)"), vec!["zero-steps.ron", "Dps", "steps"]),
+        (
+            "missing-recipe",
+            String::new(),
+            vec!["missing-recipe.ron", "cannot read"],
+        ),
+        (
+            "malformed",
+            "(prior: Gmm(\"prior.ron\"), shape: (1, 4".into(),
+            vec!["malformed.ron", "not a valid recipe"],
+        ),
+        (
+            "unknown-field",
+            exact.replace("seed: 7,", "seed: 7, colour: 3,"),
+            vec!["unknown-field.ron", "colour"],
+        ),
+        (
+            "unknown-sampler",
+            BASE.replace("SAMPLER", "Magic(steps: 3)"),
+            vec!["unknown-sampler.ron", "Magic"],
+        ),
+        (
+            "missing-gmm",
+            exact.replace("prior.ron", "nope.ron"),
+            vec!["nope.ron", "cannot read"],
+        ),
+        (
+            "gmm-dimension",
+            exact.replace("prior.ron", "prior-9.ron"),
+            vec!["prior-9.ron", "dimension 9", "16"],
+        ),
+        (
+            "y-shape",
+            exact.replace(r#"Simulate(truth: Npy("x.npy"))"#, r#"Npy("y-wrong.npy")"#),
+            vec!["y-wrong.npy", "[3, 3]"],
+        ),
+        (
+            "nan-truth",
+            exact.replace("x.npy", "x-nan.npy"),
+            vec!["x-nan.npy", "non-finite"],
+        ),
+        (
+            "garbage-npy",
+            exact.replace("mask.npy", "garbage.npy"),
+            vec!["garbage.npy", "npy"],
+        ),
+        (
+            "missing-image",
+            exact.replace(r#"Npy("x.npy")"#, r#"Image("none.png")"#),
+            vec!["none.png", "cannot read image"],
+        ),
+        (
+            "bad-sigma",
+            exact.replace("noise_sigma: 0.05", "noise_sigma: -1.0"),
+            vec!["bad-sigma.ron", "noise_sigma"],
+        ),
+        (
+            "zero-steps",
+            BASE.replace("SAMPLER", "Dps(steps: 0)"),
+            vec!["zero-steps.ron", "Dps", "steps"],
+        ),
     ];
     for (name, body, needles) in cases {
-        let r = if name == "missing-recipe" { dir.join("missing-recipe.ron") } else { recipe(&dir, &format!("{name}.ron"), &body) };
+        let r = if name == "missing-recipe" {
+            dir.join("missing-recipe.ron")
+        } else {
+            recipe(&dir, &format!("{name}.ron"), &body)
+        };
         let out = dir.join(format!("out-{name}"));
         let o = run(&r, &out);
         let err = String::from_utf8_lossy(&o.stderr);
@@ -172,7 +298,11 @@ fn bad_input_gives_one_clear_message_and_writes_nothing() {
         let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
         assert_eq!(lines.len(), 1, "{name}: expected one error line in {err}");
         for n in needles {
-            assert!(lines[0].contains(n), "{name}: '{}' does not mention '{n}'", lines[0]);
+            assert!(
+                lines[0].contains(n),
+                "{name}: '{}' does not mention '{n}'",
+                lines[0]
+            );
         }
         assert!(!out.exists(), "{name}: output folder was created");
     }
@@ -191,7 +321,11 @@ fn shipped_example_recipes_run() {
         }
         let out = dir.join(&name);
         let o = run(&p, &out);
-        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         assert!(out.join("samples.npy").exists() && out.join("summary.ron").exists());
         n += 1;
     }

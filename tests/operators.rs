@@ -11,7 +11,15 @@ use posterior_lab::tensor;
 fn random_mask(shape: &[usize], seed: u64) -> Vec<f32> {
     let mut rng = tensor::rng(seed);
     let n: usize = shape.iter().product();
-    (0..n).map(|_| if tensor::gaussian(&mut rng) > 0.0 { 1.0 } else { 0.0 }).collect()
+    (0..n)
+        .map(|_| {
+            if tensor::gaussian(&mut rng) > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 fn operators(shape: [usize; 3], device: &Device) -> Vec<Box<dyn Operator>> {
@@ -32,8 +40,12 @@ fn operators(shape: [usize; 3], device: &Device) -> Vec<Box<dyn Operator>> {
     let d = c * h * w;
     for m in [1, 5] {
         let mut rng = tensor::rng(m as u64 + 10);
-        let a: Vec<f32> = (0..m * d).map(|_| tensor::gaussian(&mut rng) as f32).collect();
-        ops.push(Box::new(MatrixOp::from_array(shape, &[m, d], a, device).unwrap()));
+        let a: Vec<f32> = (0..m * d)
+            .map(|_| tensor::gaussian(&mut rng) as f32)
+            .collect();
+        ops.push(Box::new(
+            MatrixOp::from_array(shape, &[m, d], a, device).unwrap(),
+        ));
     }
     ops
 }
@@ -80,7 +92,9 @@ fn shifted_solve_matches_a_dense_reference() {
             let a = op.dense(&device).unwrap();
             let d = a.cols;
             for (c, sigma_y) in [(1.0 / 0.5f64.powi(2), 0.05), (1.0 / 4.0, 0.3), (1e-2, 1.0)] {
-                let m = Mat::identity(d).scale(c).add(&a.transpose().matmul(&a).scale(1.0 / (sigma_y * sigma_y)));
+                let m = Mat::identity(d)
+                    .scale(c)
+                    .add(&a.transpose().matmul(&a).scale(1.0 / (sigma_y * sigma_y)));
                 let ch = Cholesky::new(&m, "reference").unwrap();
                 let mut rng = tensor::rng(7);
                 let b = tensor::gaussian_vec(&mut rng, 2 * d);
@@ -89,9 +103,19 @@ fn shifted_solve_matches_a_dense_reference() {
                 let z = tensor::to_f64(&z).unwrap();
                 for k in 0..2 {
                     let reference = ch.solve(&b[k * d..(k + 1) * d]);
-                    let err: f64 = reference.iter().zip(&z[k * d..(k + 1) * d]).map(|(r, v)| (r - v).powi(2)).sum::<f64>().sqrt();
+                    let err: f64 = reference
+                        .iter()
+                        .zip(&z[k * d..(k + 1) * d])
+                        .map(|(r, v)| (r - v).powi(2))
+                        .sum::<f64>()
+                        .sqrt();
                     let norm: f64 = reference.iter().map(|r| r * r).sum::<f64>().sqrt();
-                    assert!(err <= 2e-4 * norm.max(1e-6), "{} solve (c={c}, σ_y={sigma_y}): relative error {}", op.name(), err / norm);
+                    assert!(
+                        err <= 2e-4 * norm.max(1e-6),
+                        "{} solve (c={c}, σ_y={sigma_y}): relative error {}",
+                        op.name(),
+                        err / norm
+                    );
                 }
             }
         }
@@ -130,7 +154,10 @@ fn blur_matches_scipy_gaussian_filter_reflect() {
     let op = Blur::new([3, 4, 4], 0.8, &device).unwrap();
     let x: Vec<f64> = (0..48).map(f64::from).collect();
     let y = tensor::to_f64(&op.forward(tensor::from_f64(&x, [1, 3, 4, 4], &device))).unwrap();
-    for (got, want) in y[16 + 8..16 + 12].iter().zip([24.2051, 24.9316, 25.886, 26.6126]) {
+    for (got, want) in y[16 + 8..16 + 12]
+        .iter()
+        .zip([24.2051, 24.9316, 25.886, 26.6126])
+    {
         assert!((got - want).abs() < 1e-3, "blur {got} vs scipy {want}");
     }
 }
@@ -138,14 +165,26 @@ fn blur_matches_scipy_gaussian_filter_reflect() {
 #[test]
 fn bad_shapes_are_refused_with_a_clear_message() {
     let device = common::cpu();
-    let err = Mask::from_array([1, 4, 4], &[4, 5], vec![1.0; 20], &device).err().unwrap().to_string();
+    let err = Mask::from_array([1, 4, 4], &[4, 5], vec![1.0; 20], &device)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("mask") && err.contains("[4, 5]"), "{err}");
     let err = Downsample::new([1, 8, 8], 3).err().unwrap().to_string();
     assert!(err.contains("factor 3"), "{err}");
-    let err = MatrixOp::from_array([1, 2, 2], &[3, 5], vec![0.0; 15], &device).err().unwrap().to_string();
+    let err = MatrixOp::from_array([1, 2, 2], &[3, 5], vec![0.0; 15], &device)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("matrix"), "{err}");
-    let err = Blur::new([1, 4, 4], -1.0, &device).err().unwrap().to_string();
+    let err = Blur::new([1, 4, 4], -1.0, &device)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("sigma"), "{err}");
-    let err = Mask::from_array([1, 2, 2], &[2, 2], vec![1.0, f32::NAN, 0.0, 1.0], &device).err().unwrap().to_string();
+    let err = Mask::from_array([1, 2, 2], &[2, 2], vec![1.0, f32::NAN, 0.0, 1.0], &device)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("non-finite"), "{err}");
 }

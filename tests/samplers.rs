@@ -24,9 +24,16 @@ fn measure(bed: &Bed, spec: &SamplerSpec, seed: u64) -> Measured {
     let mut s = samplers::build(spec, &problem, N, seed).unwrap();
     samplers::run(s.as_mut(), &problem, |_| {}).unwrap();
     let out = rows(&s.samples());
-    assert!(out.iter().flatten().all(|v| v.is_finite()), "{} produced non-finite samples", spec.name());
+    assert!(
+        out.iter().flatten().all(|v| v.is_finite()),
+        "{} produced non-finite samples",
+        spec.name()
+    );
     let reference = bed.posterior.sample(4 * N, &mut tensor::rng(777)).0;
-    Measured { sw: sw(&out, &reference, 1), mode_err: metrics::mode_weight_error(&bed.posterior, &out) }
+    Measured {
+        sw: sw(&out, &reference, 1),
+        mode_err: metrics::mode_weight_error(&bed.posterior, &out),
+    }
 }
 
 fn floors(bed: &Bed) -> (common::Floor, common::Floor) {
@@ -41,10 +48,27 @@ fn exact_sampler_sits_at_the_exact_floor() {
         let m = measure(&bed, &SamplerSpec::Exact, 5);
         eprintln!(
             "{:<36} Exact  SW {:.4} (exact floor {:.4} ± {:.4}, threshold {:.4})  mode err {:.4} (floor {:.4}, threshold {:.4})",
-            bed.name, m.sw, sw_floor.mean(), sw_floor.std(), sw_floor.threshold(), m.mode_err, mode_floor.mean(), mode_floor.threshold()
+            bed.name,
+            m.sw,
+            sw_floor.mean(),
+            sw_floor.std(),
+            sw_floor.threshold(),
+            m.mode_err,
+            mode_floor.mean(),
+            mode_floor.threshold()
         );
-        assert!(m.sw <= sw_floor.threshold(), "Exact SW {} above the floor threshold {}", m.sw, sw_floor.threshold());
-        assert!(m.mode_err <= mode_floor.threshold(), "Exact mode error {} above {}", m.mode_err, mode_floor.threshold());
+        assert!(
+            m.sw <= sw_floor.threshold(),
+            "Exact SW {} above the floor threshold {}",
+            m.sw,
+            sw_floor.threshold()
+        );
+        assert!(
+            m.mode_err <= mode_floor.threshold(),
+            "Exact mode error {} above {}",
+            m.mode_err,
+            mode_floor.threshold()
+        );
     }
 }
 
@@ -58,7 +82,13 @@ fn prior_sampler_matches_the_prior() {
         let (sw_floor, mode_floor) = calibrate(&bed.gmm, &reference, N, 20, &mut tensor::rng(6));
         for (solver, steps) in [(Solver::Heun, 40), (Solver::Ancestral, 200)] {
             let problem = bed.problem(&device);
-            let spec = SamplerSpec::Prior(PriorParams { steps, solver, sigma_min: None, sigma_max: None, rho: 7.0 });
+            let spec = SamplerSpec::Prior(PriorParams {
+                steps,
+                solver,
+                sigma_min: None,
+                sigma_max: None,
+                rho: 7.0,
+            });
             let mut s = samplers::build(&spec, &problem, N, 8).unwrap();
             samplers::run(s.as_mut(), &problem, |_| {}).unwrap();
             let out = rows(&s.samples());
@@ -66,10 +96,21 @@ fn prior_sampler_matches_the_prior() {
             let me = metrics::mode_weight_error(&bed.gmm, &out);
             eprintln!(
                 "{:<36} Prior {solver:?}({steps})  SW {d:.4} (floor {:.4}, threshold {:.4})  mode err {me:.4} (threshold {:.4})",
-                bed.name, sw_floor.mean(), sw_floor.threshold(), mode_floor.threshold()
+                bed.name,
+                sw_floor.mean(),
+                sw_floor.threshold(),
+                mode_floor.threshold()
             );
-            assert!(d <= sw_floor.threshold(), "Prior {solver:?} SW {d} above {}", sw_floor.threshold());
-            assert!(me <= mode_floor.threshold(), "Prior {solver:?} mode error {me} above {}", mode_floor.threshold());
+            assert!(
+                d <= sw_floor.threshold(),
+                "Prior {solver:?} SW {d} above {}",
+                sw_floor.threshold()
+            );
+            assert!(
+                me <= mode_floor.threshold(),
+                "Prior {solver:?} mode error {me} above {}",
+                mode_floor.threshold()
+            );
         }
     }
 }
@@ -83,8 +124,22 @@ fn dps_and_ald_are_measured_against_the_exact_posterior() {
         let reference = bed.posterior.sample(4 * N, &mut tensor::rng(777)).0;
         let prior_sw = sw(&prior_samples, &reference, 1);
         let specs = [
-            SamplerSpec::Dps(DpsParams { steps: 500, zeta: 1.0, sigma_min: None, sigma_max: None, rho: 7.0 }),
-            SamplerSpec::Ald(AldParams { steps: 200, inner: 5, eps: None, sigma_min: 0.01, sigma_max: 30.0, final_denoise: true }),
+            // ζ is a normalised step (its length does not shrink with d): low-d beds need a small one.
+            SamplerSpec::Dps(DpsParams {
+                steps: 500,
+                zeta: 0.3,
+                sigma_min: None,
+                sigma_max: None,
+                rho: 7.0,
+            }),
+            SamplerSpec::Ald(AldParams {
+                steps: 200,
+                inner: 5,
+                eps: None,
+                sigma_min: 0.01,
+                sigma_max: 30.0,
+                final_denoise: true,
+            }),
         ];
         for spec in specs {
             let m = measure(&bed, &spec, 11);
@@ -100,7 +155,12 @@ fn dps_and_ald_are_measured_against_the_exact_posterior() {
             );
             assert!(m.sw.is_finite() && m.mode_err.is_finite());
             // Approximate samplers: they must at least use the data, i.e. beat prior samples.
-            assert!(m.sw < prior_sw, "{} SW {} is no better than ignoring y ({prior_sw})", spec.name(), m.sw);
+            assert!(
+                m.sw < prior_sw,
+                "{} SW {} is no better than ignoring y ({prior_sw})",
+                spec.name(),
+                m.sw
+            );
         }
     }
 }
@@ -111,8 +171,17 @@ fn non_finite_chains_are_detected_and_named() {
     let bed = common::bimodal_bed();
     let problem = bed.problem(&device);
     // A step size far beyond stability blows the Langevin chains up.
-    let spec = SamplerSpec::Ald(AldParams { steps: 50, inner: 5, eps: Some(1e3), sigma_min: 0.01, sigma_max: 30.0, final_denoise: true });
+    let spec = SamplerSpec::Ald(AldParams {
+        steps: 50,
+        inner: 5,
+        eps: Some(1e3),
+        sigma_min: 0.01,
+        sigma_max: 30.0,
+        final_denoise: true,
+    });
     let mut s = samplers::build(&spec, &problem, 8, 1).unwrap();
-    let err = samplers::run(s.as_mut(), &problem, |_| {}).err().expect("must fail").to_string();
+    let err = samplers::run(s.as_mut(), &problem, |_| {})
+        .expect_err("must fail")
+        .to_string();
     assert!(err.contains("non-finite") && err.contains("Ald"), "{err}");
 }

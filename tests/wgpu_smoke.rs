@@ -15,7 +15,10 @@ use posterior_lab::tensor;
 fn wgpu_agrees_with_cpu() {
     let adapters = backend::adapters();
     if adapters.is_empty() {
-        assert!(std::env::var("CI").is_err(), "CI must provide a wgpu adapter (mesa-vulkan-drivers)");
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must provide a wgpu adapter (mesa-vulkan-drivers)"
+        );
         eprintln!("no wgpu adapter: wgpu smoke test skipped");
         return;
     }
@@ -39,13 +42,22 @@ fn wgpu_agrees_with_cpu() {
     // A few DPS steps: gradients through the prior by autodiff, on wgpu.
     let run = |device: &burn::tensor::Device| {
         let problem = bed.problem(device);
-        let spec = SamplerSpec::Dps(DpsParams { steps: 3, zeta: 1.0, sigma_min: None, sigma_max: None, rho: 7.0 });
+        let spec = SamplerSpec::Dps(DpsParams {
+            steps: 3,
+            zeta: 1.0,
+            sigma_min: None,
+            sigma_max: None,
+            rho: 7.0,
+        });
         let mut s = samplers::build(&spec, &problem, 4, 9).unwrap();
         samplers::run(s.as_mut(), &problem, |_| {}).unwrap();
         tensor::to_f64(&s.samples()).unwrap()
     };
     let (a, b) = (run(&sel.device), run(&cpu));
     for (u, v) in a.iter().zip(&b) {
-        assert!(u.is_finite() && (u - v).abs() < 1e-2 * (1.0 + v.abs()), "DPS on wgpu {u} vs cpu {v}");
+        assert!(
+            u.is_finite() && (u - v).abs() < 1e-2 * (1.0 + v.abs()),
+            "DPS on wgpu {u} vs cpu {v}"
+        );
     }
 }

@@ -35,7 +35,9 @@ fn reflect(i: i64, n: usize) -> usize {
 /// The n×n matrix of 1-D Gaussian blur with reflecting borders (row i = output pixel i).
 pub fn blur_matrix(n: usize, sigma: f64) -> Vec<f64> {
     let radius = (4.0 * sigma + 0.5) as i64;
-    let weights: Vec<f64> = (-radius..=radius).map(|k| (-0.5 * (k as f64 / sigma).powi(2)).exp()).collect();
+    let weights: Vec<f64> = (-radius..=radius)
+        .map(|k| (-0.5 * (k as f64 / sigma).powi(2)).exp())
+        .collect();
     let total: f64 = weights.iter().sum();
     let mut m = vec![0.0; n * n];
     for i in 0..n {
@@ -50,20 +52,36 @@ pub fn blur_matrix(n: usize, sigma: f64) -> Vec<f64> {
 impl Blur {
     pub fn new(shape: [usize; 3], sigma: f64, device: &Device) -> Result<Self> {
         if !(sigma.is_finite() && sigma > 0.0) {
-            return Err(Error::invalid("Blur", format!("sigma must be a positive number of pixels, got {sigma}")));
+            return Err(Error::invalid(
+                "Blur",
+                format!("sigma must be a positive number of pixels, got {sigma}"),
+            ));
         }
         if sigma > 1000.0 {
-            return Err(Error::invalid("Blur", format!("sigma {sigma} is too large")));
+            return Err(Error::invalid(
+                "Blur",
+                format!("sigma {sigma} is too large"),
+            ));
         }
         let [_, h, w] = shape;
         let mk = |n: usize| {
             let m = blur_matrix(n, sigma);
             let t: Vec<f64> = (0..n * n).map(|k| m[(k % n) * n + k / n]).collect();
-            (tensor::from_f64(&m, [1, 1, n, n], device), tensor::from_f64(&t, [1, 1, n, n], device))
+            (
+                tensor::from_f64(&m, [1, 1, n, n], device),
+                tensor::from_f64(&t, [1, 1, n, n], device),
+            )
         };
         let (bh, bh_t) = mk(h);
         let (bw, bw_t) = mk(w);
-        Ok(Self { shape, sigma, bh, bh_t, bw, bw_t })
+        Ok(Self {
+            shape,
+            sigma,
+            bh,
+            bh_t,
+            bw,
+            bw_t,
+        })
     }
 }
 

@@ -13,7 +13,10 @@ impl Downsample {
     pub fn new(shape: [usize; 3], factor: usize) -> Result<Self> {
         let [_, h, w] = shape;
         if factor == 0 {
-            return Err(Error::invalid("Downsample", "the factor must be at least 1"));
+            return Err(Error::invalid(
+                "Downsample",
+                "the factor must be at least 1",
+            ));
         }
         if h % factor != 0 || w % factor != 0 {
             return Err(Error::invalid(
@@ -28,7 +31,9 @@ impl Downsample {
     fn upsample(&self, y: Tensor<4>) -> Tensor<4> {
         let [b, c, h, w] = y.dims();
         let f = self.factor;
-        y.reshape([b, c, h, 1, w, 1]).expand([b, c, h, f, w, f]).reshape([b, c, h * f, w * f])
+        y.reshape([b, c, h, 1, w, 1])
+            .expand([b, c, h, f, w, f])
+            .reshape([b, c, h * f, w * f])
     }
 }
 
@@ -46,7 +51,9 @@ impl Operator for Downsample {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
         let f = self.factor;
-        x.reshape([b, c, h / f, f, w / f, f]).mean_dims(&[3, 5]).reshape([b, c, h / f, w / f])
+        x.reshape([b, c, h / f, f, w / f, f])
+            .mean_dims(&[3, 5])
+            .reshape([b, c, h / f, w / f])
     }
     fn adjoint(&self, y: Tensor<4>) -> Tensor<4> {
         let f2 = (self.factor * self.factor) as f64;

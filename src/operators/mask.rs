@@ -15,18 +15,37 @@ pub struct Mask {
 }
 
 impl Mask {
-    pub fn from_array(shape: [usize; 3], arr_shape: &[usize], data: Vec<f32>, device: &Device) -> Result<Self> {
+    pub fn from_array(
+        shape: [usize; 3],
+        arr_shape: &[usize],
+        data: Vec<f32>,
+        device: &Device,
+    ) -> Result<Self> {
         let [c, h, w] = shape;
         let channels = match arr_shape {
             [mh, mw] if [*mh, *mw] == [h, w] => 1,
             [mc, mh, mw] if [*mc, *mh, *mw] == [c, h, w] => c,
-            _ => return Err(Error::shape("mask", format!("[{h}, {w}] or [{c}, {h}, {w}]"), arr_shape)),
+            _ => {
+                return Err(Error::shape(
+                    "mask",
+                    format!("[{h}, {w}] or [{c}, {h}, {w}]"),
+                    arr_shape,
+                ));
+            }
         };
         if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-            return Err(Error::invalid("mask", format!("non-finite value at flat index {i}")));
+            return Err(Error::invalid(
+                "mask",
+                format!("non-finite value at flat index {i}"),
+            ));
         }
         let mask = tensor::from_vec(data, [1, channels, h, w], device);
-        Ok(Self { shape, mask_sq: mask.clone().square(), mask, channels })
+        Ok(Self {
+            shape,
+            mask_sq: mask.clone().square(),
+            mask,
+            channels,
+        })
     }
 
     /// The mask as [1, C or 1, H, W].
@@ -37,7 +56,11 @@ impl Mask {
 
 impl Operator for Mask {
     fn name(&self) -> String {
-        format!("Mask({} channel{})", self.channels, if self.channels == 1 { "" } else { "s" })
+        format!(
+            "Mask({} channel{})",
+            self.channels,
+            if self.channels == 1 { "" } else { "s" }
+        )
     }
     fn input_shape(&self) -> [usize; 3] {
         self.shape
@@ -53,6 +76,10 @@ impl Operator for Mask {
     }
     fn solve_shifted(&self, c: f64, sigma_y: f64, b: Tensor<4>) -> Tensor<4> {
         // AᵀA is diagonal: mask².
-        b / (self.mask_sq.clone().div_scalar(sigma_y * sigma_y).add_scalar(c))
+        b / (self
+            .mask_sq
+            .clone()
+            .div_scalar(sigma_y * sigma_y)
+            .add_scalar(c))
     }
 }

@@ -17,21 +17,39 @@ pub struct MatrixOp {
 }
 
 impl MatrixOp {
-    pub fn from_array(shape: [usize; 3], arr_shape: &[usize], data: Vec<f32>, device: &Device) -> Result<Self> {
+    pub fn from_array(
+        shape: [usize; 3],
+        arr_shape: &[usize],
+        data: Vec<f32>,
+        device: &Device,
+    ) -> Result<Self> {
         let d: usize = shape.iter().product();
         let (m, cols) = match arr_shape {
             [m, cols] => (*m, *cols),
             _ => return Err(Error::shape("matrix A", format!("[m, {d}]"), arr_shape)),
         };
         if cols != d || m == 0 {
-            return Err(Error::shape("matrix A", format!("[m, {d}] with m >= 1 (d = C*H*W)"), arr_shape));
+            return Err(Error::shape(
+                "matrix A",
+                format!("[m, {d}] with m >= 1 (d = C*H*W)"),
+                arr_shape,
+            ));
         }
         if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-            return Err(Error::invalid("matrix A", format!("non-finite value at flat index {i}")));
+            return Err(Error::invalid(
+                "matrix A",
+                format!("non-finite value at flat index {i}"),
+            ));
         }
         let dense = Mat::from_rows(m, d, data.iter().map(|v| f64::from(*v)).collect());
         let a = tensor::from_vec(data, [m, d], device);
-        Ok(Self { shape, m, a_t: a.clone().transpose(), a, dense })
+        Ok(Self {
+            shape,
+            m,
+            a_t: a.clone().transpose(),
+            a,
+            dense,
+        })
     }
 }
 
@@ -50,12 +68,16 @@ impl Operator for MatrixOp {
     }
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, ..] = x.dims();
-        x.reshape([b as i64, -1]).matmul(self.a_t.clone()).reshape([b, self.m, 1, 1])
+        x.reshape([b as i64, -1])
+            .matmul(self.a_t.clone())
+            .reshape([b, self.m, 1, 1])
     }
     fn adjoint(&self, y: Tensor<4>) -> Tensor<4> {
         let [b, ..] = y.dims();
         let [c, h, w] = self.shape;
-        y.reshape([b, self.m]).matmul(self.a.clone()).reshape([b, c, h, w])
+        y.reshape([b, self.m])
+            .matmul(self.a.clone())
+            .reshape([b, c, h, w])
     }
     fn dense(&self, _device: &Device) -> Result<Mat> {
         Ok(self.dense.clone())

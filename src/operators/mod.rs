@@ -42,7 +42,12 @@ pub trait Operator: Send + Sync {
     /// (c·I + AᵀA/σ_y²)⁻¹ b, c > 0. The default is conjugate gradient.
     fn solve_shifted(&self, c: f64, sigma_y: f64, b: Tensor<4>) -> Tensor<4> {
         let inv_var = 1.0 / (sigma_y * sigma_y);
-        conjugate_gradient(|v| v.clone().mul_scalar(c) + self.adjoint(self.forward(v)).mul_scalar(inv_var), b, 200, 1e-6)
+        conjugate_gradient(
+            |v| v.clone().mul_scalar(c) + self.adjoint(self.forward(v)).mul_scalar(inv_var),
+            b,
+            200,
+            1e-6,
+        )
     }
     /// Number of measurements m.
     fn measurement_len(&self) -> usize {
@@ -88,13 +93,21 @@ pub enum OperatorSpec {
 }
 
 /// Builds an operator for images of `shape`; file paths are resolved against `base`.
-pub fn build(spec: &OperatorSpec, shape: [usize; 3], base: &std::path::Path, device: &Device) -> Result<Box<dyn Operator>> {
+pub fn build(
+    spec: &OperatorSpec,
+    shape: [usize; 3],
+    base: &std::path::Path,
+    device: &Device,
+) -> Result<Box<dyn Operator>> {
     Ok(match spec {
         OperatorSpec::Identity => Box::new(Identity::new(shape)),
         OperatorSpec::Mask(file) => {
             let path = base.join(file);
             let arr = crate::npy::read(&path)?;
-            Box::new(Mask::from_array(shape, &arr.shape, arr.data, device).map_err(|e| e.in_file(&path))?)
+            Box::new(
+                Mask::from_array(shape, &arr.shape, arr.data, device)
+                    .map_err(|e| e.in_file(&path))?,
+            )
         }
         OperatorSpec::Downsample(f) => Box::new(Downsample::new(shape, *f)?),
         OperatorSpec::Blur { sigma } => Box::new(Blur::new(shape, *sigma, device)?),
@@ -102,14 +115,22 @@ pub fn build(spec: &OperatorSpec, shape: [usize; 3], base: &std::path::Path, dev
         OperatorSpec::Matrix(file) => {
             let path = base.join(file);
             let arr = crate::npy::read(&path)?;
-            Box::new(MatrixOp::from_array(shape, &arr.shape, arr.data, device).map_err(|e| e.in_file(&path))?)
+            Box::new(
+                MatrixOp::from_array(shape, &arr.shape, arr.data, device)
+                    .map_err(|e| e.in_file(&path))?,
+            )
         }
     })
 }
 
 /// Batched conjugate gradient for an SPD operator: every chain gets its own step sizes.
 /// Stops when every chain's residual is below `rel_tol` times its right-hand side.
-pub fn conjugate_gradient(apply: impl Fn(Tensor<4>) -> Tensor<4>, b: Tensor<4>, max_iter: usize, rel_tol: f64) -> Tensor<4> {
+pub fn conjugate_gradient(
+    apply: impl Fn(Tensor<4>) -> Tensor<4>,
+    b: Tensor<4>,
+    max_iter: usize,
+    rel_tol: f64,
+) -> Tensor<4> {
     let tiny = 1e-30;
     let mut x = b.zeros_like();
     let mut r = b.clone();
@@ -125,10 +146,10 @@ pub fn conjugate_gradient(apply: impl Fn(Tensor<4>) -> Tensor<4>, b: Tensor<4>, 
         // Checking convergence reads back from the device: do it every few iterations only.
         if it % 4 == 3 {
             let ratio = (rs_new.clone() / rs0.clone()).max();
-            if let Ok(v) = tensor::to_vec(&ratio) {
-                if v.first().is_some_and(|v| *v <= (rel_tol * rel_tol) as f32) {
-                    break;
-                }
+            if let Ok(v) = tensor::to_vec(&ratio)
+                && v.first().is_some_and(|v| *v <= (rel_tol * rel_tol) as f32)
+            {
+                break;
             }
         }
         let beta = rs_new.clone() / (rs + tiny);

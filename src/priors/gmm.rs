@@ -65,15 +65,25 @@ impl Gmm {
         if means.len() != k || covs.len() != k {
             return Err(Error::invalid(
                 "mixture",
-                format!("{k} weights but {} means and {} covariances", means.len(), covs.len()),
+                format!(
+                    "{k} weights but {} means and {} covariances",
+                    means.len(),
+                    covs.len()
+                ),
             ));
         }
         if let Some(w) = weights.iter().find(|w| !w.is_finite() || **w < 0.0) {
-            return Err(Error::invalid("weights", format!("weight {w} is not a non-negative number")));
+            return Err(Error::invalid(
+                "weights",
+                format!("weight {w} is not a non-negative number"),
+            ));
         }
         let total: f64 = weights.iter().sum();
         if (total - 1.0).abs() > 1e-6 {
-            return Err(Error::invalid("weights", format!("weights sum to {total}, not 1")));
+            return Err(Error::invalid(
+                "weights",
+                format!("weights sum to {total}, not 1"),
+            ));
         }
         let dim = means[0].len();
         if dim == 0 {
@@ -82,41 +92,70 @@ impl Gmm {
         let mut comps = Vec::with_capacity(k);
         for (i, ((w, mean), cov)) in weights.into_iter().zip(means).zip(covs).enumerate() {
             if mean.len() != dim {
-                return Err(Error::invalid("means", format!("mean {i} has {} entries, mean 0 has {dim}", mean.len())));
+                return Err(Error::invalid(
+                    "means",
+                    format!("mean {i} has {} entries, mean 0 has {dim}", mean.len()),
+                ));
             }
             if mean.iter().any(|v| !v.is_finite()) {
-                return Err(Error::invalid("means", format!("mean {i} has a non-finite entry")));
+                return Err(Error::invalid(
+                    "means",
+                    format!("mean {i} has a non-finite entry"),
+                ));
             }
             if cov.rows != dim || cov.cols != dim {
                 return Err(Error::invalid(
                     "covariances",
-                    format!("covariance {i} is {}x{}, expected {dim}x{dim}", cov.rows, cov.cols),
+                    format!(
+                        "covariance {i} is {}x{}, expected {dim}x{dim}",
+                        cov.rows, cov.cols
+                    ),
                 ));
             }
             if cov.data.iter().any(|v| !v.is_finite()) {
-                return Err(Error::invalid("covariances", format!("covariance {i} has a non-finite entry")));
+                return Err(Error::invalid(
+                    "covariances",
+                    format!("covariance {i} has a non-finite entry"),
+                ));
             }
             let scale = cov.data.iter().fold(0.0f64, |a, v| a.max(v.abs()));
             for r in 0..dim {
                 for c in 0..r {
                     if (cov.at(r, c) - cov.at(c, r)).abs() > 1e-9 * scale.max(1.0) {
-                        return Err(Error::invalid("covariances", format!("covariance {i} is not symmetric at ({r}, {c})")));
+                        return Err(Error::invalid(
+                            "covariances",
+                            format!("covariance {i} is not symmetric at ({r}, {c})"),
+                        ));
                     }
                 }
             }
             let cov = cov.symmetrize();
-            let chol = Cholesky::new(&cov, &format!("covariance {i}"))
-                .map_err(|_| Error::invalid("covariances", format!("covariance {i} is not positive definite")))?;
+            let chol = Cholesky::new(&cov, &format!("covariance {i}")).map_err(|_| {
+                Error::invalid(
+                    "covariances",
+                    format!("covariance {i} is not positive definite"),
+                )
+            })?;
             let (lambda, u) = if is_diagonal(&cov) {
                 ((0..dim).map(|j| cov.at(j, j)).collect(), None)
             } else {
                 let (l, u) = sym_eigen(&cov);
                 if l.iter().any(|v| *v <= 0.0) {
-                    return Err(Error::invalid("covariances", format!("covariance {i} is not positive definite")));
+                    return Err(Error::invalid(
+                        "covariances",
+                        format!("covariance {i} is not positive definite"),
+                    ));
                 }
                 (l, Some(u))
             };
-            comps.push(Component { weight: w, mean, cov, lambda, u, chol });
+            comps.push(Component {
+                weight: w,
+                mean,
+                cov,
+                lambda,
+                u,
+                chol,
+            });
         }
         Ok(Self { dim, comps })
     }
@@ -125,16 +164,27 @@ impl Gmm {
         let k = spec.weights.len();
         let covs = match (spec.covariances, spec.variances) {
             (Some(_), Some(_)) => {
-                return Err(Error::invalid("mixture", "give either `covariances` or `variances`, not both"));
+                return Err(Error::invalid(
+                    "mixture",
+                    "give either `covariances` or `variances`, not both",
+                ));
             }
-            (None, None) => return Err(Error::invalid("mixture", "missing `covariances` (or `variances`)")),
+            (None, None) => {
+                return Err(Error::invalid(
+                    "mixture",
+                    "missing `covariances` (or `variances`)",
+                ));
+            }
             (Some(full), None) => full
                 .into_iter()
                 .enumerate()
                 .map(|(i, rows)| {
                     let d = rows.len();
                     if rows.iter().any(|r| r.len() != d) {
-                        return Err(Error::invalid("covariances", format!("covariance {i} is not square")));
+                        return Err(Error::invalid(
+                            "covariances",
+                            format!("covariance {i} is not square"),
+                        ));
                     }
                     Ok(Mat::from_rows(d, d, rows.into_iter().flatten().collect()))
                 })
@@ -144,32 +194,43 @@ impl Gmm {
                 .enumerate()
                 .map(|(i, v)| {
                     if v.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
-                        return Err(Error::invalid("variances", format!("variances {i} must be positive numbers")));
+                        return Err(Error::invalid(
+                            "variances",
+                            format!("variances {i} must be positive numbers"),
+                        ));
                     }
                     Ok(Mat::from_diag(&v))
                 })
                 .collect::<Result<Vec<_>>>()?,
         };
         if covs.len() != k {
-            return Err(Error::invalid("mixture", format!("{k} weights but {} covariances", covs.len())));
+            return Err(Error::invalid(
+                "mixture",
+                format!("{k} weights but {} covariances", covs.len()),
+            ));
         }
         Self::new(spec.weights, spec.means, covs)
     }
 
     /// Reads a mixture file and checks its dimension against `expected_dim` (= C·H·W).
     pub fn from_file(path: &Path, expected_dim: Option<usize>) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
         let spec: GmmFile = ron::Options::default()
             .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
-            .from_str(&text).map_err(|e| Error::file(path, format!("not a valid mixture file: {e}")))?;
+            .from_str(&text)
+            .map_err(|e| Error::file(path, format!("not a valid mixture file: {e}")))?;
         let gmm = Self::from_spec(spec).map_err(|e| e.in_file(path))?;
-        if let Some(d) = expected_dim {
-            if gmm.dim != d {
-                return Err(Error::file(
-                    path,
-                    format!("the mixture has dimension {} but the recipe's shape has C*H*W = {d}", gmm.dim),
-                ));
-            }
+        if let Some(d) = expected_dim
+            && gmm.dim != d
+        {
+            return Err(Error::file(
+                path,
+                format!(
+                    "the mixture has dimension {} but the recipe's shape has C*H*W = {d}",
+                    gmm.dim
+                ),
+            ));
         }
         Ok(gmm)
     }
@@ -179,7 +240,10 @@ impl Gmm {
             weights: self.weights(),
             means: self.comps.iter().map(|c| c.mean.clone()).collect(),
             covariances: Some(
-                self.comps.iter().map(|c| (0..self.dim).map(|r| c.cov.row(r).to_vec()).collect()).collect(),
+                self.comps
+                    .iter()
+                    .map(|c| (0..self.dim).map(|r| c.cov.row(r).to_vec()).collect())
+                    .collect(),
             ),
             variances: None,
         }
@@ -215,7 +279,11 @@ impl Gmm {
                     Some(u) => u.tmatvec(&diff),
                     None => diff,
                 };
-                let maha: f64 = z.iter().zip(&c.lambda).map(|(zi, l)| zi * zi / (l + s2)).sum();
+                let maha: f64 = z
+                    .iter()
+                    .zip(&c.lambda)
+                    .map(|(zi, l)| zi * zi / (l + s2))
+                    .sum();
                 let logdet: f64 = c.lambda.iter().map(|l| (l + s2).ln()).sum();
                 c.weight.ln() - 0.5 * (maha + logdet + self.dim as f64 * (2.0 * PI).ln())
             })
@@ -245,10 +313,18 @@ impl Gmm {
             let shrunk: Vec<f64> = match &c.u {
                 Some(u) => {
                     let z = u.tmatvec(&diff);
-                    let zs: Vec<f64> = z.iter().zip(&c.lambda).map(|(zi, l)| zi * l / (l + s2)).collect();
+                    let zs: Vec<f64> = z
+                        .iter()
+                        .zip(&c.lambda)
+                        .map(|(zi, l)| zi * l / (l + s2))
+                        .collect();
                     u.matvec(&zs)
                 }
-                None => diff.iter().zip(&c.lambda).map(|(d, l)| d * l / (l + s2)).collect(),
+                None => diff
+                    .iter()
+                    .zip(&c.lambda)
+                    .map(|(d, l)| d * l / (l + s2))
+                    .collect(),
             };
             for i in 0..self.dim {
                 out[i] += rk * (c.mean[i] + shrunk[i]);
@@ -260,7 +336,10 @@ impl Gmm {
     /// ∇ log p_σ(x) = (D(x, σ) − x)/σ².
     pub fn score(&self, x: &[f64], sigma: f64) -> Vec<f64> {
         let d = self.denoise(x, sigma);
-        d.iter().zip(x).map(|(a, b)| (a - b) / (sigma * sigma)).collect()
+        d.iter()
+            .zip(x)
+            .map(|(a, b)| (a - b) / (sigma * sigma))
+            .collect()
     }
 
     /// The exact posterior p(x | y) for y = A x + σ_y n, again a Gaussian mixture.
@@ -270,10 +349,17 @@ impl Gmm {
     /// S_k = C_k − K_k A C_k, w'_k ∝ w_k N(y; A m_k, G_k) (normalised by log-sum-exp).
     pub fn posterior(&self, a: &Mat, y: &[f64], sigma_y: f64) -> Result<Gmm> {
         if a.cols != self.dim || a.rows != y.len() {
-            return Err(Error::shape("posterior", format!("A of [{}, {}]", y.len(), self.dim), [a.rows, a.cols]));
+            return Err(Error::shape(
+                "posterior",
+                format!("A of [{}, {}]", y.len(), self.dim),
+                [a.rows, a.cols],
+            ));
         }
         if !(sigma_y > 0.0) {
-            return Err(Error::invalid("noise_sigma", "must be positive for a posterior"));
+            return Err(Error::invalid(
+                "noise_sigma",
+                "must be positive for a posterior",
+            ));
         }
         let m = a.rows;
         let mut logits = Vec::with_capacity(self.len());
@@ -281,14 +367,23 @@ impl Gmm {
         let mut covs = Vec::with_capacity(self.len());
         for c in &self.comps {
             let ac = a.matmul(&c.cov); // [m, d]
-            let g = ac.matmul(&a.transpose()).add_diag(sigma_y * sigma_y).symmetrize();
+            let g = ac
+                .matmul(&a.transpose())
+                .add_diag(sigma_y * sigma_y)
+                .symmetrize();
             let gch = Cholesky::new(&g, "A C Aᵀ + σ_y² I")?;
             let am = a.matvec(&c.mean);
             let resid: Vec<f64> = y.iter().zip(&am).map(|(yi, ai)| yi - ai).collect();
             let g_inv_r = gch.solve(&resid);
             // μ = m + C Aᵀ G⁻¹ r = m + (A C)ᵀ G⁻¹ r
             let corr = ac.tmatvec(&g_inv_r);
-            means.push(c.mean.iter().zip(&corr).map(|(a, b)| a + b).collect::<Vec<f64>>());
+            means.push(
+                c.mean
+                    .iter()
+                    .zip(&corr)
+                    .map(|(a, b)| a + b)
+                    .collect::<Vec<f64>>(),
+            );
             // S = C − (AC)ᵀ G⁻¹ (AC)
             let mut g_inv_ac = Mat::zeros(m, self.dim);
             for j in 0..self.dim {
@@ -298,7 +393,10 @@ impl Gmm {
                     g_inv_ac.set(i, j, sol[i]);
                 }
             }
-            let s = c.cov.add(&ac.transpose().matmul(&g_inv_ac).scale(-1.0)).symmetrize();
+            let s = c
+                .cov
+                .add(&ac.transpose().matmul(&g_inv_ac).scale(-1.0))
+                .symmetrize();
             covs.push(s);
             let maha = dot(&resid, &g_inv_r);
             logits.push(c.weight.ln() - 0.5 * (maha + gch.log_det() + m as f64 * (2.0 * PI).ln()));
@@ -318,9 +416,18 @@ impl Gmm {
             let ch = Cholesky::new(&t, "C_k + Σ")?;
             let diff: Vec<f64> = mu.iter().zip(&c.mean).map(|(a, b)| a - b).collect();
             let sol = ch.solve(&diff);
-            logits.push(c.weight.ln() - 0.5 * (dot(&diff, &sol) + ch.log_det() + self.dim as f64 * (2.0 * PI).ln()));
+            logits.push(
+                c.weight.ln()
+                    - 0.5 * (dot(&diff, &sol) + ch.log_det() + self.dim as f64 * (2.0 * PI).ln()),
+            );
             let shift = c.cov.matvec(&sol);
-            cond.push(c.mean.iter().zip(&shift).map(|(a, b)| a + b).collect::<Vec<f64>>());
+            cond.push(
+                c.mean
+                    .iter()
+                    .zip(&shift)
+                    .map(|(a, b)| a + b)
+                    .collect::<Vec<f64>>(),
+            );
         }
         let r = softmax(&logits);
         let mut out = vec![0.0; self.dim];
@@ -360,7 +467,11 @@ impl Gmm {
     /// The most responsible component for x (σ = 0): used to read mode weights off samples.
     pub fn classify(&self, x: &[f64]) -> usize {
         let l = self.noised_logits(x, 0.0);
-        l.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0)
+        l.iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| i)
+            .unwrap_or(0)
     }
 
     /// Mean and covariance of the whole mixture.
@@ -402,22 +513,42 @@ impl GmmDenoiser {
     pub fn new(gmm: Gmm, shape: [usize; 3], device: &Device) -> Result<Self> {
         let d = gmm.dim();
         if shape.iter().product::<usize>() != d {
-            return Err(Error::shape("Gaussian-mixture prior", format!("C*H*W = {d}"), shape));
+            return Err(Error::shape(
+                "Gaussian-mixture prior",
+                format!("C*H*W = {d}"),
+                shape,
+            ));
         }
         let k = gmm.len();
-        let flat = |f: &dyn Fn(&Component) -> Vec<f64>| -> Vec<f64> { gmm.comps.iter().flat_map(f).collect() };
+        let flat = |f: &dyn Fn(&Component) -> Vec<f64>| -> Vec<f64> {
+            gmm.comps.iter().flat_map(f).collect()
+        };
         let means = tensor::from_f64(&flat(&|c| c.mean.clone()), [k, 1, d], device);
         let lambda = tensor::from_f64(&flat(&|c| c.lambda.clone()), [k, 1, d], device);
-        let log_w = tensor::from_f64(&flat(&|c| vec![c.weight.max(1e-300).ln()]), [k, 1, 1], device);
+        let log_w = tensor::from_f64(
+            &flat(&|c| vec![c.weight.max(1e-300).ln()]),
+            [k, 1, 1],
+            device,
+        );
         let u = if gmm.comps.iter().any(|c| c.u.is_some()) {
             let eye = Mat::identity(d);
             let us = flat(&|c| c.u.as_ref().unwrap_or(&eye).data.clone());
             let ut = flat(&|c| c.u.as_ref().unwrap_or(&eye).transpose().data);
-            Some((tensor::from_f64(&us, [k, d, d], device), tensor::from_f64(&ut, [k, d, d], device)))
+            Some((
+                tensor::from_f64(&us, [k, d, d], device),
+                tensor::from_f64(&ut, [k, d, d], device),
+            ))
         } else {
             None
         };
-        Ok(Self { gmm, shape, means, lambda, u, log_w })
+        Ok(Self {
+            gmm,
+            shape,
+            means,
+            lambda,
+            u,
+            log_w,
+        })
     }
 }
 
@@ -452,7 +583,11 @@ impl Denoiser for GmmDenoiser {
     }
 
     fn describe(&self) -> String {
-        format!("Gaussian mixture ({} components, d = {})", self.gmm.len(), self.gmm.dim())
+        format!(
+            "Gaussian mixture ({} components, d = {})",
+            self.gmm.len(),
+            self.gmm.dim()
+        )
     }
 
     fn gmm(&self) -> Option<&Gmm> {

@@ -28,7 +28,8 @@ pub struct AldParams {
     /// Langevin steps per level T.
     #[serde(default = "default_inner")]
     pub inner: usize,
-    /// Step-size constant ε of α_i = ε σ_i²/σ_min²; default 0.05·σ_min² (α_i = 0.05 σ_i²).
+    /// Step-size constant ε of α_i = ε σ_i²/σ_min²; default 0.5·σ_min² (α_i = σ_i²/2), the
+    /// largest comfortably stable step at high noise, where the score is ~1/σ²-Lipschitz.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eps: Option<f64>,
     #[serde(default = "default_sigma_min")]
@@ -66,18 +67,39 @@ impl Ald {
         if params.inner == 0 {
             return Err(Error::invalid("Ald", "inner must be at least 1"));
         }
-        let (lo, hi) = sigma_range("Ald", Some(params.sigma_min), Some(params.sigma_max), (0.0, 0.0))?;
-        let eps = params.eps.unwrap_or(0.05 * lo * lo);
+        let (lo, hi) = sigma_range(
+            "Ald",
+            Some(params.sigma_min),
+            Some(params.sigma_max),
+            (0.0, 0.0),
+        )?;
+        let eps = params.eps.unwrap_or(0.5 * lo * lo);
         if !(eps.is_finite() && eps > 0.0) {
-            return Err(Error::invalid("Ald", format!("eps must be positive, got {eps}")));
+            return Err(Error::invalid(
+                "Ald",
+                format!("eps must be positive, got {eps}"),
+            ));
         }
         let sigmas = schedule::geometric(params.steps, lo, hi);
         let mut rng = tensor::rng(seed);
         let [c, h, w] = problem.shape();
         let x = tensor::normal(&mut rng, [chains, c, h, w], &problem.device).mul_scalar(hi);
         let total = params.steps * params.inner;
-        let state = ChainState { x0_hat: x.zeros_like(), x, sigma: hi, step: 0, total_steps: total, nfe: 0 };
-        Ok(Self { params, sigmas, eps, rng, state })
+        let state = ChainState {
+            x0_hat: x.zeros_like(),
+            x,
+            sigma: hi,
+            step: 0,
+            total_steps: total,
+            nfe: 0,
+        };
+        Ok(Self {
+            params,
+            sigmas,
+            eps,
+            rng,
+            state,
+        })
     }
 }
 
@@ -98,9 +120,12 @@ impl super::Sampler for Ald {
         let prior_score = score(problem.prior.as_ref(), x.clone(), s);
         let sy2 = problem.sigma_y * problem.sigma_y;
         // data_grad is Aᵀ(Ax − y)/σ_y²; rescale to the annealed variance σ_y² + σ².
-        let lik = problem.data_grad(x.clone()).mul_scalar(-sy2 / (sy2 + s * s));
+        let lik = problem
+            .data_grad(x.clone())
+            .mul_scalar(-sy2 / (sy2 + s * s));
         let noise = tensor::normal(&mut self.rng, x.dims(), &problem.device);
-        self.state.x = x + (prior_score + lik).mul_scalar(alpha) + noise.mul_scalar((2.0 * alpha).sqrt());
+        self.state.x =
+            x + (prior_score + lik).mul_scalar(alpha) + noise.mul_scalar((2.0 * alpha).sqrt());
         self.state.nfe += 1;
         self.state.sigma = s;
         self.state.step += 1;
@@ -110,9 +135,10 @@ impl super::Sampler for Ald {
             self.state.nfe += 1;
         } else if last {
             self.state.x0_hat = self.state.x.clone();
-        } else if self.state.step % self.params.inner == 0 {
+        } else if self.state.step.is_multiple_of(self.params.inner) {
             // Show the denoised estimate once per level (costs no extra sampling accuracy).
-            self.state.x0_hat = self.state.x.clone() + score(problem.prior.as_ref(), self.state.x.clone(), s).mul_scalar(s * s);
+            self.state.x0_hat = self.state.x.clone()
+                + score(problem.prior.as_ref(), self.state.x.clone(), s).mul_scalar(s * s);
             self.state.nfe += 1;
         }
         Ok(())

@@ -51,16 +51,36 @@ impl Dps {
     pub fn new(params: DpsParams, problem: &Problem, chains: usize, seed: u64) -> Result<Self> {
         check_steps("Dps", params.steps)?;
         if !(params.zeta.is_finite() && params.zeta >= 0.0) {
-            return Err(Error::invalid("Dps", format!("zeta must be a non-negative number, got {}", params.zeta)));
+            return Err(Error::invalid(
+                "Dps",
+                format!("zeta must be a non-negative number, got {}", params.zeta),
+            ));
         }
-        let (lo, hi) = sigma_range("Dps", params.sigma_min, params.sigma_max, problem.prior.sigma_range())?;
+        let (lo, hi) = sigma_range(
+            "Dps",
+            params.sigma_min,
+            params.sigma_max,
+            problem.prior.sigma_range(),
+        )?;
         let mut sigmas = schedule::karras(params.steps, lo, hi, params.rho);
         sigmas.push(0.0);
         let mut rng = tensor::rng(seed);
         let [c, h, w] = problem.shape();
         let x = tensor::normal(&mut rng, [chains, c, h, w], &problem.device).mul_scalar(sigmas[0]);
-        let state = ChainState { x0_hat: x.zeros_like(), x, sigma: sigmas[0], step: 0, total_steps: params.steps, nfe: 0 };
-        Ok(Self { params, sigmas, rng, state })
+        let state = ChainState {
+            x0_hat: x.zeros_like(),
+            x,
+            sigma: sigmas[0],
+            step: 0,
+            total_steps: params.steps,
+            nfe: 0,
+        };
+        Ok(Self {
+            params,
+            sigmas,
+            rng,
+            state,
+        })
     }
 }
 
@@ -79,7 +99,9 @@ impl Sampler for Dps {
         let x0 = problem.prior.denoise(x.clone(), s);
         // Σ over chains of ‖r_b‖: the chains are independent, so each gets its own gradient.
         // The tiny offset keeps the gradient of the norm finite at r = 0.
-        let norms = tensor::sum_sq(problem.residual(x0.clone())).add_scalar(1e-12).sqrt();
+        let norms = tensor::sum_sq(problem.residual(x0.clone()))
+            .add_scalar(1e-12)
+            .sqrt();
         let grads = norms.sum().backward();
         let grad = x
             .grad(&grads)
@@ -93,7 +115,11 @@ impl Sampler for Dps {
         let unconditional = ve_ancestral(x, x0.clone(), s, s_next, noise);
         let vp_to_ve = ((1.0 + s * s) * (1.0 + s_next * s_next)).sqrt();
         self.state.x = unconditional - grad.mul_scalar(self.params.zeta * vp_to_ve);
-        self.state.x0_hat = if s_next == 0.0 { self.state.x.clone() } else { x0 };
+        self.state.x0_hat = if s_next == 0.0 {
+            self.state.x.clone()
+        } else {
+            x0
+        };
         self.state.sigma = s_next;
         self.state.step += 1;
         Ok(())

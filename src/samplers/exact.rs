@@ -20,7 +20,10 @@ impl Exact {
         let Some(gmm) = problem.prior.gmm() else {
             return Err(Error::Unsupported {
                 sampler: "Exact".into(),
-                reason: format!("it needs a Gaussian-mixture prior, not {}", problem.prior.describe()),
+                reason: format!(
+                    "it needs a Gaussian-mixture prior, not {}",
+                    problem.prior.describe()
+                ),
             });
         };
         let a = problem.operator.dense(&problem.device)?;
@@ -31,7 +34,14 @@ impl Exact {
             posterior,
             chains,
             rng: tensor::rng(seed),
-            state: ChainState { x: zeros.clone(), x0_hat: zeros, sigma: 0.0, step: 0, total_steps: 1, nfe: 0 },
+            state: ChainState {
+                x: zeros.clone(),
+                x0_hat: zeros,
+                sigma: 0.0,
+                step: 0,
+                total_steps: 1,
+                nfe: 0,
+            },
         })
     }
 

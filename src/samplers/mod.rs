@@ -76,7 +76,12 @@ impl SamplerSpec {
 }
 
 /// Starts `chains` chains of the sampler on the problem.
-pub fn build(spec: &SamplerSpec, problem: &Problem, chains: usize, seed: u64) -> Result<Box<dyn Sampler>> {
+pub fn build(
+    spec: &SamplerSpec,
+    problem: &Problem,
+    chains: usize,
+    seed: u64,
+) -> Result<Box<dyn Sampler>> {
     if chains == 0 {
         return Err(Error::invalid("chains", "must be at least 1"));
     }
@@ -90,7 +95,11 @@ pub fn build(spec: &SamplerSpec, problem: &Problem, chains: usize, seed: u64) ->
 
 /// Runs a sampler to the end, checking every step for non-finite chains.
 /// `on_step` sees the state after each step (progress bars, snapshots).
-pub fn run(sampler: &mut dyn Sampler, problem: &Problem, mut on_step: impl FnMut(&ChainState)) -> Result<()> {
+pub fn run(
+    sampler: &mut dyn Sampler,
+    problem: &Problem,
+    mut on_step: impl FnMut(&ChainState),
+) -> Result<()> {
     while !sampler.is_done() {
         sampler.step(problem)?;
         check_finite(sampler.name(), sampler.state())?;
@@ -108,15 +117,27 @@ pub fn check_finite(name: &str, state: &ChainState) -> Result<()> {
         return Ok(());
     }
     let chains = tensor::non_finite_chains(&state.x)?;
-    Err(Error::NonFinite { what: format!("{name} chains"), step: state.step, chains: chains.max(1) })
+    Err(Error::NonFinite {
+        what: format!("{name} chains"),
+        step: state.step,
+        chains: chains.max(1),
+    })
 }
 
 /// Validates a noise range given by the user or defaulted from the prior.
-pub(crate) fn sigma_range(sampler: &str, min: Option<f64>, max: Option<f64>, prior: (f64, f64)) -> Result<(f64, f64)> {
+pub(crate) fn sigma_range(
+    sampler: &str,
+    min: Option<f64>,
+    max: Option<f64>,
+    prior: (f64, f64),
+) -> Result<(f64, f64)> {
     let lo = min.unwrap_or(prior.0);
     let hi = max.unwrap_or(prior.1);
     if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && hi > lo) {
-        return Err(Error::invalid(sampler, format!("need 0 < sigma_min < sigma_max, got {lo} and {hi}")));
+        return Err(Error::invalid(
+            sampler,
+            format!("need 0 < sigma_min < sigma_max, got {lo} and {hi}"),
+        ));
     }
     Ok((lo, hi))
 }
@@ -130,7 +151,13 @@ pub(crate) fn check_steps(sampler: &str, steps: usize) -> Result<()> {
 
 /// One ancestral (DDPM-posterior) step in VE form from σ_from to σ_to < σ_from, given x̂0:
 /// x' = x̂0 + (σ_to²/σ_from²)(x − x̂0) + σ_to √(1 − σ_to²/σ_from²) ξ.
-pub(crate) fn ve_ancestral(x: Tensor<4>, x0: Tensor<4>, s_from: f64, s_to: f64, noise: Tensor<4>) -> Tensor<4> {
+pub(crate) fn ve_ancestral(
+    x: Tensor<4>,
+    x0: Tensor<4>,
+    s_from: f64,
+    s_to: f64,
+    noise: Tensor<4>,
+) -> Tensor<4> {
     let ratio = (s_to * s_to) / (s_from * s_from);
     let std = s_to * (1.0 - ratio).max(0.0).sqrt();
     x0.clone() + (x - x0).mul_scalar(ratio) + noise.mul_scalar(std)

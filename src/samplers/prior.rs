@@ -51,14 +51,31 @@ pub struct PriorSampler {
 impl PriorSampler {
     pub fn new(params: PriorParams, problem: &Problem, chains: usize, seed: u64) -> Result<Self> {
         check_steps("Prior", params.steps)?;
-        let (lo, hi) = sigma_range("Prior", params.sigma_min, params.sigma_max, problem.prior.sigma_range())?;
+        let (lo, hi) = sigma_range(
+            "Prior",
+            params.sigma_min,
+            params.sigma_max,
+            problem.prior.sigma_range(),
+        )?;
         let mut sigmas = schedule::karras(params.steps, lo, hi, params.rho);
         sigmas.push(0.0);
         let mut rng = tensor::rng(seed);
         let [c, h, w] = problem.shape();
         let x = tensor::normal(&mut rng, [chains, c, h, w], &problem.device).mul_scalar(sigmas[0]);
-        let state = ChainState { x0_hat: x.zeros_like(), x, sigma: sigmas[0], step: 0, total_steps: params.steps, nfe: 0 };
-        Ok(Self { params, sigmas, rng, state })
+        let state = ChainState {
+            x0_hat: x.zeros_like(),
+            x,
+            sigma: sigmas[0],
+            step: 0,
+            total_steps: params.steps,
+            nfe: 0,
+        };
+        Ok(Self {
+            params,
+            sigmas,
+            rng,
+            state,
+        })
     }
 }
 
@@ -95,7 +112,11 @@ impl Sampler for PriorSampler {
             }
         };
         self.state.x = next;
-        self.state.x0_hat = if s_next == 0.0 { self.state.x.clone() } else { x0 };
+        self.state.x0_hat = if s_next == 0.0 {
+            self.state.x.clone()
+        } else {
+            x0
+        };
         self.state.sigma = s_next;
         self.state.step += 1;
         Ok(())

@@ -30,8 +30,9 @@ impl Bed {
     pub fn problem(&self, device: &Device) -> Problem {
         let prior = Arc::new(GmmDenoiser::new(self.gmm.clone(), self.shape, device).unwrap());
         let data: Vec<f32> = self.a.data.iter().map(|v| *v as f32).collect();
-        let op: Arc<dyn Operator> =
-            Arc::new(MatrixOp::from_array(self.shape, &[self.a.rows, self.a.cols], data, device).unwrap());
+        let op: Arc<dyn Operator> = Arc::new(
+            MatrixOp::from_array(self.shape, &[self.a.rows, self.a.cols], data, device).unwrap(),
+        );
         let y = tensor::from_f64(&self.y, [1, self.a.rows, 1, 1], device);
         Problem::new(prior, op, y, self.sigma_y, device.clone()).unwrap()
     }
@@ -41,20 +42,37 @@ impl Bed {
 /// cannot tell them apart well, so the posterior keeps both modes with substantial weight.
 pub fn bimodal_bed() -> Bed {
     let shape = [1, 2, 2];
-    let c0 = Mat::from_rows(4, 4, vec![
-        0.30, 0.10, 0.00, 0.05, //
-        0.10, 0.25, 0.05, 0.00, //
-        0.00, 0.05, 0.20, 0.02, //
-        0.05, 0.00, 0.02, 0.35,
-    ]);
+    let c0 = Mat::from_rows(
+        4,
+        4,
+        vec![
+            0.30, 0.10, 0.00, 0.05, //
+            0.10, 0.25, 0.05, 0.00, //
+            0.00, 0.05, 0.20, 0.02, //
+            0.05, 0.00, 0.02, 0.35,
+        ],
+    );
     let c1 = Mat::from_diag(&[0.2, 0.3, 0.25, 0.15]);
-    let gmm = Gmm::new(vec![0.35, 0.65], vec![vec![1.5, 1.5, -1.0, 1.0], vec![-1.5, -1.0, 1.0, -1.5]], vec![c0, c1]).unwrap();
+    let gmm = Gmm::new(
+        vec![0.35, 0.65],
+        vec![vec![1.5, 1.5, -1.0, 1.0], vec![-1.5, -1.0, 1.0, -1.5]],
+        vec![c0, c1],
+    )
+    .unwrap();
     // Observe x1 − x2 + 0.3 x3 and x0 + x3: both modes explain y comparably.
     let a = Mat::from_rows(2, 4, vec![0.0, 1.0, -1.0, 0.3, 1.0, 0.0, 0.0, 1.0]);
     let y = vec![-0.3, 0.2];
     let sigma_y = 0.4;
     let posterior = gmm.posterior(&a, &y, sigma_y).unwrap();
-    Bed { name: "bimodal d=4, A 2x4", gmm, shape, a, y, sigma_y, posterior }
+    Bed {
+        name: "bimodal d=4, A 2x4",
+        gmm,
+        shape,
+        a,
+        y,
+        sigma_y,
+        posterior,
+    }
 }
 
 /// The MCGdiff benchmark in d = 8: 25 unit-covariance components on a grid of means
@@ -81,7 +99,15 @@ pub fn mcg_bed(seed: u64) -> Bed {
     let sigma_y = 0.3;
     let y = vec![a.matvec(&truth[0])[0] + sigma_y * tensor::gaussian(&mut rng)];
     let posterior = gmm.posterior(&a, &y, sigma_y).unwrap();
-    Bed { name: "MCGdiff-style d=8, 25 modes, A 1x8", gmm, shape, a, y, sigma_y, posterior }
+    Bed {
+        name: "MCGdiff-style d=8, 25 modes, A 1x8",
+        gmm,
+        shape,
+        a,
+        y,
+        sigma_y,
+        posterior,
+    }
 }
 
 /// The spread of a statistic between exact sample sets of size `n`: `reps` independent
@@ -96,7 +122,8 @@ impl Floor {
     }
     pub fn std(&self) -> f64 {
         let m = self.mean();
-        (self.values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (self.values.len() - 1) as f64).sqrt()
+        (self.values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (self.values.len() - 1) as f64)
+            .sqrt()
     }
     pub fn max(&self) -> f64 {
         self.values.iter().cloned().fold(f64::MIN, f64::max)
@@ -113,7 +140,13 @@ pub fn sw(a: &[Vec<f64>], b: &[Vec<f64>], seed: u64) -> f64 {
 }
 
 /// Calibrates SW and mode-weight error between exact sets of size n from `target`.
-pub fn calibrate(target: &Gmm, reference: &[Vec<f64>], n: usize, reps: usize, rng: &mut Rng) -> (Floor, Floor) {
+pub fn calibrate(
+    target: &Gmm,
+    reference: &[Vec<f64>],
+    n: usize,
+    reps: usize,
+    rng: &mut Rng,
+) -> (Floor, Floor) {
     let mut sws = vec![];
     let mut modes = vec![];
     for r in 0..reps {
