@@ -114,7 +114,7 @@ pub fn select(requested: Option<BackendKind>) -> Result<Selection> {
                     "--backend wgpu: no wgpu adapter found (install a Vulkan driver, e.g. mesa-vulkan-drivers)".into(),
                 ));
             };
-            let mut sel = wgpu_selection(adapter);
+            let mut sel = wgpu_selection(adapter)?;
             sel.notice = if adapter.software {
                 format!(
                     "backend: wgpu on a software adapter ({}), as requested; the cpu backend is usually ~10x faster here",
@@ -127,7 +127,7 @@ pub fn select(requested: Option<BackendKind>) -> Result<Selection> {
         }
         None => match hardware {
             Some(adapter) => {
-                let mut sel = wgpu_selection(adapter);
+                let mut sel = wgpu_selection(adapter)?;
                 sel.notice = format!(
                     "backend: {} (hardware GPU found; --backend cpu overrides)",
                     sel.description
@@ -148,13 +148,30 @@ pub fn select(requested: Option<BackendKind>) -> Result<Selection> {
     }
 }
 
-fn wgpu_selection(adapter: &AdapterSummary) -> Selection {
-    Selection {
+fn wgpu_selection(adapter: &AdapterSummary) -> Result<Selection> {
+    let device = Device::wgpu(Default::default());
+    // Open the device now (quietly: see `quiet_stderr`), so a driver that fails to start is
+    // reported here as an error rather than as a panic in the middle of a run.
+    let probe = device.clone();
+    let opened = quiet_stderr(|| {
+        std::panic::catch_unwind(move || {
+            burn::tensor::Tensor::<1>::zeros([1], &probe)
+                .into_data()
+                .num_elements()
+        })
+    });
+    if opened.is_err() {
+        return Err(Error::Backend(format!(
+            "wgpu could not open {} ({})",
+            adapter.name, adapter.api
+        )));
+    }
+    Ok(Selection {
         kind: BackendKind::Wgpu,
-        device: Device::wgpu(Default::default()),
+        device,
         description: format!("wgpu ({}, {})", adapter.name, adapter.api),
         notice: String::new(),
-    }
+    })
 }
 
 /// Runs `f` with the process's stderr pointed at /dev/null. Probing Vulkan drivers on a headless

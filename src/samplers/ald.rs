@@ -13,7 +13,6 @@
 
 use super::{ChainState, check_steps, sigma_range};
 use crate::error::{Error, Result};
-use crate::priors::score;
 use crate::problem::Problem;
 use crate::schedule;
 use crate::tensor::{self, Rng};
@@ -117,7 +116,10 @@ impl super::Sampler for Ald {
         let s_min = self.params.sigma_min;
         let alpha = self.eps * s * s / (s_min * s_min);
         let x = self.state.x.clone();
-        let prior_score = score(problem.prior.as_ref(), x.clone(), s);
+        // One prior call per step: its denoised estimate is both the score (Tweedie) and
+        // what the screen shows as x̂0.
+        let denoised = problem.prior.denoise(x.clone(), s);
+        let prior_score = (denoised.clone() - x.clone()).div_scalar(s * s);
         let sy2 = problem.sigma_y * problem.sigma_y;
         // data_grad is Aᵀ(Ax − y)/σ_y²; rescale to the annealed variance σ_y² + σ².
         let lik = problem
@@ -130,17 +132,14 @@ impl super::Sampler for Ald {
         self.state.sigma = s;
         self.state.step += 1;
         let last = self.state.step >= self.state.total_steps;
-        if last && self.params.final_denoise {
-            self.state.x0_hat = problem.prior.denoise(self.state.x.clone(), s_min);
+        self.state.x0_hat = if last && self.params.final_denoise {
             self.state.nfe += 1;
+            problem.prior.denoise(self.state.x.clone(), s_min)
         } else if last {
-            self.state.x0_hat = self.state.x.clone();
-        } else if self.state.step.is_multiple_of(self.params.inner) {
-            // Show the denoised estimate once per level (costs no extra sampling accuracy).
-            self.state.x0_hat = self.state.x.clone()
-                + score(problem.prior.as_ref(), self.state.x.clone(), s).mul_scalar(s * s);
-            self.state.nfe += 1;
-        }
+            self.state.x.clone()
+        } else {
+            denoised
+        };
         Ok(())
     }
 
