@@ -6,6 +6,7 @@
 use crate::backend::Selection;
 use crate::error::Result;
 use crate::linalg::Mat;
+use crate::metrics;
 use crate::operators::{Mask, Operator};
 use crate::priors::{Denoiser, Gmm, GmmDenoiser};
 use crate::problem::Problem;
@@ -134,4 +135,105 @@ pub fn run_backend(sel: &Selection, quick: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `posterior-lab bench --table`: every sampler on the exact mixture beds, by sliced
+/// Wasserstein distance and mode-weight error against exact posterior samples, next to the
+/// spread of those figures over exact sets of the same size; and EPS against DPS by NFE.
+pub fn accuracy_table(sel: &Selection, chains: usize) -> Result<()> {
+    use crate::samplers::{AlmcParams, EpsMode, EpsParams};
+    use crate::testbeds;
+    let beds = [testbeds::bimodal_bed(), testbeds::mcg_bed(3)];
+    println!(
+        "# Samplers on exact Gaussian-mixture beds ({chains} chains, {})",
+        sel.description
+    );
+    println!(
+        "SW = sliced Wasserstein-1 (mean over 100 directions) to 4x{chains} exact posterior samples;"
+    );
+    println!(
+        "mode = total variation between the samples' mode frequencies and the exact posterior weights."
+    );
+    for bed in &beds {
+        let problem = bed.problem(&sel.device);
+        let reference = bed.posterior.sample(4 * chains, &mut tensor::rng(777)).0;
+        let (sw_floor, mode_floor) =
+            testbeds::calibrate(&bed.posterior, &reference, chains, 20, &mut tensor::rng(99));
+        println!("\n## {}\n", bed.name);
+        println!(
+            "exact floor (20 exact sets): SW {:.4} ± {:.4} (max {:.4}), mode {:.4} ± {:.4}\n",
+            sw_floor.mean(),
+            sw_floor.std(),
+            sw_floor.max(),
+            mode_floor.mean(),
+            mode_floor.std()
+        );
+        println!("| sampler | NFE/chain | SW | mode err | seconds |");
+        println!("|---|---|---|---|---|");
+        let eps = |steps, solver| {
+            SamplerSpec::Eps(EpsParams {
+                steps,
+                mode: EpsMode::Exact,
+                solver,
+                sigma_min: None,
+                sigma_max: None,
+                rho: 7.0,
+            })
+        };
+        let dps = |steps| {
+            SamplerSpec::Dps(DpsParams {
+                steps,
+                zeta: 0.3,
+                sigma_min: None,
+                sigma_max: None,
+                rho: 7.0,
+            })
+        };
+        let mut specs = vec![SamplerSpec::Exact];
+        specs.extend([1, 5, 10, 20, 50, 100].map(|n| eps(n, Solver::Euler)));
+        specs.extend([5, 10, 20, 50].map(|n| eps(n, Solver::Heun)));
+        specs.extend([20, 50, 100, 200, 500, 1000].map(dps));
+        specs.push(SamplerSpec::Ald(AldParams {
+            steps: 200,
+            inner: 5,
+            eps: None,
+            sigma_min: 0.01,
+            sigma_max: 30.0,
+            final_denoise: true,
+        }));
+        specs.push(SamplerSpec::Almc(AlmcParams {
+            steps: 2000,
+            warmup: 200,
+            t_max: 5.0,
+            tau: crate::schedule::ou_time_from_sigma(0.01),
+            delta: None,
+            kappa: None,
+            final_denoise: true,
+        }));
+        for spec in &specs {
+            let start = Instant::now();
+            let mut s = samplers::build(spec, &problem, chains, 11)?;
+            samplers::run(s.as_mut(), &problem, |_| {})?;
+            let out = tensor::rows_f64(&tensor::to_vec(&s.samples())?, chains);
+            let secs = start.elapsed().as_secs_f64();
+            let sw = testbeds::sw(&out, &reference, 1);
+            let mode = metrics::mode_weight_error(&bed.posterior, &out);
+            println!(
+                "| {} | {} | {sw:.4} | {mode:.4} | {secs:.2} |",
+                describe(spec),
+                s.state().nfe
+            );
+        }
+    }
+    Ok(())
+}
+
+fn describe(spec: &SamplerSpec) -> String {
+    match spec {
+        SamplerSpec::Eps(p) => format!("Eps({}, {:?}, {:?})", p.steps, p.mode, p.solver),
+        SamplerSpec::Dps(p) => format!("Dps({}, zeta {})", p.steps, p.zeta),
+        SamplerSpec::Ald(p) => format!("Ald({}x{})", p.steps, p.inner),
+        SamplerSpec::Almc(p) => format!("Almc({} + warm-up {})", p.steps, p.warmup),
+        other => other.name().to_string(),
+    }
 }

@@ -44,6 +44,12 @@ pub enum Command {
         /// Fewer iterations (a smoke run).
         #[arg(long)]
         quick: bool,
+        /// Instead of speed: the accuracy table of every sampler on the exact mixture beds.
+        #[arg(long)]
+        table: bool,
+        /// Chains per sampler in the table.
+        #[arg(long, default_value_t = 1000)]
+        chains: usize,
     },
 }
 
@@ -55,7 +61,20 @@ pub fn run(cli: Cli) -> Result<()> {
             backend,
             quiet,
         }) => sample(recipe, out, backend, quiet),
-        Some(Command::Bench { backend, quick }) => bench_cmd(backend, quick),
+        Some(Command::Bench {
+            backend,
+            quick,
+            table,
+            chains,
+        }) => {
+            if table {
+                let sel = backend::select(Some(backend.unwrap_or(BackendKind::Cpu)))?;
+                eprintln!("{}", sel.notice);
+                bench::accuracy_table(&sel, chains.max(10))
+            } else {
+                bench_cmd(backend, quick)
+            }
+        }
         None => {
             eprintln!(
                 "posterior-lab: the window is not part of this build yet.\n\

@@ -19,5 +19,6 @@ pub mod recipe;
 pub mod samplers;
 pub mod schedule;
 pub mod tensor;
+pub mod testbeds;
 
 pub use error::{Error, Result};

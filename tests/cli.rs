@@ -142,6 +142,11 @@ fn every_sampler_runs_through_the_command_line() {
         "Dps(steps: 10)",
         "Dps(steps: 10, zeta: 0.5)",
         "Ald(steps: 5, inner: 2)",
+        "Almc(steps: 20, warmup: 10)",
+        "Almc(steps: 20, kappa: 0.01, tau: 0.01, final_denoise: false)",
+        "Eps(steps: 10)",
+        "Eps(steps: 5, mode: ZeroShot, solver: Heun)",
+        "Eps(steps: 1)",
     ]
     .iter()
     .enumerate()

@@ -6,6 +6,7 @@ mod common;
 
 use posterior_lab::linalg::{Cholesky, Mat};
 use posterior_lab::priors::{Denoiser, Gmm, GmmDenoiser};
+use posterior_lab::samplers::{self, SamplerSpec};
 use posterior_lab::tensor;
 
 fn two_d_gmm() -> Gmm {
@@ -132,7 +133,12 @@ fn exact_samples_have_the_closed_form_mean_and_covariance() {
     let bed = common::bimodal_bed();
     let (mean, cov) = bed.posterior.moments();
     let n = 40_000;
-    let (samples, _) = bed.posterior.sample(n, &mut tensor::rng(9));
+    // Through the `Exact` sampler, as the command line runs it (f32 chains on the device).
+    let device = common::cpu();
+    let problem = bed.problem(&device);
+    let mut sampler = samplers::build(&SamplerSpec::Exact, &problem, n, 9).unwrap();
+    samplers::run(sampler.as_mut(), &problem, |_| {}).unwrap();
+    let samples = common::rows(&sampler.samples());
     let d = bed.gmm.dim();
     for i in 0..d {
         let sm: f64 = samples.iter().map(|s| s[i]).sum::<f64>() / n as f64;

@@ -409,34 +409,24 @@ impl Gmm {
     /// The anisotropic denoiser D_Σ(μ) = E[x_0 | x_0 + ξ = μ], ξ ~ N(0, Σ):
     /// r_k ∝ w_k N(μ; m_k, C_k + Σ), D = Σ_k r_k [m_k + C_k (C_k + Σ)⁻¹ (μ − m_k)].
     pub fn denoise_anisotropic(&self, mu: &[f64], sigma: &Mat) -> Result<Vec<f64>> {
-        let mut logits = Vec::with_capacity(self.len());
-        let mut cond = Vec::with_capacity(self.len());
-        for c in &self.comps {
-            let t = c.cov.add(sigma).symmetrize();
-            let ch = Cholesky::new(&t, "C_k + Σ")?;
-            let diff: Vec<f64> = mu.iter().zip(&c.mean).map(|(a, b)| a - b).collect();
-            let sol = ch.solve(&diff);
-            logits.push(
-                c.weight.ln()
-                    - 0.5 * (dot(&diff, &sol) + ch.log_det() + self.dim as f64 * (2.0 * PI).ln()),
-            );
-            let shift = c.cov.matvec(&sol);
-            cond.push(
-                c.mean
-                    .iter()
-                    .zip(&shift)
-                    .map(|(a, b)| a + b)
-                    .collect::<Vec<f64>>(),
-            );
+        Ok(self.anisotropic(sigma)?.denoise(mu))
+    }
+
+    /// Prepares D_Σ for many pivots: one Cholesky factor of C_k + Σ per component.
+    pub fn anisotropic(&self, sigma: &Mat) -> Result<AnisotropicDenoiser<'_>> {
+        if sigma.rows != self.dim || sigma.cols != self.dim {
+            return Err(Error::shape(
+                "anisotropic noise covariance",
+                [self.dim, self.dim],
+                [sigma.rows, sigma.cols],
+            ));
         }
-        let r = softmax(&logits);
-        let mut out = vec![0.0; self.dim];
-        for (rk, ck) in r.iter().zip(&cond) {
-            for i in 0..self.dim {
-                out[i] += rk * ck[i];
-            }
-        }
-        Ok(out)
+        let chols = self
+            .comps
+            .iter()
+            .map(|c| Cholesky::new(&c.cov.add(sigma).symmetrize(), "C_k + Σ"))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(AnisotropicDenoiser { gmm: self, chols })
     }
 
     /// n exact samples and the component each was drawn from.
@@ -492,6 +482,44 @@ impl Gmm {
             }
         }
         (mean, cov)
+    }
+}
+
+/// D_Σ(μ) of a mixture for a fixed Σ (see [`Gmm::anisotropic`]).
+pub struct AnisotropicDenoiser<'a> {
+    gmm: &'a Gmm,
+    chols: Vec<Cholesky>,
+}
+
+impl AnisotropicDenoiser<'_> {
+    pub fn denoise(&self, mu: &[f64]) -> Vec<f64> {
+        let g = self.gmm;
+        let mut logits = Vec::with_capacity(g.len());
+        let mut cond = Vec::with_capacity(g.len());
+        for (c, ch) in g.comps.iter().zip(&self.chols) {
+            let diff: Vec<f64> = mu.iter().zip(&c.mean).map(|(a, b)| a - b).collect();
+            let sol = ch.solve(&diff);
+            logits.push(
+                c.weight.ln()
+                    - 0.5 * (dot(&diff, &sol) + ch.log_det() + g.dim as f64 * (2.0 * PI).ln()),
+            );
+            let shift = c.cov.matvec(&sol);
+            cond.push(
+                c.mean
+                    .iter()
+                    .zip(&shift)
+                    .map(|(a, b)| a + b)
+                    .collect::<Vec<f64>>(),
+            );
+        }
+        let r = softmax(&logits);
+        let mut out = vec![0.0; g.dim];
+        for (rk, ck) in r.iter().zip(&cond) {
+            for i in 0..g.dim {
+                out[i] += rk * ck[i];
+            }
+        }
+        out
     }
 }
 

@@ -4,12 +4,16 @@
 //! estimate x̂0, the current σ, and the network evaluations spent per chain.
 
 mod ald;
+mod almc;
 mod dps;
+mod eps;
 mod exact;
 mod prior;
 
 pub use ald::{Ald, AldParams};
+pub use almc::{Almc, AlmcParams};
 pub use dps::{Dps, DpsParams};
+pub use eps::{Eps, EpsMode, EpsParams};
 pub use exact::Exact;
 pub use prior::{PriorParams, PriorSampler, Solver};
 
@@ -62,6 +66,10 @@ pub enum SamplerSpec {
     Dps(DpsParams),
     /// Annealed Langevin with the likelihood gradient (Jalal et al. 2021).
     Ald(AldParams),
+    /// Likelihood-first annealed Langevin Monte Carlo (Parulekar et al. 2026).
+    Almc(AlmcParams),
+    /// Exact posterior score (Mammadov, Kara et al. 2026).
+    Eps(EpsParams),
 }
 
 impl SamplerSpec {
@@ -71,6 +79,8 @@ impl SamplerSpec {
             SamplerSpec::Prior(_) => "Prior",
             SamplerSpec::Dps(_) => "Dps",
             SamplerSpec::Ald(_) => "Ald",
+            SamplerSpec::Almc(_) => "Almc",
+            SamplerSpec::Eps(_) => "Eps",
         }
     }
 }
@@ -90,6 +100,8 @@ pub fn build(
         SamplerSpec::Prior(p) => Box::new(PriorSampler::new(p.clone(), problem, chains, seed)?),
         SamplerSpec::Dps(p) => Box::new(Dps::new(p.clone(), problem, chains, seed)?),
         SamplerSpec::Ald(p) => Box::new(Ald::new(p.clone(), problem, chains, seed)?),
+        SamplerSpec::Almc(p) => Box::new(Almc::new(p.clone(), problem, chains, seed)?),
+        SamplerSpec::Eps(p) => Box::new(Eps::new(p.clone(), problem, chains, seed)?),
     })
 }
 
