@@ -141,7 +141,10 @@ pub fn run_backend(sel: &Selection, quick: bool) -> Result<()> {
 /// Wasserstein distance and mode-weight error against exact posterior samples, next to the
 /// spread of those figures over exact sets of the same size; and EPS against DPS by NFE.
 pub fn accuracy_table(sel: &Selection, chains: usize) -> Result<()> {
-    use crate::samplers::{AlmcParams, EpsMode, EpsParams};
+    use crate::samplers::{
+        AlmcParams, CpsParams, DapsParams, DdrmParams, DiffPirParams, Drift, EpsMode, EpsParams,
+        PiGdmParams,
+    };
     use crate::testbeds;
     let beds = [testbeds::bimodal_bed(), testbeds::mcg_bed(3)];
     println!(
@@ -210,6 +213,52 @@ pub fn accuracy_table(sel: &Selection, chains: usize) -> Result<()> {
             kappa: None,
             final_denoise: true,
         }));
+        specs.push(SamplerSpec::DiffPir(DiffPirParams {
+            steps: 100,
+            lambda: 1.0,
+            zeta: 0.5,
+            sigma_min: None,
+            sigma_max: None,
+            rho: 7.0,
+        }));
+        specs.push(SamplerSpec::PiGdm(PiGdmParams {
+            steps: 100,
+            eta: 1.0,
+            weight: 1.0,
+            sigma_min: None,
+            sigma_max: None,
+            rho: 7.0,
+        }));
+        for steps in [20, 100] {
+            specs.push(SamplerSpec::Ddrm(DdrmParams {
+                steps,
+                eta: 0.85,
+                eta_b: 1.0,
+                sigma_min: None,
+                sigma_max: None,
+                rho: 7.0,
+            }));
+        }
+        specs.push(SamplerSpec::Daps(DapsParams {
+            steps: 50,
+            ode_steps: 5,
+            langevin_steps: 50,
+            lr: 0.5,
+            sigma_min: 0.1,
+            sigma_max: None,
+            rho: 7.0,
+        }));
+        for drift in [Drift::Paper, Drift::Code] {
+            specs.push(SamplerSpec::NoiseSpaceLangevin(CpsParams {
+                steps: 200,
+                warmup: 200,
+                warmup_lr: 0.005,
+                generator_steps: 4,
+                step: None,
+                drift,
+                clamp: false,
+            }));
+        }
         for spec in &specs {
             let start = Instant::now();
             let mut s = samplers::build(spec, &problem, chains, 11)?;
@@ -234,6 +283,17 @@ fn describe(spec: &SamplerSpec) -> String {
         SamplerSpec::Dps(p) => format!("Dps({}, zeta {})", p.steps, p.zeta),
         SamplerSpec::Ald(p) => format!("Ald({}x{})", p.steps, p.inner),
         SamplerSpec::Almc(p) => format!("Almc({} + warm-up {})", p.steps, p.warmup),
+        SamplerSpec::NoiseSpaceLangevin(p) => format!(
+            "NoiseSpaceLangevin({} + warm-up {}, {:?} drift)",
+            p.steps, p.warmup, p.drift
+        ),
+        SamplerSpec::Daps(p) => format!(
+            "Daps({}x{} ode, {} langevin)",
+            p.steps, p.ode_steps, p.langevin_steps
+        ),
+        SamplerSpec::DiffPir(p) => format!("DiffPir({})", p.steps),
+        SamplerSpec::PiGdm(p) => format!("PiGdm({})", p.steps),
+        SamplerSpec::Ddrm(p) => format!("Ddrm({})", p.steps),
         other => other.name().to_string(),
     }
 }

@@ -147,6 +147,12 @@ fn every_sampler_runs_through_the_command_line() {
         "Eps(steps: 10)",
         "Eps(steps: 5, mode: ZeroShot, solver: Heun)",
         "Eps(steps: 1)",
+        "DiffPir(steps: 10)",
+        "PiGdm(steps: 10)",
+        "Ddrm(steps: 10)",
+        "Daps(steps: 4, ode_steps: 2, langevin_steps: 5)",
+        "NoiseSpaceLangevin(steps: 5, warmup: 5)",
+        "NoiseSpaceLangevin(steps: 5, warmup: 5, drift: Code, generator_steps: 2, clamp: true)",
     ]
     .iter()
     .enumerate()

@@ -17,6 +17,9 @@ impl Operator for Identity {
     fn name(&self) -> String {
         "Identity".into()
     }
+    fn gram_is_diagonal(&self) -> bool {
+        true
+    }
     fn input_shape(&self) -> [usize; 3] {
         self.shape
     }

@@ -62,6 +62,9 @@ impl Operator for Mask {
             if self.channels == 1 { "" } else { "s" }
         )
     }
+    fn gram_is_diagonal(&self) -> bool {
+        true
+    }
     fn input_shape(&self) -> [usize; 3] {
         self.shape
     }

@@ -49,6 +49,10 @@ pub trait Operator: Send + Sync {
             1e-6,
         )
     }
+    /// True when AᵀA is diagonal in pixel space (then V = I in the SVD, s² = that diagonal).
+    fn gram_is_diagonal(&self) -> bool {
+        false
+    }
     /// Number of measurements m.
     fn measurement_len(&self) -> usize {
         self.output_shape().iter().product()

@@ -5,16 +5,26 @@
 
 mod ald;
 mod almc;
+mod cps;
+mod daps;
+mod ddrm;
+mod diffpir;
 mod dps;
 mod eps;
 mod exact;
+mod pigdm;
 mod prior;
 
 pub use ald::{Ald, AldParams};
 pub use almc::{Almc, AlmcParams};
+pub use cps::{CpsParams, Drift, NoiseSpaceLangevin};
+pub use daps::{Daps, DapsParams};
+pub use ddrm::{Ddrm, DdrmParams};
+pub use diffpir::{DiffPir, DiffPirParams};
 pub use dps::{Dps, DpsParams};
 pub use eps::{Eps, EpsMode, EpsParams};
 pub use exact::Exact;
+pub use pigdm::{PiGdm, PiGdmParams};
 pub use prior::{PriorParams, PriorSampler, Solver};
 
 use crate::error::{Error, Result};
@@ -68,8 +78,18 @@ pub enum SamplerSpec {
     Ald(AldParams),
     /// Likelihood-first annealed Langevin Monte Carlo (Parulekar et al. 2026).
     Almc(AlmcParams),
+    /// Langevin in the noise space of a deterministic generator (Purohit et al. 2025).
+    NoiseSpaceLangevin(CpsParams),
     /// Exact posterior score (Mammadov, Kara et al. 2026).
     Eps(EpsParams),
+    /// Decoupled annealing posterior sampling (Zhang et al. 2025).
+    Daps(DapsParams),
+    /// Plug-and-play diffusion restoration (Zhu et al. 2023).
+    DiffPir(DiffPirParams),
+    /// Pseudoinverse-guided diffusion (Song et al. 2023).
+    PiGdm(PiGdmParams),
+    /// Denoising diffusion restoration models (Kawar et al. 2022).
+    Ddrm(DdrmParams),
 }
 
 impl SamplerSpec {
@@ -80,7 +100,12 @@ impl SamplerSpec {
             SamplerSpec::Dps(_) => "Dps",
             SamplerSpec::Ald(_) => "Ald",
             SamplerSpec::Almc(_) => "Almc",
+            SamplerSpec::NoiseSpaceLangevin(_) => "NoiseSpaceLangevin",
             SamplerSpec::Eps(_) => "Eps",
+            SamplerSpec::Daps(_) => "Daps",
+            SamplerSpec::DiffPir(_) => "DiffPir",
+            SamplerSpec::PiGdm(_) => "PiGdm",
+            SamplerSpec::Ddrm(_) => "Ddrm",
         }
     }
 }
@@ -101,7 +126,14 @@ pub fn build(
         SamplerSpec::Dps(p) => Box::new(Dps::new(p.clone(), problem, chains, seed)?),
         SamplerSpec::Ald(p) => Box::new(Ald::new(p.clone(), problem, chains, seed)?),
         SamplerSpec::Almc(p) => Box::new(Almc::new(p.clone(), problem, chains, seed)?),
+        SamplerSpec::NoiseSpaceLangevin(p) => {
+            Box::new(NoiseSpaceLangevin::new(p.clone(), problem, chains, seed)?)
+        }
         SamplerSpec::Eps(p) => Box::new(Eps::new(p.clone(), problem, chains, seed)?),
+        SamplerSpec::Daps(p) => Box::new(Daps::new(p.clone(), problem, chains, seed)?),
+        SamplerSpec::DiffPir(p) => Box::new(DiffPir::new(p.clone(), problem, chains, seed)?),
+        SamplerSpec::PiGdm(p) => Box::new(PiGdm::new(p.clone(), problem, chains, seed)?),
+        SamplerSpec::Ddrm(p) => Box::new(Ddrm::new(p.clone(), problem, chains, seed)?),
     })
 }
 
