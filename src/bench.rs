@@ -253,7 +253,7 @@ pub fn accuracy_table(sel: &Selection, chains: usize) -> Result<()> {
                 steps: 200,
                 warmup: 200,
                 warmup_lr: 0.005,
-                generator_steps: 4,
+                generator_steps: 8,
                 step: None,
                 drift,
                 clamp: false,

@@ -199,6 +199,13 @@ impl Cholesky {
         Ok(Self { l })
     }
 
+    /// The factor of a diagonal matrix with positive entries (no O(d³) work).
+    pub fn diagonal(diag: &[f64]) -> Self {
+        Self {
+            l: Mat::from_diag(&diag.iter().map(|v| v.sqrt()).collect::<Vec<_>>()),
+        }
+    }
+
     pub fn log_det(&self) -> f64 {
         (0..self.l.rows).map(|i| self.l.at(i, i).ln()).sum::<f64>() * 2.0
     }

@@ -342,3 +342,50 @@ fn shipped_example_recipes_run() {
     }
     assert!(n >= 5, "only {n} example recipes found");
 }
+
+#[test]
+fn a_sampler_refuses_what_it_cannot_handle() {
+    let dir = scratch("refuse");
+    let d = 48 * 48;
+    let ones = format!("[{}]", vec!["1.0"; d].join(", "));
+    let zeros = format!("[{}]", vec!["0.0"; d].join(", "));
+    std::fs::write(
+        dir.join("big.ron"),
+        format!("(weights: [1.0], means: [{zeros}], variances: [{ones}])"),
+    )
+    .unwrap();
+    let cases = [
+        // DDRM needs an SVD: blur has no closed form here and d = 2304 is past the dense limit.
+        (
+            "Ddrm(steps: 5)",
+            "Blur(sigma: 1.0)",
+            "(1, 48, 48)",
+            "big.ron",
+            "SVD",
+        ),
+        // EPS's exact mode works with dense f64 algebra in d: refused past its limit.
+        (
+            "Eps(steps: 5, mode: Exact)",
+            "Identity",
+            "(1, 48, 48)",
+            "big.ron",
+            "dense",
+        ),
+    ];
+    for (i, (sampler, op, shape, prior, needle)) in cases.iter().enumerate() {
+        let body = format!(
+            "(prior: Gmm(\"{prior}\"), shape: {shape}, operator: {op}, measurement: Simulate(truth: Npy(\"x.npy\")), noise_sigma: 0.1, sampler: {sampler}, chains: 2)"
+        );
+        npy::write(&dir.join("x.npy"), &[1, 48, 48], &vec![0.0; d]).unwrap();
+        let r = recipe(&dir, &format!("r{i}.ron"), &body);
+        let out = dir.join(format!("out{i}"));
+        let o = run(&r, &out);
+        let err = String::from_utf8_lossy(&o.stderr);
+        let name = &sampler[..sampler.find('(').unwrap_or(sampler.len())];
+        assert!(
+            !o.status.success() && err.contains(needle) && err.contains(name),
+            "{sampler}: {err}"
+        );
+        assert!(!out.exists());
+    }
+}

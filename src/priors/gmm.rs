@@ -130,12 +130,22 @@ impl Gmm {
                 }
             }
             let cov = cov.symmetrize();
-            let chol = Cholesky::new(&cov, &format!("covariance {i}")).map_err(|_| {
+            let not_pd = || {
                 Error::invalid(
                     "covariances",
                     format!("covariance {i} is not positive definite"),
                 )
-            })?;
+            };
+            // Diagonal covariances skip the O(d³) factorisation.
+            let chol = if is_diagonal(&cov) {
+                let diag: Vec<f64> = (0..dim).map(|j| cov.at(j, j)).collect();
+                if diag.iter().any(|v| !(*v > 0.0)) {
+                    return Err(not_pd());
+                }
+                Cholesky::diagonal(&diag)
+            } else {
+                Cholesky::new(&cov, &format!("covariance {i}")).map_err(|_| not_pd())?
+            };
             let (lambda, u) = if is_diagonal(&cov) {
                 ((0..dim).map(|j| cov.at(j, j)).collect(), None)
             } else {

@@ -54,6 +54,9 @@ pub struct EpsParams {
     pub rho: f64,
 }
 
+/// Largest dimension for the exact (dense f64) mixture path; `Auto` goes zero-shot above it.
+const EXACT_MAX_DIM: usize = 1024;
+
 fn default_solver() -> Solver {
     Solver::Euler
 }
@@ -75,7 +78,19 @@ pub struct Eps {
 impl Eps {
     pub fn new(params: EpsParams, problem: &Problem, chains: usize, seed: u64) -> Result<Self> {
         check_steps("Eps", params.steps)?;
-        let gmm = problem.prior.gmm();
+        let d = problem.dim();
+        let gmm = problem
+            .prior
+            .gmm()
+            .filter(|_| params.mode == EpsMode::Exact || d <= EXACT_MAX_DIM);
+        if params.mode == EpsMode::Exact && d > EXACT_MAX_DIM {
+            return Err(Error::Unsupported {
+                sampler: "Eps".into(),
+                reason: format!(
+                    "mode Exact uses dense f64 algebra in d and d = {d} is above {EXACT_MAX_DIM}; use mode ZeroShot"
+                ),
+            });
+        }
         let exact = match (params.mode, gmm) {
             (EpsMode::Exact, None) => {
                 return Err(Error::Unsupported {
