@@ -474,6 +474,16 @@ impl Gmm {
             .unwrap_or(0)
     }
 
+    /// max_k √(‖m_k‖² + tr C_k): how far from the origin the data reaches, in RMS.
+    pub fn rms_radius(&self) -> f64 {
+        self.comps
+            .iter()
+            .map(|c| {
+                (dot(&c.mean, &c.mean) + (0..self.dim).map(|i| c.cov.at(i, i)).sum::<f64>()).sqrt()
+            })
+            .fold(0.0, f64::max)
+    }
+
     /// Mean and covariance of the whole mixture.
     pub fn moments(&self) -> (Vec<f64>, Mat) {
         let mut mean = vec![0.0; self.dim];
@@ -630,5 +640,12 @@ impl Denoiser for GmmDenoiser {
 
     fn gmm(&self) -> Option<&Gmm> {
         Some(&self.gmm)
+    }
+
+    /// EDM's σ_max = 80 presumes data of scale ~1; samplers start from N(0, σ_max² I), so for
+    /// a mixture σ_max is raised to 40× the data's RMS radius R = max_k √(‖m_k‖² + tr C_k):
+    /// the start then differs from the true p(x_σmax) by KL ≈ R²/(2σ_max²) ≤ 1/3200.
+    fn sigma_range(&self) -> (f64, f64) {
+        (0.002, 80f64.max(40.0 * self.gmm.rms_radius()))
     }
 }
