@@ -361,3 +361,63 @@ fn baselines_use_the_data_on_the_bimodal_bed() {
         );
     }
 }
+
+#[test]
+fn almc_phase_one_samples_the_gaussian_end_of_its_path() {
+    // With a long warm-up and a single prior step at T = 8 (where p_T = N(0, I) to 1e-7), ALMC's
+    // output is a sample of N(0, I)·exp(−R): the posterior of a standard normal prior.
+    let device = common::cpu();
+    let bed = common::bimodal_bed();
+    let problem = bed.problem(&device);
+    let l = 1.0
+        + bed
+            .a
+            .transpose()
+            .matmul(&bed.a)
+            .data
+            .iter()
+            .map(|v| v.abs())
+            .sum::<f64>()
+            / (bed.sigma_y * bed.sigma_y);
+    let spec = SamplerSpec::Almc(AlmcParams {
+        steps: 1,
+        warmup: 4000,
+        t_max: 8.0,
+        tau: 7.99,
+        delta: Some(0.02 / l),
+        kappa: None,
+        final_denoise: false,
+    });
+    let n = 4000;
+    let mut s = samplers::build(&spec, &problem, n, 23).unwrap();
+    samplers::run(s.as_mut(), &problem, |_| {}).unwrap();
+    let scale = (-7.99f64).exp();
+    let out: Vec<Vec<f64>> = rows(&s.samples())
+        .into_iter()
+        .map(|r| r.into_iter().map(|v| v * scale).collect())
+        .collect();
+    let gauss = posterior_lab::priors::Gmm::new(
+        vec![1.0],
+        vec![vec![0.0; 4]],
+        vec![posterior_lab::linalg::Mat::identity(4)],
+    )
+    .unwrap();
+    let post = gauss.posterior(&bed.a, &bed.y, bed.sigma_y).unwrap();
+    let (mean, cov) = post.moments();
+    for i in 0..4 {
+        let sm: f64 = out.iter().map(|r| r[i]).sum::<f64>() / n as f64;
+        let sv: f64 = out.iter().map(|r| (r[i] - mean[i]).powi(2)).sum::<f64>() / n as f64;
+        let se = (cov.at(i, i) / n as f64).sqrt();
+        assert!(
+            (sm - mean[i]).abs() < 5.0 * se,
+            "mean[{i}] {sm} vs {}",
+            mean[i]
+        );
+        // Small-step ULA: variance within 10% (sampling error ~2%, step bias ~1%).
+        assert!(
+            (sv / cov.at(i, i) - 1.0).abs() < 0.1,
+            "var[{i}] {sv} vs {}",
+            cov.at(i, i)
+        );
+    }
+}
