@@ -111,6 +111,56 @@ pub fn run_backend(sel: &Selection, quick: bool) -> Result<()> {
             sigma_max: 50.0,
             final_denoise: true,
         }),
+        SamplerSpec::Almc(crate::samplers::AlmcParams {
+            steps,
+            warmup: 0,
+            t_max: 5.0,
+            tau: crate::schedule::ou_time_from_sigma(0.01),
+            delta: None,
+            kappa: None,
+            final_denoise: true,
+        }),
+        SamplerSpec::Eps(crate::samplers::EpsParams {
+            steps,
+            mode: crate::samplers::EpsMode::Auto,
+            solver: Solver::Euler,
+            sigma_min: None,
+            sigma_max: None,
+            rho: 7.0,
+        }),
+        SamplerSpec::DiffPir(crate::samplers::DiffPirParams {
+            steps,
+            lambda: 1.0,
+            zeta: 0.5,
+            sigma_min: None,
+            sigma_max: None,
+            rho: 7.0,
+        }),
+        SamplerSpec::PiGdm(crate::samplers::PiGdmParams {
+            steps,
+            eta: 1.0,
+            weight: 1.0,
+            sigma_min: None,
+            sigma_max: None,
+            rho: 7.0,
+        }),
+        SamplerSpec::Ddrm(crate::samplers::DdrmParams {
+            steps,
+            eta: 0.85,
+            eta_b: 1.0,
+            sigma_min: None,
+            sigma_max: None,
+            rho: 7.0,
+        }),
+        SamplerSpec::Daps(crate::samplers::DapsParams {
+            steps: steps.div_ceil(5),
+            ode_steps: 5,
+            langevin_steps: 20,
+            lr: 0.5,
+            sigma_min: 0.1,
+            sigma_max: None,
+            rho: 7.0,
+        }),
     ];
     for chains in [16, 256] {
         for spec in &specs {
@@ -125,7 +175,7 @@ pub fn run_backend(sel: &Selection, quick: bool) -> Result<()> {
                     let st = s.state();
                     let per = start.elapsed().as_secs_f64() * 1e3 / st.total_steps as f64;
                     println!(
-                        "sampler {:<6} chains={chains:<4} {per:>9.2} ms/step  ({} steps, {} nfe/chain)",
+                        "sampler {:<8} chains={chains:<4} {per:>9.2} ms/step  ({} steps, {} nfe/chain)",
                         spec.name(),
                         st.total_steps,
                         st.nfe
@@ -134,6 +184,54 @@ pub fn run_backend(sel: &Selection, quick: bool) -> Result<()> {
             }
         }
     }
+    // Noise-space Langevin's selling point: after its warm-up every further Langevin step is a
+    // new posterior sample, whereas DPS pays a full reverse run per sample.
+    let chains = 16;
+    let dps_steps = if quick { 10 } else { 200 };
+    let dps = SamplerSpec::Dps(DpsParams {
+        steps: dps_steps,
+        zeta: 0.3,
+        sigma_min: None,
+        sigma_max: None,
+        rho: 7.0,
+    });
+    let start = Instant::now();
+    let mut s = samplers::build(&dps, &problem, chains, 0)?;
+    samplers::run(s.as_mut(), &problem, |_| {})?;
+    tensor::to_vec(&s.state().x)?;
+    let dps_ms = start.elapsed().as_secs_f64() * 1e3;
+    println!(
+        "cost per posterior sample: Dps({dps_steps}) {dps_ms:.1} ms and {} nfe per sample per chain (one sample per run)",
+        s.state().nfe
+    );
+    let (warmup, steps) = if quick { (4, 4) } else { (100, 100) };
+    let cps = SamplerSpec::NoiseSpaceLangevin(crate::samplers::CpsParams {
+        steps,
+        warmup,
+        warmup_lr: 0.005,
+        generator_steps: 8,
+        step: None,
+        drift: crate::samplers::Drift::Paper,
+        clamp: false,
+    });
+    let mut s = samplers::build(&cps, &problem, chains, 0)?;
+    let start = Instant::now();
+    for _ in 0..warmup {
+        s.step(&problem)?;
+    }
+    tensor::to_vec(&s.state().x)?;
+    let warm_ms = start.elapsed().as_secs_f64() * 1e3;
+    let nfe_warm = s.state().nfe;
+    let start = Instant::now();
+    while !s.is_done() {
+        s.step(&problem)?;
+    }
+    tensor::to_vec(&s.state().x)?;
+    let per_ms = start.elapsed().as_secs_f64() * 1e3 / steps as f64;
+    let per_nfe = (s.state().nfe - nfe_warm) as f64 / steps as f64;
+    println!(
+        "cost per posterior sample: NoiseSpaceLangevin warm-up {warm_ms:.1} ms ({nfe_warm} nfe), then {per_ms:.2} ms and {per_nfe:.0} nfe per additional sample per chain"
+    );
     Ok(())
 }
 
