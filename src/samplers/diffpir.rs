@@ -7,10 +7,9 @@
 //! implied noise ε̂ = (x − x̂0)/σ_i with fresh noise: x' = x̂0 + σ_{i+1}(√(1−ζ) ε̂ + √ζ ξ).
 //! No backpropagation. Linear operators only (the solve needs AᵀA).
 
-use super::{ChainState, Sampler, check_steps, sigma_range};
+use super::{ChainState, Sampler};
 use crate::error::{Error, Result};
 use crate::problem::Problem;
-use crate::schedule;
 use crate::tensor::{self, Rng};
 use serde::{Deserialize, Serialize};
 
@@ -49,7 +48,6 @@ pub struct DiffPir {
 
 impl DiffPir {
     pub fn new(params: DiffPirParams, problem: &Problem, chains: usize, seed: u64) -> Result<Self> {
-        check_steps("DiffPir", params.steps)?;
         if !(params.lambda > 0.0 && params.lambda.is_finite() && (0.0..=1.0).contains(&params.zeta))
         {
             return Err(Error::invalid(
@@ -57,25 +55,15 @@ impl DiffPir {
                 "need lambda > 0 and 0 <= zeta <= 1",
             ));
         }
-        let (lo, hi) = sigma_range(
+        let (sigmas, rng, state) = super::edm_start(
             "DiffPir",
-            params.sigma_min,
-            params.sigma_max,
-            problem.prior.sigma_range(),
+            params.steps,
+            (params.sigma_min, params.sigma_max),
+            params.rho,
+            problem,
+            chains,
+            seed,
         )?;
-        let mut sigmas = schedule::karras(params.steps, lo, hi, params.rho);
-        sigmas.push(0.0);
-        let mut rng = tensor::rng(seed);
-        let [c, h, w] = problem.shape();
-        let x = tensor::normal(&mut rng, [chains, c, h, w], &problem.device).mul_scalar(sigmas[0]);
-        let state = ChainState {
-            x0_hat: x.zeros_like(),
-            x,
-            sigma: sigmas[0],
-            step: 0,
-            total_steps: params.steps,
-            nfe: 0,
-        };
         Ok(Self {
             params,
             sigmas,
@@ -108,10 +96,8 @@ impl Sampler for DiffPir {
         let noise = tensor::normal(&mut self.rng, eps_hat.dims(), &problem.device);
         let z = self.params.zeta;
         let mixed = eps_hat.mul_scalar((1.0 - z).sqrt()) + noise.mul_scalar(z.sqrt());
-        self.state.x = x0_hat.clone() + mixed.mul_scalar(s_next);
-        self.state.x0_hat = x0_hat;
-        self.state.sigma = s_next;
-        self.state.step += 1;
+        let next = x0_hat.clone() + mixed.mul_scalar(s_next);
+        self.state.advance(next, x0_hat, s_next);
         Ok(())
     }
 

@@ -12,10 +12,9 @@
 //! state multiplies the step by √((1+σ_i²)(1+σ_{i+1}²)), applied here, so a `zeta` means what
 //! the official `scale` means.
 
-use super::{ChainState, Sampler, check_steps, sigma_range, ve_ancestral};
+use super::{ChainState, Sampler, ve_ancestral};
 use crate::error::{Error, Result};
 use crate::problem::Problem;
-use crate::schedule;
 use crate::tensor::{self, Rng};
 use serde::{Deserialize, Serialize};
 
@@ -49,32 +48,21 @@ pub struct Dps {
 
 impl Dps {
     pub fn new(params: DpsParams, problem: &Problem, chains: usize, seed: u64) -> Result<Self> {
-        check_steps("Dps", params.steps)?;
         if !(params.zeta.is_finite() && params.zeta >= 0.0) {
             return Err(Error::invalid(
                 "Dps",
                 format!("zeta must be a non-negative number, got {}", params.zeta),
             ));
         }
-        let (lo, hi) = sigma_range(
+        let (sigmas, rng, state) = super::edm_start(
             "Dps",
-            params.sigma_min,
-            params.sigma_max,
-            problem.prior.sigma_range(),
+            params.steps,
+            (params.sigma_min, params.sigma_max),
+            params.rho,
+            problem,
+            chains,
+            seed,
         )?;
-        let mut sigmas = schedule::karras(params.steps, lo, hi, params.rho);
-        sigmas.push(0.0);
-        let mut rng = tensor::rng(seed);
-        let [c, h, w] = problem.shape();
-        let x = tensor::normal(&mut rng, [chains, c, h, w], &problem.device).mul_scalar(sigmas[0]);
-        let state = ChainState {
-            x0_hat: x.zeros_like(),
-            x,
-            sigma: sigmas[0],
-            step: 0,
-            total_steps: params.steps,
-            nfe: 0,
-        };
         Ok(Self {
             params,
             sigmas,
@@ -114,14 +102,8 @@ impl Sampler for Dps {
         let noise = tensor::normal(&mut self.rng, x.dims(), &problem.device);
         let unconditional = ve_ancestral(x, x0.clone(), s, s_next, noise);
         let vp_to_ve = ((1.0 + s * s) * (1.0 + s_next * s_next)).sqrt();
-        self.state.x = unconditional - grad.mul_scalar(self.params.zeta * vp_to_ve);
-        self.state.x0_hat = if s_next == 0.0 {
-            self.state.x.clone()
-        } else {
-            x0
-        };
-        self.state.sigma = s_next;
-        self.state.step += 1;
+        let next = unconditional - grad.mul_scalar(self.params.zeta * vp_to_ve);
+        self.state.advance(next, x0, s_next);
         Ok(())
     }
 

@@ -17,11 +17,10 @@
 //! [`crate::priors::Denoiser`] once trained priors land; until then `Auto` picks `Exact` for a
 //! mixture and `ZeroShot` otherwise.
 
-use super::{ChainState, Sampler, Solver, check_steps, sigma_range};
+use super::{ChainState, Sampler, Solver};
 use crate::error::{Error, Result};
 use crate::linalg::{Cholesky, Mat};
 use crate::problem::Problem;
-use crate::schedule;
 use crate::tensor::{self, Rng};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -77,7 +76,6 @@ pub struct Eps {
 
 impl Eps {
     pub fn new(params: EpsParams, problem: &Problem, chains: usize, seed: u64) -> Result<Self> {
-        check_steps("Eps", params.steps)?;
         let d = problem.dim();
         let gmm = problem
             .prior
@@ -108,25 +106,15 @@ impl Eps {
             }
             _ => None,
         };
-        let (lo, hi) = sigma_range(
+        let (sigmas, rng, state) = super::edm_start(
             "Eps",
-            params.sigma_min,
-            params.sigma_max,
-            problem.prior.sigma_range(),
+            params.steps,
+            (params.sigma_min, params.sigma_max),
+            params.rho,
+            problem,
+            chains,
+            seed,
         )?;
-        let mut sigmas = schedule::karras(params.steps, lo, hi, params.rho);
-        sigmas.push(0.0);
-        let mut rng = tensor::rng(seed);
-        let [c, h, w] = problem.shape();
-        let x = tensor::normal(&mut rng, [chains, c, h, w], &problem.device).mul_scalar(sigmas[0]);
-        let state = ChainState {
-            x0_hat: x.zeros_like(),
-            x,
-            sigma: sigmas[0],
-            step: 0,
-            total_steps: params.steps,
-            nfe: 0,
-        };
         Ok(Self {
             params,
             exact,
@@ -137,10 +125,15 @@ impl Eps {
     }
 
     /// E[x0 | x_σ = x, y] by the EPS identity.
-    fn posterior_denoise(&self, problem: &Problem, x: Tensor<4>, sigma: f64) -> Result<Tensor<4>> {
+    fn posterior_denoise(
+        exact: Option<&ExactParts>,
+        problem: &Problem,
+        x: Tensor<4>,
+        sigma: f64,
+    ) -> Result<Tensor<4>> {
         let s2 = sigma * sigma;
         let sy2 = problem.sigma_y * problem.sigma_y;
-        match &self.exact {
+        match exact {
             Some(parts) => {
                 let gmm = problem
                     .prior
@@ -168,10 +161,11 @@ impl Eps {
                 Ok(tensor::from_f64(&out, dims, &problem.device))
             }
             None => {
+                let batch = x.dims()[0];
                 let rhs = x.div_scalar(s2)
                     + problem
                         .operator
-                        .adjoint(problem.y_batch(self.state.x.dims()[0]))
+                        .adjoint(problem.y_batch(batch))
                         .div_scalar(sy2);
                 let mu = problem
                     .operator
@@ -194,34 +188,18 @@ impl Sampler for Eps {
         let i = self.state.step;
         let (s, s_next) = (self.sigmas[i], self.sigmas[i + 1]);
         let x = self.state.x.clone();
-        let x0 = self.posterior_denoise(problem, x.clone(), s)?;
+        let x0 = Self::posterior_denoise(self.exact.as_ref(), problem, x.clone(), s)?;
         self.state.nfe += 1;
-        let next = match self.params.solver {
-            Solver::Euler | Solver::Heun => {
-                let d = (x.clone() - x0.clone()).div_scalar(s);
-                let euler = x.clone() + d.clone().mul_scalar(s_next - s);
-                if self.params.solver == Solver::Heun && s_next > 0.0 {
-                    let x0b = self.posterior_denoise(problem, euler.clone(), s_next)?;
-                    self.state.nfe += 1;
-                    let d2 = (euler - x0b).div_scalar(s_next);
-                    x + (d + d2).mul_scalar(0.5 * (s_next - s))
-                } else {
-                    euler
-                }
-            }
-            Solver::Ancestral => {
-                let noise = tensor::normal(&mut self.rng, x.dims(), &problem.device);
-                super::ve_ancestral(x, x0.clone(), s, s_next, noise)
-            }
-        };
-        self.state.x = next;
-        self.state.x0_hat = if s_next == 0.0 {
-            self.state.x.clone()
-        } else {
-            x0
-        };
-        self.state.sigma = s_next;
-        self.state.step += 1;
+        let exact = self.exact.as_ref();
+        let (next, extra) = super::edm_step(
+            self.params.solver,
+            (x, x0.clone()),
+            (s, s_next),
+            &mut self.rng,
+            |x, s| Self::posterior_denoise(exact, problem, x, s),
+        )?;
+        self.state.nfe += extra;
+        self.state.advance(next, x0, s_next);
         Ok(())
     }
 

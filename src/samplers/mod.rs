@@ -168,6 +168,74 @@ pub fn check_finite(name: &str, state: &ChainState) -> Result<()> {
     })
 }
 
+/// The common start of the EDM-family samplers: the Karras grid σ_0 > … > σ_{n−1} followed by
+/// σ_n = 0, and `chains` chains drawn from N(0, σ_0² I) with the run's generator.
+pub(crate) fn edm_start(
+    name: &str,
+    steps: usize,
+    (sigma_min, sigma_max): (Option<f64>, Option<f64>),
+    rho: f64,
+    problem: &Problem,
+    chains: usize,
+    seed: u64,
+) -> Result<(Vec<f64>, tensor::Rng, ChainState)> {
+    check_steps(name, steps)?;
+    let (lo, hi) = sigma_range(name, sigma_min, sigma_max, problem.prior.sigma_range())?;
+    let mut sigmas = crate::schedule::karras(steps, lo, hi, rho);
+    sigmas.push(0.0);
+    let mut rng = tensor::rng(seed);
+    let [c, h, w] = problem.shape();
+    let x = tensor::normal(&mut rng, [chains, c, h, w], &problem.device).mul_scalar(sigmas[0]);
+    let state = ChainState {
+        x0_hat: x.zeros_like(),
+        x,
+        sigma: sigmas[0],
+        step: 0,
+        total_steps: steps,
+        nfe: 0,
+    };
+    Ok((sigmas, rng, state))
+}
+
+impl ChainState {
+    /// Records a finished step to σ_next: the new state, its estimate x̂0 (the state itself once
+    /// σ_next = 0) and the step count.
+    pub(crate) fn advance(&mut self, x: Tensor<4>, x0_hat: Tensor<4>, sigma_next: f64) {
+        self.x0_hat = if sigma_next == 0.0 { x.clone() } else { x0_hat };
+        self.x = x;
+        self.sigma = sigma_next;
+        self.step += 1;
+    }
+}
+
+/// One step of the EDM sampler from σ to σ_next given x̂0 = D(x, σ): Euler or Heun on the
+/// probability-flow ODE (Heun calls `denoise` once more, except into σ = 0), or the stochastic
+/// ancestral step. Returns the new state and the number of extra denoiser calls.
+pub(crate) fn edm_step(
+    solver: Solver,
+    (x, x0): (Tensor<4>, Tensor<4>),
+    (s, s_next): (f64, f64),
+    rng: &mut tensor::Rng,
+    mut denoise: impl FnMut(Tensor<4>, f64) -> Result<Tensor<4>>,
+) -> Result<(Tensor<4>, usize)> {
+    Ok(match solver {
+        Solver::Euler | Solver::Heun => {
+            let d = (x.clone() - x0).div_scalar(s);
+            let euler = x.clone() + d.clone().mul_scalar(s_next - s);
+            if solver == Solver::Heun && s_next > 0.0 {
+                let d2 = (euler.clone() - denoise(euler, s_next)?).div_scalar(s_next);
+                (x + (d + d2).mul_scalar(0.5 * (s_next - s)), 1)
+            } else {
+                (euler, 0)
+            }
+        }
+        Solver::Ancestral => {
+            let noise = tensor::normal(rng, x.dims(), &x.device());
+            (ve_ancestral(x, x0, s, s_next, noise), 0)
+        }
+    })
+}
+
 /// Validates a noise range given by the user or defaulted from the prior.
 pub(crate) fn sigma_range(
     sampler: &str,

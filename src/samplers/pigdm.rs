@@ -7,10 +7,9 @@
 //! By Tweedie the guided estimate is x̂0 + w σ² g, and a DDIM step (η: 0 deterministic,
 //! 1 ancestral) moves to σ_{i+1}.
 
-use super::{ChainState, Sampler, check_steps, sigma_range};
+use super::{ChainState, Sampler};
 use crate::error::{Error, Result};
 use crate::problem::Problem;
-use crate::schedule;
 use crate::tensor::{self, Rng};
 use serde::{Deserialize, Serialize};
 
@@ -46,32 +45,21 @@ pub struct PiGdm {
 
 impl PiGdm {
     pub fn new(params: PiGdmParams, problem: &Problem, chains: usize, seed: u64) -> Result<Self> {
-        check_steps("PiGdm", params.steps)?;
         if !(0.0..=1.0).contains(&params.eta) || !(params.weight >= 0.0) {
             return Err(Error::invalid(
                 "PiGdm",
                 "need 0 <= eta <= 1 and weight >= 0",
             ));
         }
-        let (lo, hi) = sigma_range(
+        let (sigmas, rng, state) = super::edm_start(
             "PiGdm",
-            params.sigma_min,
-            params.sigma_max,
-            problem.prior.sigma_range(),
+            params.steps,
+            (params.sigma_min, params.sigma_max),
+            params.rho,
+            problem,
+            chains,
+            seed,
         )?;
-        let mut sigmas = schedule::karras(params.steps, lo, hi, params.rho);
-        sigmas.push(0.0);
-        let mut rng = tensor::rng(seed);
-        let [c, h, w] = problem.shape();
-        let x = tensor::normal(&mut rng, [chains, c, h, w], &problem.device).mul_scalar(sigmas[0]);
-        let state = ChainState {
-            x0_hat: x.zeros_like(),
-            x,
-            sigma: sigmas[0],
-            step: 0,
-            total_steps: params.steps,
-            nfe: 0,
-        };
         Ok(Self {
             params,
             sigmas,
@@ -114,16 +102,10 @@ impl Sampler for PiGdm {
         // DDIM: c² of the remaining σ_{i+1}² is fresh noise (η = 1: the ancestral step).
         let c = self.params.eta * s_next * (1.0 - (s_next * s_next) / (s * s)).max(0.0).sqrt();
         let noise = tensor::normal(&mut self.rng, eps_hat.dims(), &problem.device);
-        self.state.x = x0.clone()
+        let next = x0.clone()
             + eps_hat.mul_scalar((s_next * s_next - c * c).max(0.0).sqrt())
             + noise.mul_scalar(c);
-        self.state.x0_hat = if s_next == 0.0 {
-            self.state.x.clone()
-        } else {
-            x0
-        };
-        self.state.sigma = s_next;
-        self.state.step += 1;
+        self.state.advance(next, x0, s_next);
         Ok(())
     }
 

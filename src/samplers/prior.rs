@@ -1,11 +1,10 @@
 //! Unconditional samples from the prior with the EDM sampler (Karras et al. 2022):
 //! deterministic Heun or Euler on the probability-flow ODE, or stochastic ancestral steps.
 
-use super::{ChainState, Sampler, check_steps, sigma_range, ve_ancestral};
+use super::{ChainState, Sampler};
 use crate::error::Result;
 use crate::problem::Problem;
-use crate::schedule;
-use crate::tensor::{self, Rng};
+use crate::tensor::Rng;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -50,26 +49,15 @@ pub struct PriorSampler {
 
 impl PriorSampler {
     pub fn new(params: PriorParams, problem: &Problem, chains: usize, seed: u64) -> Result<Self> {
-        check_steps("Prior", params.steps)?;
-        let (lo, hi) = sigma_range(
+        let (sigmas, rng, state) = super::edm_start(
             "Prior",
-            params.sigma_min,
-            params.sigma_max,
-            problem.prior.sigma_range(),
+            params.steps,
+            (params.sigma_min, params.sigma_max),
+            params.rho,
+            problem,
+            chains,
+            seed,
         )?;
-        let mut sigmas = schedule::karras(params.steps, lo, hi, params.rho);
-        sigmas.push(0.0);
-        let mut rng = tensor::rng(seed);
-        let [c, h, w] = problem.shape();
-        let x = tensor::normal(&mut rng, [chains, c, h, w], &problem.device).mul_scalar(sigmas[0]);
-        let state = ChainState {
-            x0_hat: x.zeros_like(),
-            x,
-            sigma: sigmas[0],
-            step: 0,
-            total_steps: params.steps,
-            nfe: 0,
-        };
         Ok(Self {
             params,
             sigmas,
@@ -93,32 +81,15 @@ impl Sampler for PriorSampler {
         let x = self.state.x.clone();
         let x0 = problem.prior.denoise(x.clone(), s);
         self.state.nfe += 1;
-        let next = match self.params.solver {
-            Solver::Euler | Solver::Heun => {
-                let d = (x.clone() - x0.clone()).div_scalar(s);
-                let euler = x.clone() + d.clone().mul_scalar(s_next - s);
-                if self.params.solver == Solver::Heun && s_next > 0.0 {
-                    let x0b = problem.prior.denoise(euler.clone(), s_next);
-                    self.state.nfe += 1;
-                    let d2 = (euler - x0b).div_scalar(s_next);
-                    x + (d + d2).mul_scalar(0.5 * (s_next - s))
-                } else {
-                    euler
-                }
-            }
-            Solver::Ancestral => {
-                let noise = tensor::normal(&mut self.rng, x.dims(), &problem.device);
-                ve_ancestral(x, x0.clone(), s, s_next, noise)
-            }
-        };
-        self.state.x = next;
-        self.state.x0_hat = if s_next == 0.0 {
-            self.state.x.clone()
-        } else {
-            x0
-        };
-        self.state.sigma = s_next;
-        self.state.step += 1;
+        let (next, extra) = super::edm_step(
+            self.params.solver,
+            (x, x0.clone()),
+            (s, s_next),
+            &mut self.rng,
+            |x, s| Ok(problem.prior.denoise(x, s)),
+        )?;
+        self.state.nfe += extra;
+        self.state.advance(next, x0, s_next);
         Ok(())
     }
 
