@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod bench;
 pub mod cli;
+pub mod engine;
 pub mod error;
 pub mod image_io;
 pub mod linalg;

@@ -1,0 +1,344 @@
+//! The worker thread and its handle.
+
+use super::snapshot::{Snapshot, Status};
+use crate::error::{Error, Result};
+use crate::metrics;
+use crate::recipe::{self, Loaded, Recipe};
+use crate::samplers::{self, Sampler};
+use crate::tensor;
+use burn::tensor::Device;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Orders to the engine.
+pub enum Command {
+    /// Load the recipe (paths relative to `base`) and start sampling as run `run_id`.
+    Start {
+        run_id: u64,
+        recipe: Box<Recipe>,
+        base: PathBuf,
+        paused: bool,
+    },
+    Pause,
+    Resume,
+    /// One step, then pause.
+    Step,
+    /// Cancel the current run.
+    Stop,
+    Shutdown,
+}
+
+/// At most this many frames per second reach the screen.
+const FRAME_INTERVAL: Duration = Duration::from_millis(33);
+/// Chains whose images travel in a snapshot.
+const SHOWN_CHAINS: usize = 16;
+
+type Slot = Arc<Mutex<Option<Snapshot>>>;
+
+/// The caller's handle: send commands, take the newest snapshot.
+pub struct Engine {
+    tx: Sender<Command>,
+    slot: Slot,
+    current: Arc<AtomicU64>,
+    next_run: u64,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Engine {
+    /// Starts the worker on `device`. `wake` is called after each published frame (the window
+    /// passes a repaint request).
+    pub fn spawn(device: Device, wake: Option<Box<dyn Fn() + Send>>) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let slot: Slot = Arc::new(Mutex::new(None));
+        let current = Arc::new(AtomicU64::new(0));
+        let worker = Worker {
+            device,
+            rx,
+            slot: slot.clone(),
+            wake,
+            run: None,
+        };
+        let handle = std::thread::Builder::new()
+            .name("posterior-lab-engine".into())
+            .spawn(move || worker.run_loop())
+            .ok();
+        Self {
+            tx,
+            slot,
+            current,
+            next_run: 1,
+            handle,
+        }
+    }
+
+    /// Starts a new run (cancelling any other); returns its id.
+    pub fn start(&mut self, recipe: Recipe, base: PathBuf, paused: bool) -> u64 {
+        let run_id = self.next_run;
+        self.next_run += 1;
+        // From now on frames of older runs are dropped, even one already in the slot.
+        self.current.store(run_id, Ordering::SeqCst);
+        if let Ok(mut s) = self.slot.lock() {
+            *s = None;
+        }
+        self.send(Command::Start {
+            run_id,
+            recipe: Box::new(recipe),
+            base,
+            paused,
+        });
+        run_id
+    }
+
+    pub fn send(&self, cmd: Command) {
+        // A worker that is gone has already reported why in its last snapshot.
+        let _ = self.tx.send(cmd);
+    }
+
+    /// The newest frame of the current run, if a new one arrived since the last call.
+    pub fn take_snapshot(&self) -> Option<Snapshot> {
+        let snap = self.slot.lock().ok()?.take()?;
+        (snap.run_id >= self.current.load(Ordering::SeqCst)).then_some(snap)
+    }
+
+    /// Whether the worker thread is still alive.
+    pub fn is_alive(&self) -> bool {
+        self.handle.as_ref().is_some_and(|h| !h.is_finished())
+    }
+
+    /// Stops the worker and waits for it (it checks for commands between steps).
+    pub fn shutdown(mut self) {
+        self.stop_thread();
+    }
+
+    fn stop_thread(&mut self) {
+        let _ = self.tx.send(Command::Shutdown);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop_thread();
+    }
+}
+
+struct Run {
+    id: u64,
+    loaded: Loaded,
+    sampler: Box<dyn Sampler>,
+    paused: bool,
+    started: Instant,
+    steps_done_here: usize,
+}
+
+struct Worker {
+    device: Device,
+    rx: Receiver<Command>,
+    slot: Slot,
+    wake: Option<Box<dyn Fn() + Send>>,
+    run: Option<Run>,
+}
+
+impl Worker {
+    fn run_loop(mut self) {
+        let mut last_frame = Instant::now() - FRAME_INTERVAL;
+        loop {
+            let active = self
+                .run
+                .as_ref()
+                .is_some_and(|r| !r.paused && !r.sampler.is_done());
+            // Idle or paused: sleep on the channel. Running: only drain what is there.
+            let cmd = if active {
+                match self.rx.try_recv() {
+                    Ok(c) => Some(c),
+                    Err(mpsc::TryRecvError::Empty) => None,
+                    Err(mpsc::TryRecvError::Disconnected) => return,
+                }
+            } else {
+                match self.rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(c) => Some(c),
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            };
+            if let Some(cmd) = cmd {
+                if !self.handle(cmd) {
+                    return;
+                }
+                continue;
+            }
+            self.step_and_publish(&mut last_frame);
+        }
+    }
+
+    /// Applies a command; false means shut down.
+    fn handle(&mut self, cmd: Command) -> bool {
+        match cmd {
+            Command::Shutdown => return false,
+            Command::Start {
+                run_id,
+                recipe,
+                base,
+                paused,
+            } => {
+                self.run = None;
+                match self.begin(run_id, *recipe, &base, paused) {
+                    Ok(run) => {
+                        self.run = Some(run);
+                        self.publish(if paused {
+                            Status::Paused
+                        } else {
+                            Status::Running
+                        });
+                    }
+                    Err(e) => self.publish_failure(run_id, &e),
+                }
+            }
+            Command::Pause => {
+                if let Some(r) = &mut self.run {
+                    r.paused = true;
+                }
+                self.publish(Status::Paused);
+            }
+            Command::Resume => {
+                if let Some(r) = &mut self.run {
+                    r.paused = false;
+                }
+            }
+            Command::Step => {
+                if let Some(r) = &mut self.run {
+                    r.paused = true;
+                }
+                let mut never = Instant::now() - FRAME_INTERVAL;
+                self.step_and_publish(&mut never);
+            }
+            Command::Stop => {
+                self.publish(Status::Stopped);
+                self.run = None;
+            }
+        }
+        true
+    }
+
+    fn begin(&self, id: u64, recipe: Recipe, base: &std::path::Path, paused: bool) -> Result<Run> {
+        let loaded = recipe::load_recipe(recipe, base, &self.device)?;
+        let sampler = samplers::build(
+            &loaded.recipe.sampler,
+            &loaded.problem,
+            loaded.recipe.chains,
+            loaded.recipe.seed,
+        )?;
+        Ok(Run {
+            id,
+            loaded,
+            sampler,
+            paused,
+            started: Instant::now(),
+            steps_done_here: 0,
+        })
+    }
+
+    fn step_and_publish(&mut self, last_frame: &mut Instant) {
+        let Some(run) = &mut self.run else { return };
+        if run.sampler.is_done() {
+            return;
+        }
+        let outcome = run
+            .sampler
+            .step(&run.loaded.problem)
+            .and_then(|_| samplers::check_finite(run.sampler.name(), run.sampler.state()));
+        run.steps_done_here += 1;
+        if let Err(e) = outcome {
+            let id = run.id;
+            self.run = None;
+            self.publish_failure(id, &e);
+            return;
+        }
+        let done = run.sampler.is_done();
+        let paused = run.paused;
+        if done || paused || last_frame.elapsed() >= FRAME_INTERVAL {
+            *last_frame = Instant::now();
+            self.publish(if done {
+                Status::Done
+            } else if paused {
+                Status::Paused
+            } else {
+                Status::Running
+            });
+        }
+    }
+
+    fn publish_failure(&self, run_id: u64, e: &Error) {
+        let snap = Snapshot {
+            run_id,
+            status: Status::Failed(e.to_string()),
+            shape: [0; 3],
+            chains: 0,
+            step: 0,
+            total_steps: 0,
+            sigma: 0.0,
+            nfe: 0,
+            steps_per_second: 0.0,
+            x: vec![],
+            x0_hat: vec![],
+            mean: vec![],
+            variance: vec![],
+            residuals: vec![],
+        };
+        self.put(snap);
+    }
+
+    fn publish(&self, status: Status) {
+        let Some(run) = &self.run else { return };
+        match frame(run, status) {
+            Ok(snap) => self.put(snap),
+            Err(e) => self.publish_failure(run.id, &e),
+        }
+    }
+
+    fn put(&self, snap: Snapshot) {
+        if let Ok(mut s) = self.slot.lock() {
+            *s = Some(snap);
+        }
+        if let Some(w) = &self.wake {
+            w();
+        }
+    }
+}
+
+/// Reads the chains back and summarises them for the screen.
+fn frame(run: &Run, status: Status) -> Result<Snapshot> {
+    let state = run.sampler.state();
+    let problem = &run.loaded.problem;
+    let shape = problem.shape();
+    let d = problem.dim();
+    let chains = state.x.dims()[0];
+    let x0 = tensor::to_vec(&state.x0_hat)?;
+    let x = tensor::to_vec(&state.x)?;
+    let shown = chains.min(SHOWN_CHAINS);
+    let (mean, variance) = metrics::mean_variance(&x0, chains);
+    let residuals = problem.normalized_residuals(&state.x0_hat)?;
+    let secs = run.started.elapsed().as_secs_f64().max(1e-9);
+    Ok(Snapshot {
+        run_id: run.id,
+        status,
+        shape,
+        chains,
+        step: state.step,
+        total_steps: state.total_steps,
+        sigma: state.sigma,
+        nfe: state.nfe,
+        steps_per_second: run.steps_done_here as f64 / secs,
+        x: x[..shown * d].to_vec(),
+        x0_hat: x0[..shown * d].to_vec(),
+        mean,
+        variance,
+        residuals,
+    })
+}
