@@ -21,5 +21,6 @@ pub mod samplers;
 pub mod schedule;
 pub mod tensor;
 pub mod testbeds;
+pub mod train;
 
 pub use error::{Error, Result};

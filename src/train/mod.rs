@@ -1,0 +1,3 @@
+//! Training of network priors (EDM loss, checkpoints) — data sets first.
+
+pub mod data;
