@@ -10,7 +10,7 @@
 use super::{ChainState, Sampler};
 use crate::error::{Error, Result};
 use crate::problem::Problem;
-use crate::tensor::{self, Rng};
+use crate::tensor::{self};
 use serde::{Deserialize, Serialize};
 
 /// `DiffPir(steps: 100, lambda: 1.0, zeta: 0.5, sigma_min: 0.002, sigma_max: 80, rho: 7)`.
@@ -41,9 +41,7 @@ fn default_zeta() -> f64 {
 
 pub struct DiffPir {
     params: DiffPirParams,
-    sigmas: Vec<f64>,
-    rng: Rng,
-    state: ChainState,
+    core: super::EdmCore,
 }
 
 impl DiffPir {
@@ -55,7 +53,7 @@ impl DiffPir {
                 "need lambda > 0 and 0 <= zeta <= 1",
             ));
         }
-        let (sigmas, rng, state) = super::edm_start(
+        let core = super::EdmCore::new(
             "DiffPir",
             params.steps,
             (params.sigma_min, params.sigma_max),
@@ -64,12 +62,7 @@ impl DiffPir {
             chains,
             seed,
         )?;
-        Ok(Self {
-            params,
-            sigmas,
-            rng,
-            state,
-        })
+        Ok(Self { params, core })
     }
 }
 
@@ -79,29 +72,27 @@ impl Sampler for DiffPir {
     }
 
     fn step(&mut self, problem: &Problem) -> Result<()> {
-        if self.is_done() {
+        let Some((s, s_next)) = self.core.levels() else {
             return Ok(());
-        }
-        let i = self.state.step;
-        let (s, s_next) = (self.sigmas[i], self.sigmas[i + 1]);
-        let x = self.state.x.clone();
+        };
+        let x = self.core.state.x.clone();
         let x0 = problem.prior.denoise(x.clone(), s);
-        self.state.nfe += 1;
+        self.core.state.nfe += 1;
         let c = self.params.lambda / (s * s);
         let sy2 = problem.sigma_y * problem.sigma_y;
         let b = x.dims()[0];
         let rhs = problem.operator.adjoint(problem.y_batch(b)).div_scalar(sy2) + x0.mul_scalar(c);
         let x0_hat = problem.operator.solve_shifted(c, problem.sigma_y, rhs);
         let eps_hat = (x - x0_hat.clone()).div_scalar(s);
-        let noise = tensor::normal(&mut self.rng, eps_hat.dims(), &problem.device);
+        let noise = tensor::normal(&mut self.core.rng, eps_hat.dims(), &problem.device);
         let z = self.params.zeta;
         let mixed = eps_hat.mul_scalar((1.0 - z).sqrt()) + noise.mul_scalar(z.sqrt());
         let next = x0_hat.clone() + mixed.mul_scalar(s_next);
-        self.state.advance(next, x0_hat, s_next);
+        self.core.state.advance(next, x0_hat, s_next);
         Ok(())
     }
 
     fn state(&self) -> &ChainState {
-        &self.state
+        &self.core.state
     }
 }

@@ -15,7 +15,7 @@
 use super::{ChainState, Sampler, ve_ancestral};
 use crate::error::{Error, Result};
 use crate::problem::Problem;
-use crate::tensor::{self, Rng};
+use crate::tensor::{self};
 use serde::{Deserialize, Serialize};
 
 /// `Dps(steps: 1000, zeta: 1.0, sigma_min: 0.002, sigma_max: 80, rho: 7)`.
@@ -41,9 +41,7 @@ fn default_zeta() -> f64 {
 
 pub struct Dps {
     params: DpsParams,
-    sigmas: Vec<f64>,
-    rng: Rng,
-    state: ChainState,
+    core: super::EdmCore,
 }
 
 impl Dps {
@@ -54,7 +52,7 @@ impl Dps {
                 format!("zeta must be a non-negative number, got {}", params.zeta),
             ));
         }
-        let (sigmas, rng, state) = super::edm_start(
+        let core = super::EdmCore::new(
             "Dps",
             params.steps,
             (params.sigma_min, params.sigma_max),
@@ -63,12 +61,7 @@ impl Dps {
             chains,
             seed,
         )?;
-        Ok(Self {
-            params,
-            sigmas,
-            rng,
-            state,
-        })
+        Ok(Self { params, core })
     }
 }
 
@@ -78,12 +71,10 @@ impl Sampler for Dps {
     }
 
     fn step(&mut self, problem: &Problem) -> Result<()> {
-        if self.is_done() {
+        let Some((s, s_next)) = self.core.levels() else {
             return Ok(());
-        }
-        let i = self.state.step;
-        let (s, s_next) = (self.sigmas[i], self.sigmas[i + 1]);
-        let x = self.state.x.clone().detach().autodiff().require_grad();
+        };
+        let x = self.core.state.x.clone().detach().autodiff().require_grad();
         let x0 = problem.prior.denoise(x.clone(), s);
         // Σ over chains of ‖r_b‖: the chains are independent, so each gets its own gradient.
         // The tiny offset keeps the gradient of the norm finite at r = 0.
@@ -97,17 +88,17 @@ impl Sampler for Dps {
             .without_autodiff();
         let x0 = x0.detach().without_autodiff();
         let x = x.detach().without_autodiff();
-        self.state.nfe += 1;
+        self.core.state.nfe += 1;
 
-        let noise = tensor::normal(&mut self.rng, x.dims(), &problem.device);
+        let noise = tensor::normal(&mut self.core.rng, x.dims(), &problem.device);
         let unconditional = ve_ancestral(x, x0.clone(), s, s_next, noise);
         let vp_to_ve = ((1.0 + s * s) * (1.0 + s_next * s_next)).sqrt();
         let next = unconditional - grad.mul_scalar(self.params.zeta * vp_to_ve);
-        self.state.advance(next, x0, s_next);
+        self.core.state.advance(next, x0, s_next);
         Ok(())
     }
 
     fn state(&self) -> &ChainState {
-        &self.state
+        &self.core.state
     }
 }

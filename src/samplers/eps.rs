@@ -21,7 +21,7 @@ use super::{ChainState, Sampler, Solver};
 use crate::error::{Error, Result};
 use crate::linalg::{Cholesky, Mat};
 use crate::problem::Problem;
-use crate::tensor::{self, Rng};
+use crate::tensor::{self};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -69,9 +69,7 @@ struct ExactParts {
 pub struct Eps {
     params: EpsParams,
     exact: Option<ExactParts>,
-    sigmas: Vec<f64>,
-    rng: Rng,
-    state: ChainState,
+    core: super::EdmCore,
 }
 
 impl Eps {
@@ -106,7 +104,7 @@ impl Eps {
             }
             _ => None,
         };
-        let (sigmas, rng, state) = super::edm_start(
+        let core = super::EdmCore::new(
             "Eps",
             params.steps,
             (params.sigma_min, params.sigma_max),
@@ -118,9 +116,7 @@ impl Eps {
         Ok(Self {
             params,
             exact,
-            sigmas,
-            rng,
-            state,
+            core,
         })
     }
 
@@ -182,28 +178,26 @@ impl Sampler for Eps {
     }
 
     fn step(&mut self, problem: &Problem) -> Result<()> {
-        if self.is_done() {
+        let Some((s, s_next)) = self.core.levels() else {
             return Ok(());
-        }
-        let i = self.state.step;
-        let (s, s_next) = (self.sigmas[i], self.sigmas[i + 1]);
-        let x = self.state.x.clone();
+        };
+        let x = self.core.state.x.clone();
         let x0 = Self::posterior_denoise(self.exact.as_ref(), problem, x.clone(), s)?;
-        self.state.nfe += 1;
+        self.core.state.nfe += 1;
         let exact = self.exact.as_ref();
         let (next, extra) = super::edm_step(
             self.params.solver,
             (x, x0.clone()),
             (s, s_next),
-            &mut self.rng,
+            &mut self.core.rng,
             |x, s| Self::posterior_denoise(exact, problem, x, s),
         )?;
-        self.state.nfe += extra;
-        self.state.advance(next, x0, s_next);
+        self.core.state.nfe += extra;
+        self.core.state.advance(next, x0, s_next);
         Ok(())
     }
 
     fn state(&self) -> &ChainState {
-        &self.state
+        &self.core.state
     }
 }

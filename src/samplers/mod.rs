@@ -168,33 +168,47 @@ pub fn check_finite(name: &str, state: &ChainState) -> Result<()> {
     })
 }
 
-/// The common start of the EDM-family samplers: the Karras grid σ_0 > … > σ_{n−1} followed by
-/// σ_n = 0, and `chains` chains drawn from N(0, σ_0² I) with the run's generator.
-pub(crate) fn edm_start(
-    name: &str,
-    steps: usize,
-    (sigma_min, sigma_max): (Option<f64>, Option<f64>),
-    rho: f64,
-    problem: &Problem,
-    chains: usize,
-    seed: u64,
-) -> Result<(Vec<f64>, tensor::Rng, ChainState)> {
-    check_steps(name, steps)?;
-    let (lo, hi) = sigma_range(name, sigma_min, sigma_max, problem.prior.sigma_range())?;
-    let mut sigmas = crate::schedule::karras(steps, lo, hi, rho);
-    sigmas.push(0.0);
-    let mut rng = tensor::rng(seed);
-    let [c, h, w] = problem.shape();
-    let x = tensor::normal(&mut rng, [chains, c, h, w], &problem.device).mul_scalar(sigmas[0]);
-    let state = ChainState {
-        x0_hat: x.zeros_like(),
-        x,
-        sigma: sigmas[0],
-        step: 0,
-        total_steps: steps,
-        nfe: 0,
-    };
-    Ok((sigmas, rng, state))
+/// What the EDM-family samplers share: the Karras grid σ_0 > … > σ_{n−1} followed by
+/// σ_n = 0, the run's generator, and the chains, drawn at the start from N(0, σ_0² I).
+pub(crate) struct EdmCore {
+    pub sigmas: Vec<f64>,
+    pub rng: tensor::Rng,
+    pub state: ChainState,
+}
+
+impl EdmCore {
+    pub fn new(
+        name: &str,
+        steps: usize,
+        (sigma_min, sigma_max): (Option<f64>, Option<f64>),
+        rho: f64,
+        problem: &Problem,
+        chains: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        check_steps(name, steps)?;
+        let (lo, hi) = sigma_range(name, sigma_min, sigma_max, problem.prior.sigma_range())?;
+        let mut sigmas = crate::schedule::karras(steps, lo, hi, rho);
+        sigmas.push(0.0);
+        let mut rng = tensor::rng(seed);
+        let [c, h, w] = problem.shape();
+        let x = tensor::normal(&mut rng, [chains, c, h, w], &problem.device).mul_scalar(sigmas[0]);
+        let state = ChainState {
+            x0_hat: x.zeros_like(),
+            x,
+            sigma: sigmas[0],
+            step: 0,
+            total_steps: steps,
+            nfe: 0,
+        };
+        Ok(Self { sigmas, rng, state })
+    }
+
+    /// (σ_i, σ_{i+1}) of the next step, or None when every step is done.
+    pub fn levels(&self) -> Option<(f64, f64)> {
+        let i = self.state.step;
+        (i < self.state.total_steps).then(|| (self.sigmas[i], self.sigmas[i + 1]))
+    }
 }
 
 impl ChainState {

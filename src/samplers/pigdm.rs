@@ -10,7 +10,7 @@
 use super::{ChainState, Sampler};
 use crate::error::{Error, Result};
 use crate::problem::Problem;
-use crate::tensor::{self, Rng};
+use crate::tensor::{self};
 use serde::{Deserialize, Serialize};
 
 /// `PiGdm(steps: 100, eta: 1.0, weight: 1.0, sigma_min: 0.002, sigma_max: 80, rho: 7)`.
@@ -38,9 +38,7 @@ fn default_one() -> f64 {
 
 pub struct PiGdm {
     params: PiGdmParams,
-    sigmas: Vec<f64>,
-    rng: Rng,
-    state: ChainState,
+    core: super::EdmCore,
 }
 
 impl PiGdm {
@@ -51,7 +49,7 @@ impl PiGdm {
                 "need 0 <= eta <= 1 and weight >= 0",
             ));
         }
-        let (sigmas, rng, state) = super::edm_start(
+        let core = super::EdmCore::new(
             "PiGdm",
             params.steps,
             (params.sigma_min, params.sigma_max),
@@ -60,12 +58,7 @@ impl PiGdm {
             chains,
             seed,
         )?;
-        Ok(Self {
-            params,
-            sigmas,
-            rng,
-            state,
-        })
+        Ok(Self { params, core })
     }
 }
 
@@ -75,12 +68,10 @@ impl Sampler for PiGdm {
     }
 
     fn step(&mut self, problem: &Problem) -> Result<()> {
-        if self.is_done() {
+        let Some((s, s_next)) = self.core.levels() else {
             return Ok(());
-        }
-        let i = self.state.step;
-        let (s, s_next) = (self.sigmas[i], self.sigmas[i + 1]);
-        let x = self.state.x.clone().detach().autodiff().require_grad();
+        };
+        let x = self.core.state.x.clone().detach().autodiff().require_grad();
         let x0 = problem.prior.denoise(x.clone(), s);
         let r2 = s * s / (1.0 + s * s);
         let sy2 = problem.sigma_y * problem.sigma_y;
@@ -95,21 +86,21 @@ impl Sampler for PiGdm {
             .grad(&grads)
             .ok_or_else(|| Error::Backend("PiGdm: no gradient reached the chains".into()))?
             .without_autodiff();
-        self.state.nfe += 1;
+        self.core.state.nfe += 1;
         let x = x.detach().without_autodiff();
         let x0 = x0.detach().without_autodiff() + g.mul_scalar(self.params.weight * s * s);
         let eps_hat = (x - x0.clone()).div_scalar(s);
         // DDIM: c² of the remaining σ_{i+1}² is fresh noise (η = 1: the ancestral step).
         let c = self.params.eta * s_next * (1.0 - (s_next * s_next) / (s * s)).max(0.0).sqrt();
-        let noise = tensor::normal(&mut self.rng, eps_hat.dims(), &problem.device);
+        let noise = tensor::normal(&mut self.core.rng, eps_hat.dims(), &problem.device);
         let next = x0.clone()
             + eps_hat.mul_scalar((s_next * s_next - c * c).max(0.0).sqrt())
             + noise.mul_scalar(c);
-        self.state.advance(next, x0, s_next);
+        self.core.state.advance(next, x0, s_next);
         Ok(())
     }
 
     fn state(&self) -> &ChainState {
-        &self.state
+        &self.core.state
     }
 }

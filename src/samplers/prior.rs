@@ -4,7 +4,6 @@
 use super::{ChainState, Sampler};
 use crate::error::Result;
 use crate::problem::Problem;
-use crate::tensor::Rng;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -41,15 +40,12 @@ pub(crate) fn default_rho() -> f64 {
 
 pub struct PriorSampler {
     params: PriorParams,
-    /// σ_0 > … > σ_{n−1} > σ_n = 0
-    sigmas: Vec<f64>,
-    rng: Rng,
-    state: ChainState,
+    core: super::EdmCore,
 }
 
 impl PriorSampler {
     pub fn new(params: PriorParams, problem: &Problem, chains: usize, seed: u64) -> Result<Self> {
-        let (sigmas, rng, state) = super::edm_start(
+        let core = super::EdmCore::new(
             "Prior",
             params.steps,
             (params.sigma_min, params.sigma_max),
@@ -58,12 +54,7 @@ impl PriorSampler {
             chains,
             seed,
         )?;
-        Ok(Self {
-            params,
-            sigmas,
-            rng,
-            state,
-        })
+        Ok(Self { params, core })
     }
 }
 
@@ -73,27 +64,25 @@ impl Sampler for PriorSampler {
     }
 
     fn step(&mut self, problem: &Problem) -> Result<()> {
-        if self.is_done() {
+        let Some((s, s_next)) = self.core.levels() else {
             return Ok(());
-        }
-        let i = self.state.step;
-        let (s, s_next) = (self.sigmas[i], self.sigmas[i + 1]);
-        let x = self.state.x.clone();
+        };
+        let x = self.core.state.x.clone();
         let x0 = problem.prior.denoise(x.clone(), s);
-        self.state.nfe += 1;
+        self.core.state.nfe += 1;
         let (next, extra) = super::edm_step(
             self.params.solver,
             (x, x0.clone()),
             (s, s_next),
-            &mut self.rng,
+            &mut self.core.rng,
             |x, s| Ok(problem.prior.denoise(x, s)),
         )?;
-        self.state.nfe += extra;
-        self.state.advance(next, x0, s_next);
+        self.core.state.nfe += extra;
+        self.core.state.advance(next, x0, s_next);
         Ok(())
     }
 
     fn state(&self) -> &ChainState {
-        &self.state
+        &self.core.state
     }
 }
