@@ -178,7 +178,7 @@ fn wgpu_selection(adapter: &AdapterSummary) -> Result<Selection> {
 /// machine makes libwayland print "error: XDG_RUNTIME_DIR is invalid…" lines that are not errors
 /// of ours and would drown the one message a failing command prints.
 #[cfg(unix)]
-fn quiet_stderr<T>(f: impl FnOnce() -> T) -> T {
+pub fn quiet_stderr<T>(f: impl FnOnce() -> T) -> T {
     use std::io::Write;
     let _ = std::io::stderr().flush();
     // SAFETY: plain POSIX descriptor calls on fd 2 and descriptors opened here; every
@@ -203,6 +203,6 @@ fn quiet_stderr<T>(f: impl FnOnce() -> T) -> T {
 }
 
 #[cfg(not(unix))]
-fn quiet_stderr<T>(f: impl FnOnce() -> T) -> T {
+pub fn quiet_stderr<T>(f: impl FnOnce() -> T) -> T {
     f()
 }

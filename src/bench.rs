@@ -235,6 +235,63 @@ pub fn run_backend(sel: &Selection, quick: bool) -> Result<()> {
     Ok(())
 }
 
+/// Network denoiser speed (NFE/s at batch 1 and 16, 28×28 and 64×64) and training steps per
+/// second, for the shipped network's architecture (fresh weights: speed does not depend on them).
+pub fn network_speed(sel: &Selection, quick: bool) -> Result<()> {
+    use crate::priors::unet::{EdmUNet, UNetConfig};
+    use burn::module::Module;
+    let cfg = UNetConfig {
+        base_channels: 16,
+        channel_mult: vec![1, 2, 4],
+        ..UNetConfig::default()
+    };
+    let model = EdmUNet::new(&cfg, &sel.device);
+    println!(
+        "network denoiser: U-Net {} parameters (the fashion-mnist architecture)",
+        model.num_params()
+    );
+    let iters = if quick { 2 } else { 10 };
+    for side in [28usize, 64] {
+        for batch in [1usize, 16] {
+            let mut rng = tensor::rng(2);
+            let x = tensor::normal(&mut rng, [batch, 1, side, side], &sel.device);
+            let s = burn::tensor::Tensor::<1>::full([batch], 0.5, &sel.device);
+            tensor::to_vec(&model.denoise(x.clone(), None, s.clone()))?; // warm-up
+            let start = Instant::now();
+            for _ in 0..iters {
+                tensor::to_vec(&model.denoise(x.clone(), None, s.clone()))?;
+            }
+            let rate = iters as f64 / start.elapsed().as_secs_f64();
+            println!(
+                "network denoiser {side}x{side} batch {batch:<3} {rate:>8.1} NFE/s  {:>9.1} image-NFE/s",
+                rate * batch as f64
+            );
+        }
+    }
+    // Training steps (forward + backward + Adam) at batch 32, 28×28.
+    let ad = sel.device.clone().autodiff();
+    let mut model = EdmUNet::new(&cfg, &ad);
+    let mut optim = burn::optim::AdamConfig::new().init();
+    let steps = if quick { 2 } else { 10 };
+    let mut rng = tensor::rng(3);
+    let mut start = Instant::now();
+    for i in 0..=steps {
+        if i == 1 {
+            start = Instant::now(); // the first step compiles kernels on wgpu
+        }
+        let x0 = tensor::normal(&mut rng, [32, 1, 28, 28], &ad).mul_scalar(0.5);
+        let sig: Vec<f64> = (0..32).map(|k| 0.01 * 1.3f64.powi(k)).collect();
+        let sigma = tensor::from_f64(&sig, [32], &ad);
+        let noise = tensor::normal(&mut rng, [32, 1, 28, 28], &ad);
+        let loss = crate::train::trainer::edm_loss(&model, x0, sigma, noise);
+        let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-4, model, grads);
+    }
+    let rate = steps as f64 / start.elapsed().as_secs_f64();
+    println!("training (batch 32, 28x28, fwd + bwd + Adam) {rate:>8.2} steps/s");
+    Ok(())
+}
+
 /// `posterior-lab bench --table`: every sampler on the exact mixture beds, by sliced
 /// Wasserstein distance and mode-weight error against exact posterior samples, next to the
 /// spread of those figures over exact sets of the same size; and EPS against DPS by NFE.

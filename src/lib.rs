@@ -3,6 +3,7 @@
 //! Layers, top to bottom (arrows point down only): `cli` → `recipe`/`run` → `samplers` →
 //! `problem` → `priors` + `operators`. See `../shared/DESIGN.md` for the picture.
 
+pub mod app;
 pub mod backend;
 pub mod bench;
 pub mod cli;

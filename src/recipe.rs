@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::image_io;
 use crate::npy;
 use crate::operators::{self, OperatorSpec};
-use crate::priors::{Gmm, GmmDenoiser, PriorSpec};
+use crate::priors::{Gmm, GmmDenoiser, NetworkPrior, PriorSpec};
 use crate::problem::Problem;
 use crate::samplers::SamplerSpec;
 use crate::tensor;
@@ -144,14 +144,8 @@ pub fn load_recipe(recipe: Recipe, base: &Path, device: &Device) -> Result<Loade
             Arc::new(GmmDenoiser::new(gmm, shape, device).map_err(|e| e.in_file(&p))?)
         }
         PriorSpec::Model(file) => {
-            let p = base.join(file);
-            if !p.exists() {
-                return Err(Error::file(&p, "cannot read model: no such file"));
-            }
-            return Err(Error::file(
-                &p,
-                "learned network priors are not supported by this build yet",
-            ));
+            let p = crate::priors::network::resolve(&base.join(file));
+            Arc::new(NetworkPrior::load(&p, Some(shape), device)?)
         }
     };
     let operator: Arc<dyn operators::Operator> =

@@ -1,5 +1,7 @@
 //! What the screen gets from the engine after a step.
 
+use std::sync::Arc;
+
 /// The state of a run as the user sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
@@ -35,4 +37,23 @@ pub struct Snapshot {
     pub variance: Vec<f32>,
     /// ‖y − A(x̂0)‖/(σ_y √m) per chain.
     pub residuals: Vec<f64>,
+    /// The inputs of the run, shared between frames (never copied per frame).
+    pub inputs: Option<Arc<RunInputs>>,
+    /// PSNR (dB, data range 2) of the posterior mean against the truth, when it is known.
+    pub psnr: Option<f64>,
+}
+
+/// What the run was given, in the image space of x for display.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunInputs {
+    /// [C, H, W] flattened.
+    pub truth: Option<Vec<f32>>,
+    /// y shown in x's space: y itself when A keeps the shape, else Aᵀy / Aᵀ1 (e.g. a low-res
+    /// image blown up, a grey image in every channel).
+    pub y_view: Vec<f32>,
+    /// Per pixel, whether A sees it (Aᵀ1 > 0): false where an inpainting mask removed pixels.
+    pub seen: Vec<bool>,
+    pub prior: String,
+    pub operator: String,
+    pub sampler: String,
 }

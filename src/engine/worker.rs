@@ -1,6 +1,6 @@
 //! The worker thread and its handle.
 
-use super::snapshot::{Snapshot, Status};
+use super::snapshot::{RunInputs, Snapshot, Status};
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::recipe::{self, Loaded, Recipe};
@@ -135,6 +135,7 @@ struct Run {
     paused: bool,
     started: Instant,
     steps_done_here: usize,
+    inputs: Arc<RunInputs>,
 }
 
 struct Worker {
@@ -234,8 +235,10 @@ impl Worker {
             loaded.recipe.chains,
             loaded.recipe.seed,
         )?;
+        let inputs = Arc::new(run_inputs(&loaded)?);
         Ok(Run {
             id,
+            inputs,
             loaded,
             sampler,
             paused,
@@ -290,6 +293,8 @@ impl Worker {
             mean: vec![],
             variance: vec![],
             residuals: vec![],
+            inputs: None,
+            psnr: None,
         };
         self.put(snap);
     }
@@ -325,6 +330,11 @@ fn frame(run: &Run, status: Status) -> Result<Snapshot> {
     let (mean, variance) = metrics::mean_variance(&x0, chains);
     let residuals = problem.normalized_residuals(&state.x0_hat)?;
     let secs = run.started.elapsed().as_secs_f64().max(1e-9);
+    let psnr = run
+        .inputs
+        .truth
+        .as_ref()
+        .map(|t| metrics::psnr(&mean, t));
     Ok(Snapshot {
         run_id: run.id,
         status,
@@ -340,5 +350,21 @@ fn frame(run: &Run, status: Status) -> Result<Snapshot> {
         mean,
         variance,
         residuals,
+        inputs: Some(run.inputs.clone()),
+        psnr,
+    })
+}
+
+/// The run's truth and y, in x's image space, for the screen.
+fn run_inputs(loaded: &Loaded) -> Result<RunInputs> {
+    let p = &loaded.problem;
+    let (y_view, seen) = crate::operators::display_measurement(p.operator.as_ref(), p.y.clone())?;
+    Ok(RunInputs {
+        truth: loaded.truth.clone(),
+        y_view,
+        seen,
+        prior: p.prior.describe(),
+        operator: p.operator.name(),
+        sampler: loaded.recipe.sampler.name().to_string(),
     })
 }

@@ -171,3 +171,27 @@ pub fn check_shape(what: &str, t: &Tensor<4>, expected: [usize; 3]) -> Result<()
     }
     Ok(())
 }
+
+/// y shown in x's image space, and which pixels A sees: y itself when A keeps the shape, else
+/// Aᵀy / Aᵀ1 (a low-resolution image blown up, a grey image in every channel); seen = Aᵀ1 ≠ 0.
+/// `y` is [1, C', H', W'].
+pub fn display_measurement(
+    op: &dyn Operator,
+    y: Tensor<4>,
+) -> crate::error::Result<(Vec<f32>, Vec<bool>)> {
+    let device = y.device();
+    let [c, h, w] = op.output_shape();
+    let ones = Tensor::<4>::ones([1, c, h, w], &device);
+    let cover = crate::tensor::to_vec(&op.adjoint(ones))?;
+    let seen: Vec<bool> = cover.iter().map(|v| v.abs() > 1e-12).collect();
+    let view = if op.output_shape() == op.input_shape() {
+        crate::tensor::to_vec(&y)?
+    } else {
+        let back = crate::tensor::to_vec(&op.adjoint(y))?;
+        back.iter()
+            .zip(&cover)
+            .map(|(b, c)| if c.abs() > 1e-12 { b / c } else { 0.0 })
+            .collect()
+    };
+    Ok((view, seen))
+}

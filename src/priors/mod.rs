@@ -1,8 +1,11 @@
 //! Priors: one denoiser interface D(x, σ) ≈ E[x_0 | x_σ = x], with score (D − x)/σ² (Tweedie).
 
 pub mod gmm;
+pub mod network;
+pub mod unet;
 
 pub use gmm::{Gmm, GmmDenoiser};
+pub use network::{ModelCard, NetworkPrior};
 
 use burn::tensor::Tensor;
 

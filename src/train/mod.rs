@@ -1,3 +1,6 @@
 //! Training of network priors (EDM loss, checkpoints) — data sets first.
 
 pub mod data;
+pub mod trainer;
+
+pub use trainer::{TrainConfig, train};

@@ -1,0 +1,204 @@
+//! What the window offers: the priors found on disk (or embedded in the binary) and the bundled
+//! gallery images, plus turning any picture into the working image of a prior.
+
+use crate::error::{Error, Result};
+use crate::priors::network::{locate, ModelCard};
+use crate::priors::PriorSpec;
+use std::path::{Path, PathBuf};
+
+/// The shipped Fashion-MNIST prior, embedded so the window works from any folder.
+const EMBEDDED_FASHION_CARD: &str = include_str!("../../models/fashion-mnist/card.ron");
+const EMBEDDED_FASHION_WEIGHTS: &[u8] = include_bytes!("../../models/fashion-mnist/model.bpk");
+const EMBEDDED_GMM_TOY: &str = include_str!("../../assets/recipes/gmm-8x8.ron");
+
+/// Demo images bundled in the binary (licences: assets/LICENSES.md).
+pub const GALLERY: [(&str, &[u8]); 12] = [
+    ("fashion-sneaker", include_bytes!("../../assets/gallery/fashion-sneaker.png")),
+    ("fashion-tshirt", include_bytes!("../../assets/gallery/fashion-tshirt.png")),
+    ("fashion-trouser", include_bytes!("../../assets/gallery/fashion-trouser.png")),
+    ("fashion-pullover", include_bytes!("../../assets/gallery/fashion-pullover.png")),
+    ("fashion-dress", include_bytes!("../../assets/gallery/fashion-dress.png")),
+    ("fashion-coat", include_bytes!("../../assets/gallery/fashion-coat.png")),
+    ("fashion-sandal", include_bytes!("../../assets/gallery/fashion-sandal.png")),
+    ("fashion-shirt", include_bytes!("../../assets/gallery/fashion-shirt.png")),
+    ("fashion-bag", include_bytes!("../../assets/gallery/fashion-bag.png")),
+    ("fashion-boot", include_bytes!("../../assets/gallery/fashion-boot.png")),
+    ("digit-7", include_bytes!("../../assets/gallery/digit-7.png")),
+    ("digit-3", include_bytes!("../../assets/gallery/digit-3.png")),
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriorEntry {
+    pub name: String,
+    pub label: String,
+    pub spec: PriorSpec,
+    pub shape: [usize; 3],
+    pub any_size: bool,
+}
+
+fn models_dirs() -> Vec<PathBuf> {
+    let mut dirs = vec![];
+    if let Ok(d) = std::env::var("POSTERIOR_LAB_MODELS") {
+        dirs.push(PathBuf::from(d));
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        dirs.push(cwd.join("models"));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        for a in exe.ancestors().skip(1).take(4) {
+            dirs.push(a.join("models"));
+        }
+    }
+    dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
+    dirs
+}
+
+/// Priors on disk (first models folder that has them), the embedded fallbacks, the GMM toy.
+pub fn priors(session: &Path) -> Vec<PriorEntry> {
+    let mut out: Vec<PriorEntry> = vec![];
+    for dir in models_dirs() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for p in paths {
+            let Ok((card_path, _)) = locate(&p) else {
+                continue;
+            };
+            let Ok(text) = std::fs::read_to_string(&card_path) else {
+                continue;
+            };
+            let Ok(card) = ModelCard::parse(&text, &card_path) else {
+                continue;
+            };
+            if !p.join(&card.weights).is_file() || out.iter().any(|e| e.name == card.name) {
+                continue;
+            }
+            out.push(PriorEntry {
+                label: label(&card),
+                name: card.name.clone(),
+                spec: PriorSpec::Model(p.display().to_string()),
+                shape: card.shape,
+                any_size: card.any_size,
+            });
+        }
+        if !out.is_empty() {
+            break;
+        }
+    }
+    if !out.iter().any(|e| e.name == "fashion-mnist")
+        && let Ok(p) = materialize_fashion(session)
+        && let Ok(card) = ModelCard::parse(EMBEDDED_FASHION_CARD, &p)
+    {
+        out.insert(
+            0,
+            PriorEntry {
+                label: label(&card),
+                name: card.name.clone(),
+                spec: PriorSpec::Model(p.display().to_string()),
+                shape: card.shape,
+                any_size: false,
+            },
+        );
+    }
+    let gmm = session.join("gmm-8x8.ron");
+    if std::fs::write(&gmm, EMBEDDED_GMM_TOY).is_ok() {
+        out.push(PriorEntry {
+            name: "gmm-toy".into(),
+            label: "Gaussian mixture 8×8 (exact; for teaching)".into(),
+            spec: PriorSpec::Gmm(gmm.display().to_string()),
+            shape: [1, 8, 8],
+            any_size: false,
+        });
+    }
+    out
+}
+
+fn label(card: &ModelCard) -> String {
+    let [c, h, w] = card.shape;
+    let size = if card.any_size {
+        format!("{c}-channel patches, any size")
+    } else {
+        format!("{c}×{h}×{w}")
+    };
+    format!("{} ({size})", card.name)
+}
+
+fn materialize_fashion(session: &Path) -> Result<PathBuf> {
+    let dir = session.join("models").join("fashion-mnist");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::file(&dir, format!("cannot create: {e}")))?;
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).map_err(|e| Error::file(&p, format!("cannot write: {e}")))
+    };
+    write("card.ron", EMBEDDED_FASHION_CARD.as_bytes())?;
+    write("model.bpk", EMBEDDED_FASHION_WEIGHTS)?;
+    Ok(dir)
+}
+
+/// The picture the run restores, in the prior's shape and range [-1, 1].
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkingImage {
+    pub shape: [usize; 3],
+    pub data: Vec<f32>,
+    /// What was done to the picture to fit the prior (shown to the user, never silent).
+    pub note: String,
+}
+
+/// Decodes `bytes` and fits it to `shape` (channels converted; resized unless `any_size`, in
+/// which case the longer side is limited to `working_side`, rounded to a multiple of 4).
+pub fn working_image(
+    bytes: &[u8],
+    name: &str,
+    shape: [usize; 3],
+    any_size: bool,
+    working_side: usize,
+) -> Result<WorkingImage> {
+    let img = image::load_from_memory(bytes)
+        .map_err(|e| Error::file(name, format!("cannot read image: {e}")))?;
+    let (w0, h0) = (img.width() as usize, img.height() as usize);
+    let (h, w) = if any_size {
+        let scale = (working_side as f64 / w0.max(h0) as f64).min(1.0);
+        let r = |v: usize| (((v as f64 * scale) as usize) / 4 * 4).max(8);
+        (r(h0), r(w0))
+    } else {
+        (shape[1], shape[2])
+    };
+    let c = shape[0];
+    let mut notes = vec![];
+    let resized = if (w0, h0) != (w, h) {
+        notes.push(format!("resized from {w0}×{h0} to {w}×{h}"));
+        img.resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle)
+    } else {
+        img
+    };
+    let colour = resized.color().has_color();
+    let mut data = Vec::with_capacity(c * h * w);
+    if c == 1 {
+        if colour {
+            notes.push("converted to grey".into());
+        }
+        let g = resized.to_luma8();
+        data.extend(g.pixels().map(|p| f32::from(p.0[0]) / 127.5 - 1.0));
+    } else {
+        let rgb = resized.to_rgb8();
+        for ch in 0..c.min(3) {
+            data.extend(rgb.pixels().map(|p| f32::from(p.0[ch]) / 127.5 - 1.0));
+        }
+    }
+    let note = if notes.is_empty() {
+        format!("{w}×{h}, as loaded")
+    } else {
+        format!("{} (the prior's working size)", notes.join(", "))
+    };
+    Ok(WorkingImage {
+        shape: [c, h, w],
+        data,
+        note,
+    })
+}
+
+pub fn gallery_bytes(name: &str) -> Option<&'static [u8]> {
+    GALLERY.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}

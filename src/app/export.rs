@@ -1,0 +1,94 @@
+//! Export of a run from the window: PNGs, `.npy` arrays, and the recipe with its inputs, so that
+//! `posterior-lab sample --recipe DIR/recipe.ron` reproduces the run.
+
+use crate::engine::Snapshot;
+use crate::error::{Error, Result};
+use crate::image_io;
+use crate::npy;
+use crate::operators::OperatorSpec;
+use crate::priors::PriorSpec;
+use crate::recipe::{MeasurementSpec, Recipe, TruthSpec};
+use std::path::{Path, PathBuf};
+
+/// Input files a recipe names, copied next to the exported recipe; absolute prior paths.
+fn portable_recipe(recipe: &Recipe, base: &Path, dir: &Path) -> Result<(Recipe, Vec<PathBuf>)> {
+    let mut r = recipe.clone();
+    let mut files = vec![];
+    let mut copy = |name: &str| -> Result<String> {
+        let src = base.join(name);
+        let file = Path::new(name)
+            .file_name()
+            .map(|f| f.to_string_lossy().to_string())
+            .unwrap_or_else(|| name.to_string());
+        let dst = dir.join(format!("input-{file}"));
+        std::fs::copy(&src, &dst)
+            .map_err(|e| Error::file(&src, format!("cannot copy for export: {e}")))?;
+        files.push(dst);
+        Ok(format!("input-{file}"))
+    };
+    match &mut r.operator {
+        OperatorSpec::Mask(f) | OperatorSpec::Matrix(f) => *f = copy(f)?,
+        _ => {}
+    }
+    match &mut r.measurement {
+        MeasurementSpec::Npy(f) => *f = copy(f)?,
+        MeasurementSpec::Simulate { truth, .. } => match truth {
+            TruthSpec::Npy(f) | TruthSpec::Image(f) => *f = copy(f)?,
+        },
+    }
+    let absolute = |f: &str| -> String {
+        let p = base.join(f);
+        std::fs::canonicalize(&p).unwrap_or(p).display().to_string()
+    };
+    r.prior = match &r.prior {
+        PriorSpec::Gmm(f) => PriorSpec::Gmm(copy(f)?),
+        PriorSpec::Model(f) => PriorSpec::Model(absolute(f)),
+    };
+    Ok((r, files))
+}
+
+/// Writes the export; returns the files written.
+pub fn write(dir: &Path, recipe: &Recipe, base: &Path, snap: &Snapshot) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, format!("cannot create: {e}")))?;
+    let (portable, mut files) = portable_recipe(recipe, base, dir)?;
+    let shape = snap.shape;
+    let [c, h, w] = shape;
+    let d = c * h * w;
+    let shown = snap.x0_hat.len() / d.max(1);
+    let mut put = |name: &str, f: &dyn Fn(&Path) -> Result<()>| -> Result<()> {
+        let p = dir.join(name);
+        f(&p)?;
+        files.push(p);
+        Ok(())
+    };
+    put("recipe.ron", &|p| {
+        std::fs::write(p, portable.to_ron()).map_err(|e| Error::file(p, format!("cannot write: {e}")))
+    })?;
+    put("mean.npy", &|p| npy::write(p, &[c, h, w], &snap.mean))?;
+    put("variance.npy", &|p| npy::write(p, &[c, h, w], &snap.variance))?;
+    put("chains.npy", &|p| npy::write(p, &[shown, c, h, w], &snap.x0_hat))?;
+    if c == 1 || c == 3 {
+        put("mean.png", &|p| image_io::save_png(&image_io::to_rgb(&snap.mean, shape), p))?;
+        put("variance.png", &|p| {
+            image_io::save_png(&image_io::variance_map(&snap.variance, shape).0, p)
+        })?;
+        put("chains.png", &|p| {
+            image_io::save_png(&image_io::grid(&snap.x0_hat, shown, shape, 16), p)
+        })?;
+        if let Some(inputs) = &snap.inputs {
+            put("y.png", &|p| image_io::save_png(&image_io::to_rgb(&inputs.y_view, shape), p))?;
+            if let Some(t) = &inputs.truth {
+                put("truth.png", &|p| image_io::save_png(&image_io::to_rgb(t, shape), p))?;
+            }
+        }
+    }
+    let note = format!(
+        "Exported from the Posterior Lab window at step {}/{} ({} chains, {} shown in chains.npy).\n\
+         Reproduce with: posterior-lab sample --recipe recipe.ron --out result\n",
+        snap.step, snap.total_steps, snap.chains, shown
+    );
+    put("README.txt", &|p| {
+        std::fs::write(p, &note).map_err(|e| Error::file(p, format!("cannot write: {e}")))
+    })?;
+    Ok(files)
+}

@@ -1,0 +1,209 @@
+//! Image views: tensors → textures, one shared zoom/pan window over all views, colormaps.
+
+use crate::image_io::viridis;
+use egui::{Color32, ColorImage, Rect, Sense, TextureHandle, TextureOptions, Vec2, pos2, vec2};
+
+/// The part of the image every view shows: zoom ≥ 1 and the centre in UV coordinates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ViewWindow {
+    pub zoom: f32,
+    pub center: [f32; 2],
+}
+
+impl Default for ViewWindow {
+    fn default() -> Self {
+        Self {
+            zoom: 1.0,
+            center: [0.5, 0.5],
+        }
+    }
+}
+
+impl ViewWindow {
+    pub fn uv(&self) -> Rect {
+        let half = 0.5 / self.zoom;
+        let c = [
+            self.center[0].clamp(half, 1.0 - half),
+            self.center[1].clamp(half, 1.0 - half),
+        ];
+        Rect::from_min_max(pos2(c[0] - half, c[1] - half), pos2(c[0] + half, c[1] + half))
+    }
+
+    /// Screen position inside a view's rect → image pixel coordinates.
+    pub fn to_image(&self, rect: Rect, pos: egui::Pos2, w: usize, h: usize) -> [f32; 2] {
+        let uv = self.uv();
+        let u = uv.min.x + (pos.x - rect.min.x) / rect.width() * uv.width();
+        let v = uv.min.y + (pos.y - rect.min.y) / rect.height() * uv.height();
+        [u * w as f32, v * h as f32]
+    }
+
+    /// Scroll to zoom about the pointer, secondary/middle drag (or plain drag when not
+    /// painting) to pan; shared by every view so they stay in sync.
+    pub fn interact(&mut self, resp: &egui::Response, pan_with_primary: bool) {
+        let ctx = &resp.ctx;
+        if resp.hovered() {
+            let scroll = ctx.input(|i| i.smooth_scroll_delta.y);
+            if scroll != 0.0 {
+                let old = self.uv();
+                self.zoom = (self.zoom * (1.0 + scroll * 0.002)).clamp(1.0, 32.0);
+                if let Some(p) = resp.hover_pos() {
+                    // Keep the image point under the pointer fixed.
+                    let fx = (p.x - resp.rect.min.x) / resp.rect.width();
+                    let fy = (p.y - resp.rect.min.y) / resp.rect.height();
+                    let (u, v) = (old.min.x + fx * old.width(), old.min.y + fy * old.height());
+                    let half = 0.5 / self.zoom;
+                    self.center = [u - (fx - 0.5) * 2.0 * half, v - (fy - 0.5) * 2.0 * half];
+                }
+            }
+        }
+        let pan = resp.dragged_by(egui::PointerButton::Secondary)
+            || resp.dragged_by(egui::PointerButton::Middle)
+            || (pan_with_primary && resp.dragged_by(egui::PointerButton::Primary));
+        if pan {
+            let d = resp.drag_delta();
+            let uv = self.uv();
+            self.center[0] -= d.x / resp.rect.width() * uv.width();
+            self.center[1] -= d.y / resp.rect.height() * uv.height();
+        }
+        let half = 0.5 / self.zoom;
+        self.center = [
+            self.center[0].clamp(half, 1.0 - half),
+            self.center[1].clamp(half, 1.0 - half),
+        ];
+    }
+}
+
+/// [C, H, W] values in [-1, 1] → an sRGB image (grey when C = 1).
+pub fn to_color_image(data: &[f32], shape: [usize; 3]) -> ColorImage {
+    let [c, h, w] = shape;
+    let q = |v: f32| ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8;
+    let mut px = Vec::with_capacity(h * w);
+    for i in 0..h * w {
+        let col = if c >= 3 {
+            Color32::from_rgb(q(data[i]), q(data[h * w + i]), q(data[2 * h * w + i]))
+        } else {
+            let g = q(data.get(i).copied().unwrap_or(0.0));
+            Color32::from_gray(g)
+        };
+        px.push(col);
+    }
+    ColorImage::new([w, h], px)
+}
+
+/// y with the pixels the operator does not see drawn as a dark checkerboard.
+pub fn measurement_image(y: &[f32], seen: &[bool], shape: [usize; 3]) -> ColorImage {
+    let [_, h, w] = shape;
+    let mut img = to_color_image(y, shape);
+    for i in 0..h * w {
+        if !seen.get(i).copied().unwrap_or(true) {
+            let (x, yy) = (i % w, i / w);
+            let dark = if (x + yy) % 2 == 0 { 40 } else { 70 };
+            img.pixels[i] = Color32::from_rgb(dark, dark / 2, dark / 2);
+        }
+    }
+    img
+}
+
+/// Per-pixel standard deviation (or variance), averaged over channels, on viridis; returns the
+/// image and the value the top of the scale means.
+pub fn spread_image(var: &[f32], shape: [usize; 3], std: bool) -> (ColorImage, f32) {
+    let [c, h, w] = shape;
+    let vals: Vec<f32> = (0..h * w)
+        .map(|i| {
+            let v = (0..c).map(|ch| var[ch * h * w + i]).sum::<f32>() / c as f32;
+            if std { v.max(0.0).sqrt() } else { v }
+        })
+        .collect();
+    let top = vals.iter().cloned().fold(0.0f32, f32::max).max(1e-6);
+    let px = vals
+        .iter()
+        .map(|v| {
+            let [r, g, b] = viridis(v / top);
+            Color32::from_rgb(r, g, b)
+        })
+        .collect();
+    (ColorImage::new([w, h], px), top)
+}
+
+/// A texture slot that is created once and updated in place.
+#[derive(Default)]
+pub struct Tex(Option<TextureHandle>);
+
+impl Tex {
+    pub fn set(&mut self, ctx: &egui::Context, name: &str, img: ColorImage) {
+        match &mut self.0 {
+            Some(t) if t.size() == img.size => t.set(img, TextureOptions::NEAREST),
+            _ => self.0 = Some(ctx.load_texture(name, img, TextureOptions::NEAREST)),
+        }
+    }
+    pub fn clear(&mut self) {
+        self.0 = None;
+    }
+    pub fn get(&self) -> Option<&TextureHandle> {
+        self.0.as_ref()
+    }
+}
+
+/// Draws one titled view of `side` pixels through the shared window; returns its response.
+pub fn image_view(
+    ui: &mut egui::Ui,
+    title: &str,
+    tex: &Tex,
+    window: &ViewWindow,
+    side: f32,
+    sense: Sense,
+) -> egui::Response {
+    ui.vertical(|ui| {
+        ui.label(egui::RichText::new(title).strong());
+        let (rect, resp) = ui.allocate_exact_size(vec2(side, side), sense);
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 2.0, Color32::from_gray(30));
+        match tex.get() {
+            Some(t) => {
+                let [w, h] = t.size();
+                // Letterbox non-square images inside the square.
+                let aspect = w as f32 / h as f32;
+                let inner = if aspect >= 1.0 {
+                    Rect::from_center_size(rect.center(), vec2(side, side / aspect))
+                } else {
+                    Rect::from_center_size(rect.center(), vec2(side * aspect, side))
+                };
+                painter.image(t.id(), inner, window.uv(), Color32::WHITE);
+            }
+            None => {
+                painter.text(
+                    rect.center(),
+                    egui::Align2::CENTER_CENTER,
+                    "—",
+                    egui::FontId::proportional(14.0),
+                    Color32::GRAY,
+                );
+            }
+        }
+        resp
+    })
+    .inner
+}
+
+/// A vertical viridis colour bar with its scale.
+pub fn colorbar(ui: &mut egui::Ui, top: f32, height: f32, label: &str) {
+    ui.vertical(|ui| {
+        ui.label(egui::RichText::new(label).small());
+        let (rect, _) = ui.allocate_exact_size(Vec2::new(14.0, height), Sense::hover());
+        let p = ui.painter_at(rect);
+        let n = 32;
+        for k in 0..n {
+            let t = 1.0 - k as f32 / (n - 1) as f32;
+            let [r, g, b] = viridis(t);
+            let y0 = rect.min.y + rect.height() * k as f32 / n as f32;
+            let y1 = rect.min.y + rect.height() * (k + 1) as f32 / n as f32;
+            p.rect_filled(
+                Rect::from_min_max(pos2(rect.min.x, y0), pos2(rect.max.x, y1 + 0.5)),
+                0.0,
+                Color32::from_rgb(r, g, b),
+            );
+        }
+        ui.label(egui::RichText::new(format!("{top:.3}")).small());
+        ui.label(egui::RichText::new("0").small());
+    });
+}

@@ -1,0 +1,308 @@
+//! A small convolutional U-Net F_θ(x, c_noise) with EDM preconditioning around it
+//! (Karras et al. 2022): D(x, σ) = c_skip(σ) x + c_out(σ) F_θ(c_in(σ) x, ln(σ)/4).
+//!
+//! Shapes: `x` is [B, C, H, W] with C = `image_channels`; optional conditioning channels
+//! (`cond_channels`, for EPS's six-channel denoiser) are concatenated after the image. Any H, W
+//! works: the input is edge-padded up to a multiple of 2^(levels−1) and the output cropped back,
+//! so the network is fully convolutional. σ is per sample: a [B] tensor.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::silu;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// Architecture, stored in the model card so a file can be rebuilt without the code's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UNetConfig {
+    /// Channels of the image the denoiser restores (1 grey, 3 colour).
+    pub image_channels: usize,
+    /// Extra input channels (EPS fine-tuning: μ⋆ and the observation image). Zero for a prior.
+    pub cond_channels: usize,
+    /// Channels at full resolution.
+    pub base_channels: usize,
+    /// Channel multiplier per resolution level; each level after the first halves H and W.
+    pub channel_mult: Vec<usize>,
+    /// Residual blocks per level in the encoder and in the decoder.
+    pub res_blocks: usize,
+    /// Width of the noise-level embedding.
+    pub emb_dim: usize,
+    /// Standard deviation of the training data (0.5 for images in [-1, 1]).
+    pub sigma_data: f64,
+}
+
+impl Default for UNetConfig {
+    fn default() -> Self {
+        Self {
+            image_channels: 1,
+            cond_channels: 0,
+            base_channels: 32,
+            channel_mult: vec![1, 2, 2],
+            res_blocks: 1,
+            emb_dim: 128,
+            sigma_data: 0.5,
+        }
+    }
+}
+
+const FOURIER: usize = 32;
+
+fn conv3(i: usize, o: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([i, o], [3, 3])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init(device)
+}
+
+fn norm(c: usize, device: &Device) -> GroupNorm {
+    // 8 groups when the channel count allows (GroupNorm needs divisibility).
+    let g = [8, 4, 2, 1].into_iter().find(|g| c % g == 0).unwrap_or(1);
+    GroupNormConfig::new(g, c).init(device)
+}
+
+/// GroupNorm → SiLU → conv, plus the noise embedding as a per-channel shift, twice; residual.
+#[derive(Module, Debug)]
+pub struct ResBlock {
+    norm1: GroupNorm,
+    conv1: Conv2d,
+    emb: Linear,
+    norm2: GroupNorm,
+    conv2: Conv2d,
+    skip: Option<Conv2d>,
+}
+
+impl ResBlock {
+    fn new(i: usize, o: usize, emb_dim: usize, device: &Device) -> Self {
+        Self {
+            norm1: norm(i, device),
+            conv1: conv3(i, o, device),
+            emb: LinearConfig::new(emb_dim, o).init(device),
+            norm2: norm(o, device),
+            conv2: conv3(o, o, device),
+            skip: (i != o).then(|| Conv2dConfig::new([i, o], [1, 1]).init(device)),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>, emb: Tensor<2>) -> Tensor<4> {
+        let [b, _, _, _] = x.dims();
+        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let o = h.dims()[1];
+        let h = h + self.emb.forward(emb).reshape([b, o, 1, 1]);
+        let h = self.conv2.forward(silu(self.norm2.forward(h)));
+        let s = match &self.skip {
+            Some(conv) => conv.forward(x),
+            None => x,
+        };
+        (s + h).mul_scalar(std::f64::consts::FRAC_1_SQRT_2)
+    }
+}
+
+/// The raw network F_θ (no preconditioning).
+#[derive(Module, Debug)]
+pub struct UNet {
+    emb1: Linear,
+    emb2: Linear,
+    conv_in: Conv2d,
+    enc: Vec<ResBlock>,
+    down: Vec<Conv2d>,
+    mid1: ResBlock,
+    mid2: ResBlock,
+    dec: Vec<ResBlock>,
+    up: Vec<Conv2d>,
+    norm_out: GroupNorm,
+    conv_out: Conv2d,
+}
+
+impl UNet {
+    pub fn new(config: &UNetConfig, device: &Device) -> Self {
+        let ch: Vec<usize> = config
+            .channel_mult
+            .iter()
+            .map(|m| m * config.base_channels)
+            .collect();
+        let e = config.emb_dim;
+        let levels = ch.len();
+        let n = config.res_blocks.max(1);
+        let mut enc = vec![];
+        let mut down = vec![];
+        let mut prev = config.base_channels;
+        for (l, &c) in ch.iter().enumerate() {
+            for _ in 0..n {
+                enc.push(ResBlock::new(prev, c, e, device));
+                prev = c;
+            }
+            if l + 1 < levels {
+                down.push(
+                    Conv2dConfig::new([c, c], [3, 3])
+                        .with_stride([2, 2])
+                        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                        .init(device),
+                );
+            }
+        }
+        let last = ch[levels - 1];
+        let mut dec = vec![];
+        let mut up = vec![];
+        for l in (0..levels).rev() {
+            for r in 0..n {
+                let input = if r == 0 { 2 * ch[l] } else { ch[l] };
+                dec.push(ResBlock::new(input, ch[l], e, device));
+            }
+            if l > 0 {
+                up.push(conv3(ch[l], ch[l - 1], device));
+            }
+        }
+        Self {
+            emb1: LinearConfig::new(2 * FOURIER, e).init(device),
+            emb2: LinearConfig::new(e, e).init(device),
+            conv_in: conv3(
+                config.image_channels + config.cond_channels,
+                config.base_channels,
+                device,
+            ),
+            enc,
+            down,
+            mid1: ResBlock::new(last, last, e, device),
+            mid2: ResBlock::new(last, last, e, device),
+            dec,
+            up,
+            norm_out: norm(ch[0], device),
+            conv_out: conv3(ch[0], config.image_channels, device),
+        }
+    }
+
+    fn levels(&self) -> usize {
+        self.down.len() + 1
+    }
+
+    /// F_θ(x, c_noise): x [B, C_in, H, W] with H, W multiples of 2^(levels−1); c_noise [B].
+    pub fn forward(&self, x: Tensor<4>, c_noise: Tensor<1>) -> Tensor<4> {
+        let [b] = c_noise.dims();
+        let device = x.device();
+        // Fourier features of c_noise, frequencies geometric in [1, 100].
+        let freqs: Vec<f32> = (0..FOURIER)
+            .map(|i| (100f64.powf(i as f64 / (FOURIER - 1) as f64)) as f32)
+            .collect();
+        let freqs = Tensor::<1>::from_floats(freqs.as_slice(), &device).reshape([1, FOURIER]);
+        let arg = c_noise.reshape([b, 1]) * freqs;
+        let feat = Tensor::cat(vec![arg.clone().cos(), arg.sin()], 1);
+        let emb = silu(self.emb2.forward(silu(self.emb1.forward(feat))));
+
+        let levels = self.levels();
+        let n = self.enc.len() / levels;
+        let mut h = self.conv_in.forward(x);
+        let mut skips = Vec::with_capacity(levels);
+        for l in 0..levels {
+            for r in 0..n {
+                h = self.enc[l * n + r].forward(h, emb.clone());
+            }
+            skips.push(h.clone());
+            if l + 1 < levels {
+                h = self.down[l].forward(h);
+            }
+        }
+        h = self.mid1.forward(h, emb.clone());
+        h = self.mid2.forward(h, emb.clone());
+        for (i, l) in (0..levels).rev().enumerate() {
+            for r in 0..n {
+                if r == 0 {
+                    h = Tensor::cat(vec![h, skips[l].clone()], 1);
+                }
+                h = self.dec[i * n + r].forward(h, emb.clone());
+            }
+            if l > 0 {
+                h = self.up[i].forward(upsample2(h));
+            }
+        }
+        self.conv_out.forward(silu(self.norm_out.forward(h)))
+    }
+}
+
+/// Nearest-neighbour 2× upsampling.
+fn upsample2(x: Tensor<4>) -> Tensor<4> {
+    let [b, c, h, w] = x.dims();
+    x.reshape([b, c, h, 1, w, 1])
+        .expand([b, c, h, 2, w, 2])
+        .reshape([b, c, 2 * h, 2 * w])
+}
+
+/// Pads H and W at the bottom/right by repeating the edge row/column, up to multiples of `m`.
+fn pad_edge(x: Tensor<4>, m: usize) -> Tensor<4> {
+    let [b, c, h, w] = x.dims();
+    let (ph, pw) = ((m - h % m) % m, (m - w % m) % m);
+    let mut x = x;
+    if ph > 0 {
+        let edge = x.clone().slice([0..b, 0..c, h - 1..h, 0..w]);
+        x = Tensor::cat(vec![x, edge.expand([b, c, ph, w])], 2);
+    }
+    if pw > 0 {
+        let hh = h + ph;
+        let edge = x.clone().slice([0..b, 0..c, 0..hh, w - 1..w]);
+        x = Tensor::cat(vec![x, edge.expand([b, c, hh, pw])], 3);
+    }
+    x
+}
+
+/// EDM preconditioning weights for noise level σ and data scale σ_d.
+pub fn edm_weights(sigma: f64, sigma_data: f64) -> (f64, f64, f64) {
+    let s2 = sigma * sigma + sigma_data * sigma_data;
+    let c_skip = sigma_data * sigma_data / s2;
+    let c_out = sigma * sigma_data / s2.sqrt();
+    let c_in = 1.0 / s2.sqrt();
+    (c_skip, c_out, c_in)
+}
+
+/// The network with its preconditioning: a denoiser D(x, σ).
+#[derive(Module, Debug)]
+pub struct EdmUNet {
+    pub net: UNet,
+    #[module(skip)]
+    pub sigma_data: f64,
+    #[module(skip)]
+    pub image_channels: usize,
+}
+
+impl EdmUNet {
+    pub fn new(config: &UNetConfig, device: &Device) -> Self {
+        Self {
+            net: UNet::new(config, device),
+            sigma_data: config.sigma_data,
+            image_channels: config.image_channels,
+        }
+    }
+
+    /// Raw output F and the weights (c_skip, c_out) as [B,1,1,1] tensors, for the training loss.
+    /// `x` [B, C, H, W] noisy images; `cond` optional extra channels; `sigma` [B].
+    pub fn raw(
+        &self,
+        x: Tensor<4>,
+        cond: Option<Tensor<4>>,
+        sigma: Tensor<1>,
+    ) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
+        let [b, _, h, w] = x.dims();
+        let sd2 = self.sigma_data * self.sigma_data;
+        let s2 = sigma.clone().square().add_scalar(sd2);
+        let c_in = s2.clone().sqrt().recip().reshape([b, 1, 1, 1]);
+        let c_skip = s2.clone().recip().mul_scalar(sd2).reshape([b, 1, 1, 1]);
+        let c_out = (sigma.clone() * s2.sqrt().recip())
+            .mul_scalar(self.sigma_data)
+            .reshape([b, 1, 1, 1]);
+        let c_noise = sigma.log().div_scalar(4.0);
+        let mut input = x * c_in;
+        if let Some(cond) = cond {
+            input = Tensor::cat(vec![input, cond], 1);
+        }
+        let m = 1usize << (self.net.levels() - 1);
+        let f = self.net.forward(pad_edge(input, m), c_noise);
+        let c = self.image_channels;
+        let f = f.slice([0..b, 0..c, 0..h, 0..w]);
+        (f, c_skip, c_out)
+    }
+
+    /// D(x, σ) for a per-sample σ [B].
+    pub fn denoise(&self, x: Tensor<4>, cond: Option<Tensor<4>>, sigma: Tensor<1>) -> Tensor<4> {
+        let (f, c_skip, c_out) = self.raw(x.clone(), cond, sigma);
+        x * c_skip + f * c_out
+    }
+}
