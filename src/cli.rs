@@ -308,9 +308,15 @@ fn eval_model(
             ),
         ));
     }
-    let sigmas = [0.002, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 80.0];
+    let sigmas = [
+        0.002, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 80.0,
+    ];
     let rows = trainer::evaluate(&prior.model, &set, &sigmas, count, 7, &sel.device)?;
-    println!("{}: {} held-out images", prior.card.name, count.min(set.len()));
+    println!(
+        "{}: {} held-out images",
+        prior.card.name,
+        count.min(set.len())
+    );
     println!("| sigma | MSE denoiser | MSE identity | ratio |");
     println!("|---|---|---|---|");
     for (s, md, mi) in rows {

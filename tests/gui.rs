@@ -5,10 +5,10 @@
 //! --test gui` after a deliberate change and look at them.
 
 use burn::tensor::Device;
-use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
-use posterior_lab::app::setup::OpKind;
+use egui_kittest::kittest::Queryable;
 use posterior_lab::app::PosteriorApp;
+use posterior_lab::app::setup::OpKind;
 use posterior_lab::engine::{Engine, Status};
 use std::time::Duration;
 
@@ -141,10 +141,23 @@ fn pick_operator_paint_undo_step_export() {
         h.run_steps(1);
         std::thread::sleep(Duration::from_millis(300));
         h.state_mut().poll();
-        eprintln!("after click: {:?}", h.state().run.as_ref().and_then(|r| r.latest.as_ref()).map(|s| (s.step, s.status.clone())));
+        eprintln!(
+            "after click: {:?}",
+            h.state()
+                .run
+                .as_ref()
+                .and_then(|r| r.latest.as_ref())
+                .map(|s| (s.step, s.status.clone()))
+        );
     }
     let t0 = std::time::Instant::now();
-    while h.state().run.as_ref().and_then(|r| r.latest.as_ref()).map(|s| s.step) != Some(3)
+    while h
+        .state()
+        .run
+        .as_ref()
+        .and_then(|r| r.latest.as_ref())
+        .map(|s| s.step)
+        != Some(3)
         && t0.elapsed() < Duration::from_secs(60)
     {
         std::thread::sleep(Duration::from_millis(20));
@@ -158,7 +171,14 @@ fn pick_operator_paint_undo_step_export() {
     let dir = std::env::temp_dir().join(format!("pl-gui-export-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let files = h.state_mut().export_to(&dir).unwrap();
-    for f in ["recipe.ron", "mean.png", "variance.png", "chains.png", "mean.npy", "y.png"] {
+    for f in [
+        "recipe.ron",
+        "mean.png",
+        "variance.png",
+        "chains.png",
+        "mean.npy",
+        "y.png",
+    ] {
         assert!(dir.join(f).is_file(), "{f} missing from {files:?}");
     }
     let recipe = std::fs::read_to_string(dir.join("recipe.ron")).unwrap();
@@ -195,6 +215,9 @@ fn frames_stay_fast_while_the_engine_runs() {
         ms.len()
     );
     let snap = h.state().run.as_ref().and_then(|r| r.latest.clone());
-    assert!(snap.is_some_and(|s| s.step > 0), "the engine made progress meanwhile");
+    assert!(
+        snap.is_some_and(|s| s.step > 0),
+        "the engine made progress meanwhile"
+    );
     h.state_mut().stop();
 }

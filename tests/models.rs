@@ -3,8 +3,8 @@
 
 use burn::tensor::{Device, Tensor};
 use posterior_lab::npy;
-use posterior_lab::priors::network::NetworkPrior;
 use posterior_lab::priors::Denoiser;
+use posterior_lab::priors::network::NetworkPrior;
 use posterior_lab::tensor;
 use posterior_lab::train::data::ImageSet;
 use posterior_lab::train::trainer;
@@ -53,7 +53,11 @@ fn shipped_models_beat_the_identity_at_every_sigma() {
                 prior.card.name,
                 md / mi
             );
-            assert!(md < mi, "{}: at σ = {s} the denoiser ({md}) does not beat x ({mi})", prior.card.name);
+            assert!(
+                md < mi,
+                "{}: at σ = {s} the denoiser ({md}) does not beat x ({mi})",
+                prior.card.name
+            );
         }
     }
 }
@@ -62,7 +66,10 @@ fn shipped_models_beat_the_identity_at_every_sigma() {
 fn shipped_models_load_on_wgpu_and_agree_with_the_cpu() {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     if posterior_lab::backend::adapters().is_empty() {
-        assert!(!ci, "CI must provide a Vulkan adapter (mesa-vulkan-drivers)");
+        assert!(
+            !ci,
+            "CI must provide a Vulkan adapter (mesa-vulkan-drivers)"
+        );
         eprintln!("skipped: no wgpu adapter");
         return;
     }
@@ -76,12 +83,21 @@ fn shipped_models_load_on_wgpu_and_agree_with_the_cpu() {
         let d = c * h * w;
         let x: Vec<f32> = set.data[..4 * d].to_vec();
         let noise = tensor::gaussian_vec(&mut tensor::rng(4), 4 * d);
-        let xn: Vec<f32> = x.iter().zip(&noise).map(|(x, n)| x + 0.3 * *n as f32).collect();
+        let xn: Vec<f32> = x
+            .iter()
+            .zip(&noise)
+            .map(|(x, n)| x + 0.3 * *n as f32)
+            .collect();
         let out = |p: &NetworkPrior, dev: &Device| {
-            tensor::to_vec(&p.denoise(tensor::from_vec(xn.clone(), [4, c, h, w], dev), 0.3)).unwrap()
+            tensor::to_vec(&p.denoise(tensor::from_vec(xn.clone(), [4, c, h, w], dev), 0.3))
+                .unwrap()
         };
         let (ya, yb) = (out(&a, &cpu), out(&b, &gpu));
-        let err = ya.iter().zip(&yb).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+        let err = ya
+            .iter()
+            .zip(&yb)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0f32, f32::max);
         eprintln!("{}: max |flex − wgpu| = {err:.2e}", a.card.name);
         assert!(err < 2e-3, "{}: backends disagree by {err}", a.card.name);
     }
@@ -97,7 +113,11 @@ fn sample(recipe: &str, out: &Path) {
         .arg(out)
         .output()
         .unwrap();
-    assert!(st.status.success(), "{recipe}: {}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{recipe}: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
 }
 
 fn psnr(x: &[f32], t: &[f32]) -> f64 {
@@ -116,7 +136,9 @@ fn dps_box_inpainting_restores_heldout_fashion_and_variance_marks_the_box() {
     let y = npy::read(&out.join("y.npy")).unwrap().data;
     let mean = npy::read(&out.join("mean.npy")).unwrap().data;
     let var = npy::read(&out.join("variance.npy")).unwrap().data;
-    let mask = npy::read(&root().join("assets/recipes/mask-box-28.npy")).unwrap().data;
+    let mask = npy::read(&root().join("assets/recipes/mask-box-28.npy"))
+        .unwrap()
+        .data;
     // The naive answer: y, with the missing pixels at 0 (mid-grey).
     let naive: Vec<f32> = y.iter().zip(&mask).map(|(v, m)| v * m).collect();
     let (p_mean, p_naive) = (psnr(&mean, &truth), psnr(&naive, &truth));
@@ -157,9 +179,13 @@ fn eps_zero_shot_runs_on_the_network_and_restores() {
     let truth = npy::read(&out.join("truth.npy")).unwrap().data;
     let y = npy::read(&out.join("y.npy")).unwrap().data;
     let mean = npy::read(&out.join("mean.npy")).unwrap().data;
-    let mask = npy::read(&root().join("assets/recipes/mask-box-28.npy")).unwrap().data;
+    let mask = npy::read(&root().join("assets/recipes/mask-box-28.npy"))
+        .unwrap()
+        .data;
     let naive: Vec<f32> = y.iter().zip(&mask).map(|(v, m)| v * m).collect();
     let (p_mean, p_naive) = (psnr(&mean, &truth), psnr(&naive, &truth));
-    eprintln!("box inpainting, EPS zero-shot 20 steps: PSNR mean {p_mean:.2} dB vs naive {p_naive:.2} dB");
+    eprintln!(
+        "box inpainting, EPS zero-shot 20 steps: PSNR mean {p_mean:.2} dB vs naive {p_naive:.2} dB"
+    );
     assert!(p_mean > p_naive + 1.0);
 }

@@ -4,9 +4,9 @@
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::{Device, Tensor};
+use posterior_lab::priors::Denoiser;
 use posterior_lab::priors::network::NetworkPrior;
 use posterior_lab::priors::unet::{EdmUNet, UNetConfig};
-use posterior_lab::priors::Denoiser;
 use posterior_lab::tensor;
 use posterior_lab::train::trainer::{self, DataSpec, Options, TrainConfig};
 use std::path::Path;
@@ -125,7 +125,11 @@ fn checkpoint_round_trip_is_exact_and_network_is_fully_convolutional() {
 fn bad_training_configs_name_the_problem() {
     let dir = tempdir("badcfg");
     let p = dir.join("t.ron");
-    std::fs::write(&p, "(name: \"x\", data: Idx(\"nope.gz\"), steps: 10, batch: 0)").unwrap();
+    std::fs::write(
+        &p,
+        "(name: \"x\", data: Idx(\"nope.gz\"), steps: 10, batch: 0)",
+    )
+    .unwrap();
     let err = TrainConfig::load(&p).err().unwrap().to_string();
     assert!(err.contains("t.ron") && err.contains("batch"), "{err}");
     std::fs::write(&p, "(name: \"x\", data: Idx(\"nope.gz\"), steps: 10)").unwrap();

@@ -2,8 +2,8 @@
 //! gallery images, plus turning any picture into the working image of a prior.
 
 use crate::error::{Error, Result};
-use crate::priors::network::{locate, ModelCard};
 use crate::priors::PriorSpec;
+use crate::priors::network::{ModelCard, locate};
 use std::path::{Path, PathBuf};
 
 /// The shipped Fashion-MNIST prior, embedded so the window works from any folder.
@@ -13,18 +13,54 @@ const EMBEDDED_GMM_TOY: &str = include_str!("../../assets/recipes/gmm-8x8.ron");
 
 /// Demo images bundled in the binary (licences: assets/LICENSES.md).
 pub const GALLERY: [(&str, &[u8]); 12] = [
-    ("fashion-sneaker", include_bytes!("../../assets/gallery/fashion-sneaker.png")),
-    ("fashion-tshirt", include_bytes!("../../assets/gallery/fashion-tshirt.png")),
-    ("fashion-trouser", include_bytes!("../../assets/gallery/fashion-trouser.png")),
-    ("fashion-pullover", include_bytes!("../../assets/gallery/fashion-pullover.png")),
-    ("fashion-dress", include_bytes!("../../assets/gallery/fashion-dress.png")),
-    ("fashion-coat", include_bytes!("../../assets/gallery/fashion-coat.png")),
-    ("fashion-sandal", include_bytes!("../../assets/gallery/fashion-sandal.png")),
-    ("fashion-shirt", include_bytes!("../../assets/gallery/fashion-shirt.png")),
-    ("fashion-bag", include_bytes!("../../assets/gallery/fashion-bag.png")),
-    ("fashion-boot", include_bytes!("../../assets/gallery/fashion-boot.png")),
-    ("digit-7", include_bytes!("../../assets/gallery/digit-7.png")),
-    ("digit-3", include_bytes!("../../assets/gallery/digit-3.png")),
+    (
+        "fashion-sneaker",
+        include_bytes!("../../assets/gallery/fashion-sneaker.png"),
+    ),
+    (
+        "fashion-tshirt",
+        include_bytes!("../../assets/gallery/fashion-tshirt.png"),
+    ),
+    (
+        "fashion-trouser",
+        include_bytes!("../../assets/gallery/fashion-trouser.png"),
+    ),
+    (
+        "fashion-pullover",
+        include_bytes!("../../assets/gallery/fashion-pullover.png"),
+    ),
+    (
+        "fashion-dress",
+        include_bytes!("../../assets/gallery/fashion-dress.png"),
+    ),
+    (
+        "fashion-coat",
+        include_bytes!("../../assets/gallery/fashion-coat.png"),
+    ),
+    (
+        "fashion-sandal",
+        include_bytes!("../../assets/gallery/fashion-sandal.png"),
+    ),
+    (
+        "fashion-shirt",
+        include_bytes!("../../assets/gallery/fashion-shirt.png"),
+    ),
+    (
+        "fashion-bag",
+        include_bytes!("../../assets/gallery/fashion-bag.png"),
+    ),
+    (
+        "fashion-boot",
+        include_bytes!("../../assets/gallery/fashion-boot.png"),
+    ),
+    (
+        "digit-7",
+        include_bytes!("../../assets/gallery/digit-7.png"),
+    ),
+    (
+        "digit-3",
+        include_bytes!("../../assets/gallery/digit-3.png"),
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq)]

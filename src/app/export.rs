@@ -62,13 +62,20 @@ pub fn write(dir: &Path, recipe: &Recipe, base: &Path, snap: &Snapshot) -> Resul
         Ok(())
     };
     put("recipe.ron", &|p| {
-        std::fs::write(p, portable.to_ron()).map_err(|e| Error::file(p, format!("cannot write: {e}")))
+        std::fs::write(p, portable.to_ron())
+            .map_err(|e| Error::file(p, format!("cannot write: {e}")))
     })?;
     put("mean.npy", &|p| npy::write(p, &[c, h, w], &snap.mean))?;
-    put("variance.npy", &|p| npy::write(p, &[c, h, w], &snap.variance))?;
-    put("chains.npy", &|p| npy::write(p, &[shown, c, h, w], &snap.x0_hat))?;
+    put("variance.npy", &|p| {
+        npy::write(p, &[c, h, w], &snap.variance)
+    })?;
+    put("chains.npy", &|p| {
+        npy::write(p, &[shown, c, h, w], &snap.x0_hat)
+    })?;
     if c == 1 || c == 3 {
-        put("mean.png", &|p| image_io::save_png(&image_io::to_rgb(&snap.mean, shape), p))?;
+        put("mean.png", &|p| {
+            image_io::save_png(&image_io::to_rgb(&snap.mean, shape), p)
+        })?;
         put("variance.png", &|p| {
             image_io::save_png(&image_io::variance_map(&snap.variance, shape).0, p)
         })?;
@@ -76,9 +83,13 @@ pub fn write(dir: &Path, recipe: &Recipe, base: &Path, snap: &Snapshot) -> Resul
             image_io::save_png(&image_io::grid(&snap.x0_hat, shown, shape, 16), p)
         })?;
         if let Some(inputs) = &snap.inputs {
-            put("y.png", &|p| image_io::save_png(&image_io::to_rgb(&inputs.y_view, shape), p))?;
+            put("y.png", &|p| {
+                image_io::save_png(&image_io::to_rgb(&inputs.y_view, shape), p)
+            })?;
             if let Some(t) = &inputs.truth {
-                put("truth.png", &|p| image_io::save_png(&image_io::to_rgb(t, shape), p))?;
+                put("truth.png", &|p| {
+                    image_io::save_png(&image_io::to_rgb(t, shape), p)
+                })?;
             }
         }
     }

@@ -128,8 +128,14 @@ impl MaskEditor {
 fn stamp(seen: &mut [bool], h: usize, w: usize, s: &Stroke) {
     let mut dab = |c: [f32; 2]| {
         let r = s.radius.max(0.5);
-        let (y0, y1) = ((c[1] - r).floor().max(0.0) as usize, (c[1] + r).ceil().max(0.0) as usize);
-        let (x0, x1) = ((c[0] - r).floor().max(0.0) as usize, (c[0] + r).ceil().max(0.0) as usize);
+        let (y0, y1) = (
+            (c[1] - r).floor().max(0.0) as usize,
+            (c[1] + r).ceil().max(0.0) as usize,
+        );
+        let (x0, x1) = (
+            (c[0] - r).floor().max(0.0) as usize,
+            (c[0] + r).ceil().max(0.0) as usize,
+        );
         for y in y0..y1.min(h) {
             for x in x0..x1.min(w) {
                 let (dx, dy) = (x as f32 + 0.5 - c[0], y as f32 + 0.5 - c[1]);

@@ -193,8 +193,13 @@ impl PosteriorApp {
             }
             return;
         };
-        match catalog::working_image(&bytes, &name, prior.shape, prior.any_size, self.working_side)
-        {
+        match catalog::working_image(
+            &bytes,
+            &name,
+            prior.shape,
+            prior.any_size,
+            self.working_side,
+        ) {
             Ok(img) => self.image = Some(img),
             Err(e) => self.toast(e.to_string(), true),
         }
@@ -228,9 +233,13 @@ impl PosteriorApp {
                     .ok_or_else(|| Error::invalid("image", "no image is loaded"))?;
                 self.runs += 1;
                 let dir = self.session.join(format!("run-{}", self.runs));
-                let r = self
-                    .setup
-                    .recipe(prior.spec.clone(), img.shape, &img.data, &self.mask, &dir)?;
+                let r = self.setup.recipe(
+                    prior.spec.clone(),
+                    img.shape,
+                    &img.data,
+                    &self.mask,
+                    &dir,
+                )?;
                 Ok((r, dir))
             }
         }
@@ -347,7 +356,14 @@ impl PosteriorApp {
             self.mask.inverted,
             img.note,
             img.data.len()
-        ) + &format!("{:?}", self.mask.raster(&self.setup, img.shape[1], img.shape[2]).iter().filter(|s| !**s).count());
+        ) + &format!(
+            "{:?}",
+            self.mask
+                .raster(&self.setup, img.shape[1], img.shape[2])
+                .iter()
+                .filter(|s| !**s)
+                .count()
+        );
         if self.preview_key.as_deref() == Some(&key) && !self.mask.is_painting() {
             return;
         }
@@ -392,7 +408,9 @@ impl PosteriorApp {
         let d: usize = shape.iter().product();
         if let Some(inputs) = &snap.inputs {
             if let Some(t) = &inputs.truth {
-                self.tex.truth.set(ctx, "run-truth", views::to_color_image(t, shape));
+                self.tex
+                    .truth
+                    .set(ctx, "run-truth", views::to_color_image(t, shape));
             } else {
                 self.tex.truth.clear();
             }
@@ -402,7 +420,9 @@ impl PosteriorApp {
                 views::measurement_image(&inputs.y_view, &inputs.seen, shape),
             );
         }
-        self.tex.mean.set(ctx, "mean", views::to_color_image(&snap.mean, shape));
+        self.tex
+            .mean
+            .set(ctx, "mean", views::to_color_image(&snap.mean, shape));
         let (img, top) = views::spread_image(&snap.variance, shape, self.show_std);
         self.tex.spread.set(ctx, "spread", img);
         self.tex.spread_top = top;
@@ -552,13 +572,10 @@ impl PosteriorApp {
                     ui.checkbox(&mut self.setup.use_random, "random");
                     ui.add_enabled(
                         self.setup.use_random,
-                        egui::Slider::new(&mut self.setup.keep_fraction, 0.05..=0.95)
-                            .text("kept"),
+                        egui::Slider::new(&mut self.setup.keep_fraction, 0.05..=0.95).text("kept"),
                     );
                 });
-                ui.label(
-                    RichText::new("Brush: paint on the y view to remove pixels").small(),
-                );
+                ui.label(RichText::new("Brush: paint on the y view to remove pixels").small());
                 ui.horizontal(|ui| {
                     ui.add(egui::Slider::new(&mut self.mask.radius, 0.5..=12.0).text("size"));
                     ui.checkbox(&mut self.mask.eraser, "eraser");
@@ -599,7 +616,9 @@ impl PosteriorApp {
                 .logarithmic(true)
                 .text("noise σ_y"),
         )
-        .on_hover_text("Standard deviation of the measurement noise, in data units ([-1, 1] images)");
+        .on_hover_text(
+            "Standard deviation of the measurement noise, in data units ([-1, 1] images)",
+        );
 
         // Sampler.
         ui.add_space(6.0);
@@ -633,7 +652,11 @@ impl PosteriorApp {
             ui.colored_label(Color32::LIGHT_RED, e);
         }
         ui.horizontal(|ui| {
-            ui.add(egui::DragValue::new(&mut self.setup.chains).range(1..=256).prefix("chains "));
+            ui.add(
+                egui::DragValue::new(&mut self.setup.chains)
+                    .range(1..=256)
+                    .prefix("chains "),
+            );
             ui.add(egui::DragValue::new(&mut self.setup.seed).prefix("seed "));
         });
         if self.setup.op != before.op || self.setup.factor != before.factor {
@@ -646,7 +669,11 @@ impl PosteriorApp {
         let running = matches!(status, Some(Status::Running));
         let paused = matches!(status, Some(Status::Paused));
         ui.horizontal(|ui| {
-            if ui.button("Run").on_hover_text("Start a new run (Space)").clicked() {
+            if ui
+                .button("Run")
+                .on_hover_text("Start a new run (Space)")
+                .clicked()
+            {
                 self.start();
             }
             // One fixed-size slot for Pause/Resume, so the buttons never move under the pointer.
@@ -664,18 +691,26 @@ impl PosteriorApp {
                     self.pause();
                 }
             }
-            if ui.button("Step").on_hover_text("One step, then pause").clicked() {
+            if ui
+                .button("Step")
+                .on_hover_text("One step, then pause")
+                .clicked()
+            {
                 self.step_once();
             }
-            if ui.add_enabled(running || paused, egui::Button::new("Stop")).clicked() {
+            if ui
+                .add_enabled(running || paused, egui::Button::new("Stop"))
+                .clicked()
+            {
                 self.stop();
             }
             if ui.button("Reset").clicked() {
                 self.reset();
             }
             ui.separator();
-            ui.checkbox(&mut self.show_x0, "show x0-hat")
-                .on_hover_text("Chains as denoised estimates x0-hat (on) or noisy states x_t (off)");
+            ui.checkbox(&mut self.show_x0, "show x0-hat").on_hover_text(
+                "Chains as denoised estimates x0-hat (on) or noisy states x_t (off)",
+            );
             ui.checkbox(&mut self.show_std, "std (not variance)");
             ui.add(egui::Slider::new(&mut self.window.zoom, 1.0..=16.0).text("zoom"));
             ui.separator();
@@ -730,7 +765,10 @@ impl PosteriorApp {
             }
             if !self.deterministic && self.frame_ms.len() > 10 {
                 ui.separator();
-                ui.label(format!("frame p95 {:.1} ms", percentile(&self.frame_ms, 0.95)));
+                ui.label(format!(
+                    "frame p95 {:.1} ms",
+                    percentile(&self.frame_ms, 0.95)
+                ));
             }
         });
     }
@@ -746,22 +784,67 @@ impl PosteriorApp {
             } else {
                 &self.truth_tex
             };
-            let r = views::image_view(ui, "Truth", truth, &self.window, side, Sense::click_and_drag());
+            let r = views::image_view(
+                ui,
+                "Truth",
+                truth,
+                &self.window,
+                side,
+                Sense::click_and_drag(),
+            );
             new_window.interact(&r, true);
-            let y_tex = if has_run && !painting { &self.tex.y } else { &self.preview_tex };
-            let title = if painting { "y (paint here)" } else { "Measurement y" };
-            let r = views::image_view(ui, title, y_tex, &self.window, side, Sense::click_and_drag());
+            let y_tex = if has_run && !painting {
+                &self.tex.y
+            } else {
+                &self.preview_tex
+            };
+            let title = if painting {
+                "y (paint here)"
+            } else {
+                "Measurement y"
+            };
+            let r = views::image_view(
+                ui,
+                title,
+                y_tex,
+                &self.window,
+                side,
+                Sense::click_and_drag(),
+            );
             new_window.interact(&r, !painting);
             if painting {
                 self.brush(&r);
             }
-            let r = views::image_view(ui, "Posterior mean", &self.tex.mean, &self.window, side, Sense::click_and_drag());
+            let r = views::image_view(
+                ui,
+                "Posterior mean",
+                &self.tex.mean,
+                &self.window,
+                side,
+                Sense::click_and_drag(),
+            );
             new_window.interact(&r, true);
-            let label = if self.show_std { "Std per pixel" } else { "Variance per pixel" };
-            let r = views::image_view(ui, label, &self.tex.spread, &self.window, side, Sense::click_and_drag());
+            let label = if self.show_std {
+                "Std per pixel"
+            } else {
+                "Variance per pixel"
+            };
+            let r = views::image_view(
+                ui,
+                label,
+                &self.tex.spread,
+                &self.window,
+                side,
+                Sense::click_and_drag(),
+            );
             new_window.interact(&r, true);
             if self.tex.spread.get().is_some() {
-                views::colorbar(ui, self.tex.spread_top, side - 30.0, if self.show_std { "std" } else { "var" });
+                views::colorbar(
+                    ui,
+                    self.tex.spread_top,
+                    side - 30.0,
+                    if self.show_std { "std" } else { "var" },
+                );
             }
         });
         self.window = new_window;
@@ -770,8 +853,13 @@ impl PosteriorApp {
         ui.horizontal(|ui| {
             ui.vertical(|ui| {
                 ui.label(RichText::new("Before / after").strong());
-                let (rect, resp) = ui.allocate_exact_size(egui::vec2(side, side), Sense::click_and_drag());
-                let before = if has_run { &self.tex.y } else { &self.preview_tex };
+                let (rect, resp) =
+                    ui.allocate_exact_size(egui::vec2(side, side), Sense::click_and_drag());
+                let before = if has_run {
+                    &self.tex.y
+                } else {
+                    &self.preview_tex
+                };
                 if let (Some(b), Some(a)) = (before.get(), self.tex.mean.get()) {
                     let uv = self.window.uv();
                     let split = rect.min.x + rect.width() * self.compare;
@@ -779,19 +867,43 @@ impl PosteriorApp {
                     let right = egui::Rect::from_min_max(egui::pos2(split, rect.min.y), rect.max);
                     let uv_split = uv.min.x + uv.width() * self.compare;
                     let p = ui.painter_at(rect);
-                    p.image(b.id(), left, egui::Rect::from_min_max(uv.min, egui::pos2(uv_split, uv.max.y)), Color32::WHITE);
-                    p.image(a.id(), right, egui::Rect::from_min_max(egui::pos2(uv_split, uv.min.y), uv.max), Color32::WHITE);
-                    p.line_segment([egui::pos2(split, rect.min.y), egui::pos2(split, rect.max.y)], egui::Stroke::new(2.0, Color32::YELLOW));
+                    p.image(
+                        b.id(),
+                        left,
+                        egui::Rect::from_min_max(uv.min, egui::pos2(uv_split, uv.max.y)),
+                        Color32::WHITE,
+                    );
+                    p.image(
+                        a.id(),
+                        right,
+                        egui::Rect::from_min_max(egui::pos2(uv_split, uv.min.y), uv.max),
+                        Color32::WHITE,
+                    );
+                    p.line_segment(
+                        [egui::pos2(split, rect.min.y), egui::pos2(split, rect.max.y)],
+                        egui::Stroke::new(2.0, Color32::YELLOW),
+                    );
                 } else {
-                    ui.painter_at(rect).rect_filled(rect, 2.0, Color32::from_gray(30));
+                    ui.painter_at(rect)
+                        .rect_filled(rect, 2.0, Color32::from_gray(30));
                 }
-                if resp.dragged() && let Some(p) = resp.interact_pointer_pos() {
+                if resp.dragged()
+                    && let Some(p) = resp.interact_pointer_pos()
+                {
                     self.compare = ((p.x - rect.min.x) / rect.width()).clamp(0.0, 1.0);
                 }
-                ui.add(egui::Slider::new(&mut self.compare, 0.0..=1.0).show_value(false).text("split"));
+                ui.add(
+                    egui::Slider::new(&mut self.compare, 0.0..=1.0)
+                        .show_value(false)
+                        .text("split"),
+                );
             });
             ui.vertical(|ui| {
-                let what = if self.show_x0 { "Chains (x0-hat)" } else { "Chains (x_t)" };
+                let what = if self.show_x0 {
+                    "Chains (x0-hat)"
+                } else {
+                    "Chains (x_t)"
+                };
                 ui.label(RichText::new(what).strong());
                 let n = self.tex.chains.len();
                 if n == 0 {
@@ -799,17 +911,25 @@ impl PosteriorApp {
                 }
                 let cols = (n as f32).sqrt().ceil().max(1.0) as usize;
                 let cell = ((side * 1.3) / cols as f32).max(24.0);
-                egui::Grid::new("chains").spacing([2.0, 2.0]).show(ui, |ui| {
-                    for k in 0..n {
-                        let (rect, _) = ui.allocate_exact_size(egui::vec2(cell, cell), Sense::hover());
-                        if let Some(t) = self.tex.chains[k].get() {
-                            ui.painter_at(rect).image(t.id(), rect, self.window.uv(), Color32::WHITE);
+                egui::Grid::new("chains")
+                    .spacing([2.0, 2.0])
+                    .show(ui, |ui| {
+                        for k in 0..n {
+                            let (rect, _) =
+                                ui.allocate_exact_size(egui::vec2(cell, cell), Sense::hover());
+                            if let Some(t) = self.tex.chains[k].get() {
+                                ui.painter_at(rect).image(
+                                    t.id(),
+                                    rect,
+                                    self.window.uv(),
+                                    Color32::WHITE,
+                                );
+                            }
+                            if (k + 1) % cols == 0 {
+                                ui.end_row();
+                            }
                         }
-                        if (k + 1) % cols == 0 {
-                            ui.end_row();
-                        }
-                    }
-                });
+                    });
             });
         });
     }
@@ -833,7 +953,10 @@ impl PosteriorApp {
 
     fn shortcuts(&mut self, ctx: &egui::Context) {
         let (undo, redo, space) = ctx.input_mut(|i| {
-            let redo = i.consume_key(egui::Modifiers::COMMAND | egui::Modifiers::SHIFT, egui::Key::Z);
+            let redo = i.consume_key(
+                egui::Modifiers::COMMAND | egui::Modifiers::SHIFT,
+                egui::Key::Z,
+            );
             let undo = i.consume_key(egui::Modifiers::COMMAND, egui::Key::Z);
             (undo, redo, false)
         });

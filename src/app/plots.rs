@@ -64,9 +64,14 @@ impl History {
                     .allow_scroll(false)
                     .show(ui, |p| {
                         for (k, series) in self.residual.iter().enumerate() {
-                            let pts: Vec<[f64; 2]> =
-                                series.iter().map(|[x, r]| [*x, r.max(1e-3).log10()]).collect();
-                            p.line(Line::new(format!("chain {k} (log10)"), PlotPoints::from(pts)));
+                            let pts: Vec<[f64; 2]> = series
+                                .iter()
+                                .map(|[x, r]| [*x, r.max(1e-3).log10()])
+                                .collect();
+                            p.line(Line::new(
+                                format!("chain {k} (log10)"),
+                                PlotPoints::from(pts),
+                            ));
                         }
                         p.hline(egui_plot::HLine::new("fits the noise", 0.0));
                     });

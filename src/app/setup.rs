@@ -46,7 +46,7 @@ impl OpKind {
 pub const SAMPLER_PRESETS: [(&str, &str, &str); 11] = [
     (
         "Dps",
-        "Dps(steps: 200)",
+        "Dps(steps: 200, zeta: 0.3)",
         "Diffusion posterior sampling (Chung et al.): prior ODE step + ζ-normalised likelihood gradient through the denoiser. Fields: steps, zeta (step size, official-code form), sigma_min, sigma_max, rho.",
     ),
     (
@@ -146,7 +146,7 @@ impl Default for Setup {
             factor: 2,
             blur_sigma: 1.5,
             noise_sigma: 0.05,
-            sampler: "Dps(steps: 200)".into(),
+            sampler: "Dps(steps: 200, zeta: 0.3)".into(),
             chains: 16,
             seed: 1,
         }

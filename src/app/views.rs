@@ -26,7 +26,10 @@ impl ViewWindow {
             self.center[0].clamp(half, 1.0 - half),
             self.center[1].clamp(half, 1.0 - half),
         ];
-        Rect::from_min_max(pos2(c[0] - half, c[1] - half), pos2(c[0] + half, c[1] + half))
+        Rect::from_min_max(
+            pos2(c[0] - half, c[1] - half),
+            pos2(c[0] + half, c[1] + half),
+        )
     }
 
     /// Screen position inside a view's rect → image pixel coordinates.

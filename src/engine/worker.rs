@@ -330,11 +330,7 @@ fn frame(run: &Run, status: Status) -> Result<Snapshot> {
     let (mean, variance) = metrics::mean_variance(&x0, chains);
     let residuals = problem.normalized_residuals(&state.x0_hat)?;
     let secs = run.started.elapsed().as_secs_f64().max(1e-9);
-    let psnr = run
-        .inputs
-        .truth
-        .as_ref()
-        .map(|t| metrics::psnr(&mean, t));
+    let psnr = run.inputs.truth.as_ref().map(|t| metrics::psnr(&mean, t));
     Ok(Snapshot {
         run_id: run.id,
         status,

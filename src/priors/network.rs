@@ -4,8 +4,8 @@
 //! `model.bpk` (EMA weights), `README.md` (the human card). `Model("models/fashion-mnist")` in a
 //! recipe names the folder (or the `.bpk` file inside it).
 
-use super::unet::{EdmUNet, UNetConfig};
 use super::Denoiser;
+use super::unet::{EdmUNet, UNetConfig};
 use crate::error::{Error, Result};
 use burn::module::Module;
 use burn::store::ModuleRecord;
@@ -77,7 +77,10 @@ impl ModelCard {
             ));
         }
         if !(card.sigma_min > 0.0 && card.sigma_max > card.sigma_min) {
-            return Err(Error::file(path, "sigma_min/sigma_max must satisfy 0 < min < max"));
+            return Err(Error::file(
+                path,
+                "sigma_min/sigma_max must satisfy 0 < min < max",
+            ));
         }
         Ok(card)
     }
@@ -103,13 +106,18 @@ pub fn locate(path: &Path) -> Result<(PathBuf, PathBuf)> {
     } else if path.is_file() {
         path.parent().map(Path::to_path_buf).unwrap_or_default()
     } else {
-        return Err(Error::file(path, "cannot read model: no such file or folder"));
+        return Err(Error::file(
+            path,
+            "cannot read model: no such file or folder",
+        ));
     };
     let card = dir.join(CARD_FILE);
     if !card.is_file() {
         return Err(Error::file(
             path,
-            format!("cannot read model: no {CARD_FILE} beside it (the model card says what the network expects)"),
+            format!(
+                "cannot read model: no {CARD_FILE} beside it (the model card says what the network expects)"
+            ),
         ));
     }
     Ok((card, dir))
@@ -156,7 +164,7 @@ impl NetworkPrior {
         let record = crate::backend::quiet_stderr(|| {
             ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights.to_vec()))
         })
-            .map_err(|e| Error::file(name, format!("cannot read weights: {e}")))?;
+        .map_err(|e| Error::file(name, format!("cannot read weights: {e}")))?;
         let model = EdmUNet::new(&card.unet, device)
             .try_load_record(record)
             .map_err(|e| Error::file(name, format!("weights do not fit the card: {e}")))?;
@@ -183,7 +191,10 @@ impl NetworkPrior {
             };
             return Err(Error::file(
                 path,
-                format!("model '{}' expects images of shape {expect}, the recipe has {shape:?}", card.name),
+                format!(
+                    "model '{}' expects images of shape {expect}, the recipe has {shape:?}",
+                    card.name
+                ),
             ));
         }
         Ok(Self {

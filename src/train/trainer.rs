@@ -8,7 +8,7 @@
 
 use super::data::{self, ImageSet};
 use crate::error::{Error, Result};
-use crate::priors::network::{ModelCard, CARD_FILE};
+use crate::priors::network::{CARD_FILE, ModelCard};
 use crate::priors::unet::{EdmUNet, UNetConfig};
 use crate::tensor::{self, Rng};
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
@@ -293,12 +293,7 @@ fn batch(set: &ImageSet, n: usize, hflip: bool, rng: &mut Rng, device: &Device) 
 }
 
 /// The EDM loss on one batch (mean over pixels of the effective-target MSE).
-pub fn edm_loss(
-    model: &EdmUNet,
-    x0: Tensor<4>,
-    sigma: Tensor<1>,
-    noise: Tensor<4>,
-) -> Tensor<1> {
+pub fn edm_loss(model: &EdmUNet, x0: Tensor<4>, sigma: Tensor<1>, noise: Tensor<4>) -> Tensor<1> {
     let [b, _, _, _] = x0.dims();
     let x = x0.clone() + noise * sigma.clone().reshape([b, 1, 1, 1]);
     let (f, c_skip, c_out) = model.raw(x.clone(), None, sigma);
@@ -381,22 +376,30 @@ fn save_checkpoint(
             .map_err(|e| record_err(p, e))
     })?;
     put("ema.bpk", &|p| {
-        ema.clone().into_record().save(p).map_err(|e| record_err(p, e))
+        ema.clone()
+            .into_record()
+            .save(p)
+            .map_err(|e| record_err(p, e))
     })?;
-    put("optim.bpk", &|p| optim.save(p).map_err(|e| record_err(p, e)))?;
+    put("optim.bpk", &|p| {
+        optim.save(p).map_err(|e| record_err(p, e))
+    })?;
     put("state.ron", &|p| {
-        let text = ron::ser::to_string_pretty(state, Default::default())
-            .map_err(|e| record_err(p, e))?;
+        let text =
+            ron::ser::to_string_pretty(state, Default::default()).map_err(|e| record_err(p, e))?;
         std::fs::write(p, text).map_err(|e| record_err(p, e))
     })?;
     put("config.ron", &|p| {
-        let text = ron::ser::to_string_pretty(cfg, Default::default())
-            .map_err(|e| record_err(p, e))?;
+        let text =
+            ron::ser::to_string_pretty(cfg, Default::default()).map_err(|e| record_err(p, e))?;
         std::fs::write(p, text).map_err(|e| record_err(p, e))
     })?;
     // The exported model: EMA weights + the card.
     put("export:model.bpk", &|p| {
-        ema.clone().into_record().save(p).map_err(|e| record_err(p, e))
+        ema.clone()
+            .into_record()
+            .save(p)
+            .map_err(|e| record_err(p, e))
     })?;
     let shape = match &cfg.data {
         DataSpec::Synthetic { shape, .. } => *shape,
@@ -459,11 +462,12 @@ pub fn train(
             let p = paths.checkpoint.join(name);
             let rec = crate::backend::quiet_stderr(|| ModuleRecord::load(&p))
                 .map_err(|e| record_err(&p, e))?;
-            m.try_load_record(rec).map_err(|e| {
-                Error::file(&p, format!("does not fit this config's network: {e}"))
-            })
+            m.try_load_record(rec)
+                .map_err(|e| Error::file(&p, format!("does not fit this config's network: {e}")))
         };
-        model = load("model.bpk", EdmUNet::new(&cfg.model, device))?.to_device(&ad).train();
+        model = load("model.bpk", EdmUNet::new(&cfg.model, device))?
+            .to_device(&ad)
+            .train();
         ema = load("ema.bpk", ema)?;
         let p = paths.checkpoint.join("optim.bpk");
         optim = crate::backend::quiet_stderr(|| optim.load(&p)).map_err(|e| record_err(&p, e))?;
@@ -574,7 +578,9 @@ pub fn evaluate(
         let (mut mse_d, mut mse_i, mut done) = (0.0, 0.0, 0);
         while done < n {
             let b = (n - done).min(64);
-            let v: Vec<f32> = (done..done + b).flat_map(|i| set.image(i).to_vec()).collect();
+            let v: Vec<f32> = (done..done + b)
+                .flat_map(|i| set.image(i).to_vec())
+                .collect();
             let x0 = tensor::from_vec(v, [b, c, h, w], device);
             let noise = tensor::normal(&mut rng, [b, c, h, w], device).mul_scalar(s);
             let x = x0.clone() + noise;
