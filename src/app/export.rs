@@ -42,7 +42,25 @@ fn portable_recipe(recipe: &Recipe, base: &Path, dir: &Path) -> Result<(Recipe, 
     };
     r.prior = match &r.prior {
         PriorSpec::Gmm(f) => PriorSpec::Gmm(copy(f)?),
-        PriorSpec::Model(f) => PriorSpec::Model(absolute(f)),
+        PriorSpec::Model(f) => {
+            let path = absolute(f);
+            if Path::new(&path).starts_with(std::env::temp_dir()) {
+                // The model embedded in the binary lives in the window's session folder, which
+                // goes away with the window: ship a copy with the export.
+                let dst = dir.join("model");
+                std::fs::create_dir_all(&dst)
+                    .map_err(|e| Error::file(&dst, format!("cannot create: {e}")))?;
+                for name in ["card.ron", "model.bpk"] {
+                    let src = Path::new(&path).join(name);
+                    std::fs::copy(&src, dst.join(name))
+                        .map_err(|e| Error::file(&src, format!("cannot copy for export: {e}")))?;
+                }
+                files.push(dst);
+                PriorSpec::Model("model".into())
+            } else {
+                PriorSpec::Model(path)
+            }
+        }
     };
     Ok((r, files))
 }

@@ -1058,7 +1058,7 @@ fn preview_measurement(
     img: &WorkingImage,
 ) -> Result<(Vec<f32>, Vec<bool>)> {
     let device = burn::tensor::Device::flex();
-    let dir = std::env::temp_dir().join(format!("posterior-lab-{}-preview", std::process::id()));
+    let dir = preview_dir();
     std::fs::create_dir_all(&dir).map_err(|e| Error::file(&dir, format!("cannot create: {e}")))?;
     let spec = setup.operator(img.shape, mask, &dir)?;
     let op = crate::operators::build(&spec, img.shape, &dir, &device)?;
@@ -1101,8 +1101,19 @@ impl eframe::App for PosteriorApp {
                 percentile(&self.frame_ms, 1.0)
             );
         }
-        let _ = std::fs::remove_dir_all(&self.session);
     }
+}
+
+impl Drop for PosteriorApp {
+    fn drop(&mut self) {
+        // The run folders hold only copies (truth, mask) of what the user chose.
+        let _ = std::fs::remove_dir_all(&self.session);
+        let _ = std::fs::remove_dir_all(preview_dir());
+    }
+}
+
+fn preview_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("posterior-lab-{}-preview", std::process::id()))
 }
 
 /// Opens the window (blocks until it is closed).

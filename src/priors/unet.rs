@@ -57,7 +57,10 @@ fn conv3(i: usize, o: usize, device: &Device) -> Conv2d {
 
 fn norm(c: usize, device: &Device) -> GroupNorm {
     // 8 groups when the channel count allows (GroupNorm needs divisibility).
-    let g = [8, 4, 2, 1].into_iter().find(|g| c % g == 0).unwrap_or(1);
+    let g = [8, 4, 2, 1]
+        .into_iter()
+        .find(|g| c.is_multiple_of(*g))
+        .unwrap_or(1);
     GroupNormConfig::new(g, c).init(device)
 }
 

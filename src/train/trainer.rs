@@ -357,8 +357,8 @@ fn save_checkpoint(
     std::fs::create_dir_all(&paths.checkpoint)
         .map_err(|e| Error::file(&paths.checkpoint, format!("cannot create: {e}")))?;
     let put = |name: &str, write: &dyn Fn(&Path) -> Result<()>| -> Result<()> {
-        let final_path = if name.starts_with("export:") {
-            paths.out.join(&name[7..])
+        let final_path = if let Some(file) = name.strip_prefix("export:") {
+            paths.out.join(file)
         } else {
             paths.checkpoint.join(name)
         };
