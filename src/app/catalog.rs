@@ -142,7 +142,7 @@ pub fn priors(session: &Path) -> Vec<PriorEntry> {
     if std::fs::write(&gmm, EMBEDDED_GMM_TOY).is_ok() {
         out.push(PriorEntry {
             name: "gmm-toy".into(),
-            label: "Gaussian mixture 8×8 (exact; for teaching)".into(),
+            label: "mixture 8×8 (exact)".into(),
             spec: PriorSpec::Gmm(gmm.display().to_string()),
             shape: [1, 8, 8],
             any_size: false,

@@ -123,7 +123,11 @@ impl PosteriorApp {
 
     /// The app around an existing engine (tests build it this way).
     pub fn with_engine(engine: Engine, backend: String, deterministic: bool) -> Result<Self> {
-        let session = std::env::temp_dir().join(format!("posterior-lab-{}", std::process::id()));
+        // One folder per window (tests run several in one process).
+        static INSTANCE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = INSTANCE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let session =
+            std::env::temp_dir().join(format!("posterior-lab-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&session)
             .map_err(|e| Error::file(&session, format!("cannot create: {e}")))?;
         let priors = catalog::priors(&session);
@@ -370,7 +374,7 @@ impl PosteriorApp {
         self.preview_key = Some(key);
         self.truth_tex
             .set(ctx, "truth", views::to_color_image(&img.data, img.shape));
-        match preview_measurement(&self.setup, &self.mask, img) {
+        match preview_measurement(&self.setup, &self.mask, img, &self.session.join("preview")) {
             Ok((y, seen)) => {
                 self.preview_tex.set(
                     ctx,
@@ -491,7 +495,7 @@ impl PosteriorApp {
         let current = self.prior().map(|p| p.label.clone()).unwrap_or_default();
         egui::ComboBox::new("prior", "prior")
             .selected_text(current)
-            .width(200.0)
+            .width(170.0)
             .truncate()
             .show_ui(ui, |ui| {
                 for p in &self.priors {
@@ -532,6 +536,11 @@ impl PosteriorApp {
         if let Some(img) = &self.image {
             ui.label(RichText::new(&img.note).small().weak());
         }
+        ui.checkbox(&mut self.setup.image_is_y, "this picture is the degraded y")
+            .on_hover_text(
+                "Use a real degraded photo as the observation: y = A(picture) with no noise \
+                 added and no truth (the degradation below says what happened to it)",
+            );
         if self.prior().is_some_and(|p| p.any_size) {
             let mut side = self.working_side;
             ui.add(
@@ -1056,18 +1065,18 @@ fn preview_measurement(
     setup: &Setup,
     mask: &MaskEditor,
     img: &WorkingImage,
+    dir: &Path,
 ) -> Result<(Vec<f32>, Vec<bool>)> {
     let device = burn::tensor::Device::flex();
-    let dir = preview_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| Error::file(&dir, format!("cannot create: {e}")))?;
-    let spec = setup.operator(img.shape, mask, &dir)?;
-    let op = crate::operators::build(&spec, img.shape, &dir, &device)?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, format!("cannot create: {e}")))?;
+    let spec = setup.operator(img.shape, mask, dir)?;
+    let op = crate::operators::build(&spec, img.shape, dir, &device)?;
     let [c, h, w] = img.shape;
     let x = crate::tensor::from_vec(img.data.clone(), [1, c, h, w], &device);
     let y = op.forward(x);
     let mut rng = crate::tensor::rng(setup.seed);
     let noise = crate::tensor::normal(&mut rng, y.dims(), &device).mul_scalar(setup.noise_sigma);
-    let y = y + noise;
+    let y = if setup.image_is_y { y } else { y + noise };
     crate::operators::display_measurement(op.as_ref(), y)
 }
 
@@ -1108,12 +1117,7 @@ impl Drop for PosteriorApp {
     fn drop(&mut self) {
         // The run folders hold only copies (truth, mask) of what the user chose.
         let _ = std::fs::remove_dir_all(&self.session);
-        let _ = std::fs::remove_dir_all(preview_dir());
     }
-}
-
-fn preview_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("posterior-lab-{}-preview", std::process::id()))
 }
 
 /// Opens the window (blocks until it is closed).

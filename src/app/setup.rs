@@ -131,6 +131,9 @@ pub struct Setup {
     pub sampler: String,
     pub chains: usize,
     pub seed: u64,
+    /// The picture is a real degraded observation: y = A(picture) exactly, no noise added and
+    /// no truth (PSNR is not shown).
+    pub image_is_y: bool,
 }
 
 impl Default for Setup {
@@ -149,6 +152,7 @@ impl Default for Setup {
             sampler: "Dps(steps: 200, zeta: 0.3)".into(),
             chains: 16,
             seed: 1,
+            image_is_y: false,
         }
     }
 }
@@ -206,17 +210,30 @@ impl Setup {
     ) -> Result<Recipe> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::file(dir, format!("cannot create: {e}")))?;
-        crate::npy::write(&dir.join("truth.npy"), &shape, truth)?;
         let sampler = parse_sampler(&self.sampler)
             .map_err(|e| Error::invalid("sampler", format!("not a valid sampler: {e}")))?;
+        let operator = self.operator(shape, mask, dir)?;
+        let measurement = if self.image_is_y {
+            // The picture already is the observation: y = A(picture), in the operator's shape.
+            let device = burn::tensor::Device::flex();
+            let op = crate::operators::build(&operator, shape, dir, &device)?;
+            let [c, h, w] = shape;
+            let x = crate::tensor::from_vec(truth.to_vec(), [1, c, h, w], &device);
+            let y = crate::tensor::to_vec(&op.forward(x))?;
+            crate::npy::write(&dir.join("y.npy"), &op.output_npy_shape(), &y)?;
+            MeasurementSpec::Npy("y.npy".into())
+        } else {
+            crate::npy::write(&dir.join("truth.npy"), &shape, truth)?;
+            MeasurementSpec::Simulate {
+                truth: TruthSpec::Npy("truth.npy".into()),
+                resize: false,
+            }
+        };
         Ok(Recipe {
             prior,
             shape: (shape[0], shape[1], shape[2]),
-            operator: self.operator(shape, mask, dir)?,
-            measurement: MeasurementSpec::Simulate {
-                truth: TruthSpec::Npy("truth.npy".into()),
-                resize: false,
-            },
+            operator,
+            measurement,
             noise_sigma: self.noise_sigma,
             sampler,
             chains: self.chains.clamp(1, 4096),
@@ -228,6 +245,35 @@ impl Setup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_real_degraded_picture_becomes_y_without_truth() {
+        let dir = std::env::temp_dir().join(format!("pl-setup-y-{}", std::process::id()));
+        let setup = Setup {
+            image_is_y: true,
+            op: OpKind::Downsample,
+            factor: 2,
+            ..Setup::default()
+        };
+        let picture: Vec<f32> = (0..16).map(|i| i as f32 / 16.0).collect();
+        let r = setup
+            .recipe(
+                PriorSpec::Gmm("unused.ron".into()),
+                [1, 4, 4],
+                &picture,
+                &MaskEditor::new(),
+                &dir,
+            )
+            .unwrap();
+        assert_eq!(r.measurement, MeasurementSpec::Npy("y.npy".into()));
+        let y = crate::npy::read(&dir.join("y.npy")).unwrap();
+        assert_eq!(y.shape, vec![1, 2, 2]);
+        // Block means of the picture, exactly (no noise added).
+        let expect = (0.0 + 1.0 + 4.0 + 5.0) / 4.0 / 16.0;
+        assert!((y.data[0] - expect).abs() < 1e-6, "{:?}", y.data);
+        assert!(!dir.join("truth.npy").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn every_preset_parses() {
