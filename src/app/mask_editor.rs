@@ -56,6 +56,13 @@ impl MaskEditor {
         }
     }
 
+    /// Changes whenever the raster can change (for cheap change detection per frame).
+    pub fn revision(&self) -> (usize, usize, usize, bool) {
+        let painted: usize = self.strokes.iter().map(|s| s.points.len()).sum();
+        let current = self.current.as_ref().map_or(0, |s| s.points.len());
+        (self.strokes.len(), painted, current, self.inverted)
+    }
+
     pub fn is_painting(&self) -> bool {
         self.current.is_some()
     }

@@ -353,22 +353,15 @@ impl PosteriorApp {
     fn update_preview(&mut self, ctx: &egui::Context) {
         let Mode::Designer = self.mode else { return };
         let Some(img) = &self.image else { return };
+        // Cheap per frame: the choices, the mask's revision, the image.
         let key = format!(
-            "{:?}|{:?}|{}|{}|{}",
+            "{:?}|{:?}|{}|{}",
             self.setup,
-            self.mask.strokes.len(),
-            self.mask.inverted,
+            self.mask.revision(),
             img.note,
             img.data.len()
-        ) + &format!(
-            "{:?}",
-            self.mask
-                .raster(&self.setup, img.shape[1], img.shape[2])
-                .iter()
-                .filter(|s| !**s)
-                .count()
         );
-        if self.preview_key.as_deref() == Some(&key) && !self.mask.is_painting() {
+        if self.preview_key.as_deref() == Some(&key) {
             return;
         }
         self.preview_key = Some(key);
