@@ -345,6 +345,12 @@ impl PosteriorApp {
             .latest
             .as_ref()
             .ok_or_else(|| Error::invalid("export", "the run has not produced a frame yet"))?;
+        if snap.shape.contains(&0) {
+            return Err(Error::invalid(
+                "export",
+                "the run failed: there is nothing to export",
+            ));
+        }
         let files = export::write(dir, &run.recipe, &run.base, snap)?;
         self.last_export = Some(dir.to_path_buf());
         Ok(files)
