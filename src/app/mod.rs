@@ -1026,7 +1026,6 @@ impl PosteriorApp {
             self.autorun = false;
             self.start();
         }
-        let prev_image = self.setup.image.clone();
         self.update_preview(&ctx);
         self.update_textures(&ctx);
 
@@ -1049,9 +1048,6 @@ impl PosteriorApp {
             egui::ScrollArea::both().show(ui, |ui| self.views_ui(ui));
         });
         self.toasts_ui(&ctx);
-        if self.setup.image != prev_image {
-            self.reload_image();
-        }
         self.frame_ms.push(t0.elapsed().as_secs_f32() * 1000.0);
         if self.frame_ms.len() > 2000 {
             self.frame_ms.drain(..1000);
