@@ -76,21 +76,11 @@ impl ViewWindow {
     }
 }
 
-/// [C, H, W] values in [-1, 1] → an sRGB image (grey when C = 1).
+/// [C, H, W] values in [-1, 1] → an sRGB image (grey when C = 1), quantised exactly like the
+/// PNGs the command line writes.
 pub fn to_color_image(data: &[f32], shape: [usize; 3]) -> ColorImage {
-    let [c, h, w] = shape;
-    let q = |v: f32| ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8;
-    let mut px = Vec::with_capacity(h * w);
-    for i in 0..h * w {
-        let col = if c >= 3 {
-            Color32::from_rgb(q(data[i]), q(data[h * w + i]), q(data[2 * h * w + i]))
-        } else {
-            let g = q(data.get(i).copied().unwrap_or(0.0));
-            Color32::from_gray(g)
-        };
-        px.push(col);
-    }
-    ColorImage::new([w, h], px)
+    let [_, h, w] = shape;
+    ColorImage::from_rgb([w, h], crate::image_io::to_rgb(data, shape).as_raw())
 }
 
 /// y with the pixels the operator does not see drawn as a dark checkerboard.
