@@ -24,7 +24,32 @@ if [ ! -d mnist ]; then
   rm -rf "$tmp"
 fi
 
-# Photos for the colour patch prior (licence-filtered subset of DATA.md's sources): not yet
-# scripted — the per-file licence selection comes with the photo prior (issue 4).
+# Photos for the colour patch prior: only CC-BY-4.0 / CC0 / public-domain / unrestricted files
+# (GPL and CC-BY-SA sources are left out), and never the demo images bundled in assets/demo/
+# (seeding, picosdeeuropa, coffee, chelsea, camera, astronaut, flower). Per-file credits:
+# models/photo/README.md and assets/LICENSES.md.
+if [ ! -d photos ]; then
+  tmp=$(mktemp -d)
+  (
+    cd "$tmp"
+    apt-get download lomiri-wallpapers-16.04 >/dev/null 2>&1
+    dpkg -x lomiri-wallpapers-16.04_*.deb lomiri
+    pip download -q --no-deps --dest . scikit-image scikit-learn matplotlib scico==0.0.7 >/dev/null
+    for w in *.whl; do unzip -q -o "$w" 'skimage/data/rocket.jpg' 'sklearn/datasets/images/china.jpg' \
+      'matplotlib/mpl-data/sample_data/grace_hopper.jpg' 'scico/data/examples/kodim23.png' 2>/dev/null || true; done
+  )
+  mkdir -p photos.part
+  for f in aitzgorri_by_Aitzol_Berasategi friends_by_Aitzol_Berasategi life_by_Aitzol_Berasategi \
+           sunset_by_Aitzol_Berasategi Picture_0B_by_freespace Picture_1A_by_freespace \
+           Wine_by_Jakkub_Mede; do   # CC-BY-4.0 (lomiri copyright file); umang is an abstract gradient, not a photo
+    cp "$tmp/lomiri/usr/share/backgrounds/$f.jpg" photos.part/
+  done
+  cp "$tmp/skimage/data/rocket.jpg" photos.part/                       # NASA, public domain
+  cp "$tmp/sklearn/datasets/images/china.jpg" photos.part/             # CC-BY-2.0
+  cp "$tmp/matplotlib/mpl-data/sample_data/grace_hopper.jpg" photos.part/  # public domain
+  cp "$tmp/scico/data/examples/kodim23.png" photos.part/               # Kodak, unrestricted
+  mv photos.part photos
+  rm -rf "$tmp"
+fi
 
 echo "data ready in $(pwd)"

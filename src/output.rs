@@ -29,6 +29,9 @@ pub struct RunResult {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     pub sampler: String,
+    /// What the sampler chose where its recipe left it a choice (EPS mode, CPS generator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampler_detail: Option<String>,
     pub prior: String,
     pub operator: String,
     pub backend: String,
@@ -90,6 +93,7 @@ pub fn run(
         variance,
         summary: Summary {
             sampler: recipe.sampler.name().to_string(),
+            sampler_detail: sampler.detail(),
             prior: problem.prior.describe(),
             operator: problem.operator.name(),
             backend: backend.to_string(),

@@ -334,6 +334,7 @@ fn baselines_use_the_data_on_the_bimodal_bed() {
             warmup: 100,
             warmup_lr: 0.005,
             generator_steps: 8,
+            generator: posterior_lab::samplers::GeneratorChoice::Auto,
             step: None,
             drift: Drift::Paper,
             clamp: false,

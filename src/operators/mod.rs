@@ -195,3 +195,18 @@ pub fn display_measurement(
     };
     Ok((view, seen))
 }
+
+/// The measurement as an image in x's space, batched: Aᵀy / Aᵀ1 where Aᵀ1 ≠ 0 and 0 elsewhere
+/// for masks and shape-changing operators (the zero-filled masked picture, the
+/// nearest-upsampled low-resolution image, a grey image in every channel); y itself for a blur.
+/// The EPS fine-tuned denoiser's extra input. `y` is [B, C', H', W'].
+pub fn observation_image(op: &dyn Operator, y: Tensor<4>) -> Tensor<4> {
+    if op.output_shape() == op.input_shape() && !op.gram_is_diagonal() {
+        return y;
+    }
+    let [c, h, w] = op.output_shape();
+    let cover = op.adjoint(Tensor::<4>::ones([1, c, h, w], &y.device()));
+    let seen = cover.clone().abs().greater_elem(1e-12).float();
+    // Where A sees nothing Aᵀy is 0 too; adding (1 − seen) keeps the division finite there.
+    op.adjoint(y) / (cover + seen.neg().add_scalar(1.0))
+}

@@ -5,7 +5,7 @@ pub mod network;
 pub mod unet;
 
 pub use gmm::{Gmm, GmmDenoiser};
-pub use network::{ModelCard, NetworkPrior};
+pub use network::{EpsDenoiser, Generator, ModelCard, NetworkPrior};
 
 use burn::tensor::Tensor;
 
@@ -24,6 +24,18 @@ pub trait Denoiser: Send + Sync {
     }
     /// The exact mixture when this prior is a Gaussian mixture (enables `Exact` and exact checks).
     fn gmm(&self) -> Option<&Gmm> {
+        None
+    }
+    /// EPS's fine-tuned denoiser for this operator and σ_y, when one was trained from this prior.
+    fn eps_denoiser(
+        &self,
+        _op: &dyn crate::operators::Operator,
+        _sigma_y: f64,
+    ) -> Option<&EpsDenoiser> {
+        None
+    }
+    /// A distilled one-step generator Φ(z), when one was trained from this prior.
+    fn generator(&self) -> Option<&Generator> {
         None
     }
 }

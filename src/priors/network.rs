@@ -35,6 +35,50 @@ pub struct ModelCard {
     pub data: String,
     #[serde(default)]
     pub trained_steps: usize,
+    /// Set for an EPS fine-tuned denoiser D(μ⋆, observation, σ) of a base prior.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eps: Option<EpsCard>,
+    /// Set for a one-step generator Φ(z) = f(σ_max z, σ_max) distilled from a base prior.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<GeneratorCard>,
+}
+
+/// What an EPS fine-tuned denoiser was trained for; `Eps` uses it only when the problem matches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpsCard {
+    /// Name of the prior it was fine-tuned from (the folder `NAME-eps` sits beside `NAME`).
+    pub base: String,
+    pub operators: Vec<EpsOperator>,
+    /// Range of σ_y seen in training.
+    pub sigma_y: (f64, f64),
+}
+
+/// Operator families an EPS fine-tune covers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum EpsOperator {
+    /// Any pixel mask (random pixels, boxes, brush strokes).
+    Mask,
+    /// Block-average super-resolution by this factor.
+    Downsample(usize),
+}
+
+impl EpsOperator {
+    pub fn matches(&self, op: &dyn crate::operators::Operator) -> bool {
+        let name = op.name();
+        match self {
+            EpsOperator::Mask => name.starts_with("Mask("),
+            EpsOperator::Downsample(f) => name == format!("Downsample({f})"),
+        }
+    }
+}
+
+/// How a one-step generator was distilled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorCard {
+    pub base: String,
+    /// "consistency distillation" and its Karras grid size.
+    pub method: String,
+    pub grid: usize,
 }
 
 fn default_sigma_min() -> f64 {
@@ -123,33 +167,105 @@ pub fn locate(path: &Path) -> Result<(PathBuf, PathBuf)> {
     Ok((card, dir))
 }
 
-/// The denoiser of a trained network.
+/// The denoiser of a trained network, with the variants trained from it that were found beside
+/// it (`NAME-eps/`, `NAME-cm/`).
 pub struct NetworkPrior {
     pub card: ModelCard,
     pub model: EdmUNet,
     shape: [usize; 3],
     path: PathBuf,
+    eps: Option<EpsDenoiser>,
+    generator: Option<Generator>,
+}
+
+/// EPS's fine-tuned denoiser: the prior's U-Net with the observation image as an extra input.
+pub struct EpsDenoiser {
+    pub card: ModelCard,
+    pub model: EdmUNet,
+    pub path: PathBuf,
+}
+
+impl EpsDenoiser {
+    /// True when it was trained for this operator family and σ_y (within 1.5x of its range).
+    pub fn matches(&self, op: &dyn crate::operators::Operator, sigma_y: f64) -> bool {
+        let Some(eps) = &self.card.eps else {
+            return false;
+        };
+        let (lo, hi) = eps.sigma_y;
+        eps.operators.iter().any(|o| o.matches(op)) && sigma_y >= lo / 1.5 && sigma_y <= hi * 1.5
+    }
+
+    /// D(μ⋆, observation, σ) for a batch.
+    pub fn denoise(&self, mu: Tensor<4>, observation: Tensor<4>, sigma: f64) -> Tensor<4> {
+        let b = mu.dims()[0];
+        let s = Tensor::<1>::full([b], sigma, &mu.device());
+        self.model.denoise(mu, Some(observation), s)
+    }
+}
+
+/// A distilled one-step generator: x = f(σ_max z, σ_max), a consistency model's single call.
+pub struct Generator {
+    pub card: ModelCard,
+    pub model: EdmUNet,
+    pub path: PathBuf,
+}
+
+impl Generator {
+    /// Φ(z) for z ~ N(0, I) of shape [B, C, H, W]; differentiable in z.
+    pub fn generate(&self, z: Tensor<4>) -> Tensor<4> {
+        let b = z.dims()[0];
+        let hi = self.card.sigma_max;
+        let s = Tensor::<1>::full([b], hi, &z.device());
+        self.model.denoise(z.mul_scalar(hi), None, s)
+    }
+}
+
+/// Reads a model folder's card and weights.
+pub fn read_model(path: &Path, device: &Device) -> Result<(ModelCard, EdmUNet, PathBuf)> {
+    let (card_path, dir) = locate(path)?;
+    let text = std::fs::read_to_string(&card_path)
+        .map_err(|e| Error::file(&card_path, format!("cannot read: {e}")))?;
+    let card = ModelCard::parse(&text, &card_path)?;
+    let weights = dir.join(&card.weights);
+    let record = crate::backend::quiet_stderr(|| ModuleRecord::load(&weights))
+        .map_err(|e| Error::file(&weights, format!("cannot read weights: {e}")))?;
+    let model = EdmUNet::new(&card.unet, device)
+        .try_load_record(record)
+        .map_err(|e| {
+            Error::file(
+                &weights,
+                format!("weights do not fit the card's network: {e}"),
+            )
+        })?;
+    Ok((card, model, dir))
+}
+
+/// The folder `NAME-SUFFIX` beside a model folder, when it holds a card.
+fn sibling(dir: &Path, suffix: &str) -> Option<PathBuf> {
+    let name = dir.file_name()?.to_string_lossy().into_owned();
+    let path = dir.with_file_name(format!("{name}-{suffix}"));
+    path.join(CARD_FILE).is_file().then_some(path)
 }
 
 impl NetworkPrior {
-    /// Loads a model folder for images of `shape` (checked against the card).
+    /// Loads a model folder for images of `shape` (checked against the card), with its EPS
+    /// fine-tune and its one-step generator when they sit beside it.
     pub fn load(path: &Path, shape: Option<[usize; 3]>, device: &Device) -> Result<Self> {
-        let (card_path, dir) = locate(path)?;
-        let text = std::fs::read_to_string(&card_path)
-            .map_err(|e| Error::file(&card_path, format!("cannot read: {e}")))?;
-        let card = ModelCard::parse(&text, &card_path)?;
-        let weights = dir.join(&card.weights);
-        let record = crate::backend::quiet_stderr(|| ModuleRecord::load(&weights))
-            .map_err(|e| Error::file(&weights, format!("cannot read weights: {e}")))?;
-        let model = EdmUNet::new(&card.unet, device)
-            .try_load_record(record)
-            .map_err(|e| {
-                Error::file(
-                    &weights,
-                    format!("weights do not fit the card's network: {e}"),
-                )
-            })?;
-        Self::from_parts(card, model, shape, &dir)
+        let (card, model, dir) = read_model(path, device)?;
+        let mut prior = Self::from_parts(card, model, shape, &dir)?;
+        if let Some(p) = sibling(&dir, "eps") {
+            let (card, model, path) = read_model(&p, device)?;
+            if card.eps.as_ref().is_some_and(|e| e.base == prior.card.name) {
+                prior.eps = Some(EpsDenoiser { card, model, path });
+            }
+        }
+        if let Some(p) = sibling(&dir, "cm") {
+            let (card, model, path) = read_model(&p, device)?;
+            if card.generator.as_ref().is_some_and(|g| g.base == prior.card.name) {
+                prior.generator = Some(Generator { card, model, path });
+            }
+        }
+        Ok(prior)
     }
 
     /// Loads from bytes (the model embedded in the binary for the app's default).
@@ -202,6 +318,8 @@ impl NetworkPrior {
             model,
             shape,
             path: path.to_path_buf(),
+            eps: None,
+            generator: None,
         })
     }
 
@@ -232,5 +350,17 @@ impl Denoiser for NetworkPrior {
 
     fn sigma_range(&self) -> (f64, f64) {
         (self.card.sigma_min, self.card.sigma_max)
+    }
+
+    fn eps_denoiser(
+        &self,
+        op: &dyn crate::operators::Operator,
+        sigma_y: f64,
+    ) -> Option<&EpsDenoiser> {
+        self.eps.as_ref().filter(|e| e.matches(op, sigma_y))
+    }
+
+    fn generator(&self) -> Option<&Generator> {
+        self.generator.as_ref()
     }
 }

@@ -31,6 +31,10 @@ pub struct UNetConfig {
     pub emb_dim: usize,
     /// Standard deviation of the training data (0.5 for images in [-1, 1]).
     pub sigma_data: f64,
+    /// `Some(σ_min)`: a consistency model f(x, σ) (Song et al. 2023) whose skip weights make
+    /// f(x, σ_min) = x exactly; `None`: an ordinary EDM denoiser.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consistency_sigma_min: Option<f64>,
 }
 
 impl Default for UNetConfig {
@@ -43,6 +47,7 @@ impl Default for UNetConfig {
             res_blocks: 1,
             emb_dim: 128,
             sigma_data: 0.5,
+            consistency_sigma_min: None,
         }
     }
 }
@@ -264,6 +269,8 @@ pub struct EdmUNet {
     pub sigma_data: f64,
     #[module(skip)]
     pub image_channels: usize,
+    #[module(skip)]
+    pub consistency_sigma_min: Option<f64>,
 }
 
 impl EdmUNet {
@@ -272,7 +279,22 @@ impl EdmUNet {
             net: UNet::new(config, device),
             sigma_data: config.sigma_data,
             image_channels: config.image_channels,
+            consistency_sigma_min: config.consistency_sigma_min,
         }
+    }
+
+    /// The same network with `extra` more input channels whose first-layer weights are zero, so
+    /// it computes exactly what it computed before (EPS fine-tuning starts from the prior).
+    pub fn widen_input(mut self, extra: usize) -> Self {
+        if extra == 0 {
+            return self;
+        }
+        self.net.conv_in.weight = self.net.conv_in.weight.map(|w| {
+            let [o, _, kh, kw] = w.dims();
+            let zeros = Tensor::<4>::zeros([o, extra, kh, kw], &w.device());
+            Tensor::cat(vec![w, zeros], 1)
+        });
+        self
     }
 
     /// Raw output F and the weights (c_skip, c_out) as [B,1,1,1] tensors, for the training loss.
@@ -287,10 +309,21 @@ impl EdmUNet {
         let sd2 = self.sigma_data * self.sigma_data;
         let s2 = sigma.clone().square().add_scalar(sd2);
         let c_in = s2.clone().sqrt().recip().reshape([b, 1, 1, 1]);
-        let c_skip = s2.clone().recip().mul_scalar(sd2).reshape([b, 1, 1, 1]);
-        let c_out = (sigma.clone() * s2.sqrt().recip())
-            .mul_scalar(self.sigma_data)
-            .reshape([b, 1, 1, 1]);
+        let (c_skip, c_out) = match self.consistency_sigma_min {
+            None => (
+                s2.clone().recip().mul_scalar(sd2),
+                (sigma.clone() * s2.clone().sqrt().recip()).mul_scalar(self.sigma_data),
+            ),
+            // c_skip = σ_d²/((σ−σ_min)² + σ_d²), c_out = σ_d(σ−σ_min)/√(σ² + σ_d²).
+            Some(lo) => {
+                let shifted = sigma.clone().sub_scalar(lo);
+                (
+                    shifted.clone().square().add_scalar(sd2).recip().mul_scalar(sd2),
+                    (shifted * s2.clone().sqrt().recip()).mul_scalar(self.sigma_data),
+                )
+            }
+        };
+        let (c_skip, c_out) = (c_skip.reshape([b, 1, 1, 1]), c_out.reshape([b, 1, 1, 1]));
         let c_noise = sigma.log().div_scalar(4.0);
         let mut input = x * c_in;
         if let Some(cond) = cond {

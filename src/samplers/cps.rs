@@ -1,8 +1,10 @@
 //! Noise-space Langevin / CPS (Purohit, Repasky, Lu, Qiu, Xie, Cheng; CVPR 2025).
 //!
-//! A deterministic generator x = Φ(z) maps noise to data; here Φ is the prior's probability-flow
-//! ODE from σ_max·z to 0 in `generator_steps` Heun steps (fixed grid, no fresh noise, so Φ is a
-//! function). A distilled one-step consistency generator plugs in the same way once trained.
+//! A deterministic generator x = Φ(z) maps noise to data: the prior's distilled one-step
+//! consistency model (`NAME-cm` beside a network prior) when there is one — one network call
+//! per Φ, as in the paper — otherwise the prior's probability-flow ODE from σ_max·z to 0 in
+//! `generator_steps` Heun steps (fixed grid, no fresh noise, so Φ is a function).
+//! `generator: Ode` forces the ODE, `generator: Distilled` requires the distilled model.
 //! - Warm-up: Adam (lr `warmup_lr`) on ‖y − A(Φ(z))‖², `warmup` steps.
 //! - Langevin in z on π(z) ∝ exp(−c‖z‖²/2 − ‖y − A(Φ(z))‖²/(2σ_y²)):
 //!   z ← z − τ c z − τ ∇_z ‖y − AΦ(z)‖²/(2σ_y²) + √(2τ) ξ, gradients through Φ by autodiff.
@@ -33,7 +35,19 @@ pub enum Drift {
     Code,
 }
 
-/// `NoiseSpaceLangevin(steps: 200, warmup: 200, warmup_lr: 0.005, generator_steps: 8, step: None, drift: Paper, clamp: false)`.
+/// Which Φ to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum GeneratorChoice {
+    /// The distilled one-step generator when the prior has one, else the ODE.
+    #[default]
+    Auto,
+    /// The prior's distilled one-step consistency generator (an error if it has none).
+    Distilled,
+    /// The few-step probability-flow ODE of the prior.
+    Ode,
+}
+
+/// `NoiseSpaceLangevin(steps: 200, warmup: 200, warmup_lr: 0.005, generator_steps: 8, generator: Auto, step: None, drift: Paper, clamp: false)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CpsParams {
@@ -43,8 +57,11 @@ pub struct CpsParams {
     pub warmup: usize,
     #[serde(default = "default_lr")]
     pub warmup_lr: f64,
+    /// Heun steps of the ODE generator (unused by the distilled one).
     #[serde(default = "default_gen")]
     pub generator_steps: usize,
+    #[serde(default)]
+    pub generator: GeneratorChoice,
     /// Langevin step τ.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<f64>,
@@ -66,6 +83,7 @@ fn default_gen() -> usize {
 
 pub struct NoiseSpaceLangevin {
     params: CpsParams,
+    distilled: bool,
     grid: Vec<f64>,
     tau: f64,
     z: Tensor<4>,
@@ -84,6 +102,17 @@ impl NoiseSpaceLangevin {
                 "need generator_steps >= 1 and warmup_lr > 0",
             ));
         }
+        let has = problem.prior.generator().is_some();
+        if params.generator == GeneratorChoice::Distilled && !has {
+            return Err(Error::Unsupported {
+                sampler: "NoiseSpaceLangevin".into(),
+                reason: format!(
+                    "generator Distilled needs a distilled one-step model beside {}; use generator Ode",
+                    problem.prior.describe()
+                ),
+            });
+        }
+        let distilled = has && params.generator != GeneratorChoice::Ode;
         let (lo, hi) = problem.prior.sigma_range();
         let mut grid = schedule::karras(params.generator_steps, lo, hi, 7.0);
         grid.push(0.0);
@@ -110,6 +139,7 @@ impl NoiseSpaceLangevin {
         };
         Ok(Self {
             params,
+            distilled,
             grid,
             tau,
             adam_m: z.zeros_like(),
@@ -120,8 +150,29 @@ impl NoiseSpaceLangevin {
         })
     }
 
-    /// Φ(z): Heun probability-flow ODE from σ_max·z to 0 on a fixed grid.
+    /// True when Φ is the distilled one-step generator.
+    pub fn uses_distilled(&self) -> bool {
+        self.distilled
+    }
+
+    /// Φ(z): the distilled generator's one call, or the Heun probability-flow ODE from σ_max·z
+    /// to 0 on a fixed grid.
     fn generate(&mut self, problem: &Problem, z: Tensor<4>) -> Tensor<4> {
+        let x = match problem.prior.generator().filter(|_| self.distilled) {
+            Some(g) => {
+                self.state.nfe += 1;
+                g.generate(z)
+            }
+            None => self.ode(problem, z),
+        };
+        if self.params.clamp {
+            x.clamp(-1.0, 1.0)
+        } else {
+            x
+        }
+    }
+
+    fn ode(&mut self, problem: &Problem, z: Tensor<4>) -> Tensor<4> {
         let mut x = z.mul_scalar(self.grid[0]);
         for k in 0..self.params.generator_steps {
             let (s, sn) = (self.grid[k], self.grid[k + 1]);
@@ -136,11 +187,7 @@ impl NoiseSpaceLangevin {
                 euler
             };
         }
-        if self.params.clamp {
-            x.clamp(-1.0, 1.0)
-        } else {
-            x
-        }
+        x
     }
 
     /// (Φ(z), ∇_z ‖y − AΦ(z)‖²) for every chain.
@@ -202,5 +249,16 @@ impl Sampler for NoiseSpaceLangevin {
 
     fn state(&self) -> &ChainState {
         &self.state
+    }
+
+    fn detail(&self) -> Option<String> {
+        Some(if self.distilled {
+            "generator: distilled one-step consistency model".into()
+        } else {
+            format!(
+                "generator: probability-flow ODE, {} Heun steps",
+                self.params.generator_steps
+            )
+        })
     }
 }

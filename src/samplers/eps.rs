@@ -13,9 +13,12 @@
 //! - `steps: 1` is the one-call posterior mean: one Euler step from σ_max to 0 returns
 //!   D_Σ⋆(μ⋆) at σ_max ≈ E[x0 | y].
 //!
-//! The fine-tuned six-channel denoiser (μ⋆ and the observation as input) plugs in through
-//! [`crate::priors::Denoiser`] once trained priors land; until then `Auto` picks `Exact` for a
-//! mixture and `ZeroShot` otherwise.
+//! - `FineTuned` mode (network priors with a trained `NAME-eps` beside them): the fine-tuned
+//!   denoiser D_θ(μ⋆, observation image, σ) of the paper's Algorithm 1, trained for the operator
+//!   family (masks, 2× block-average super-resolution) and a σ_y range written in its card.
+//!
+//! `Auto` picks `Exact` for a mixture, `FineTuned` when a fine-tune matches the operator and
+//! σ_y, `ZeroShot` otherwise; `summary`/the window name the mode used.
 
 use super::{ChainState, Sampler, Solver};
 use crate::error::{Error, Result};
@@ -32,6 +35,8 @@ pub enum EpsMode {
     Auto,
     Exact,
     ZeroShot,
+    /// The prior's fine-tuned EPS denoiser (an error when none matches the problem).
+    FineTuned,
 }
 
 /// `Eps(steps: 20, mode: Auto, solver: Euler, sigma_min: 0.002, sigma_max: 80, rho: 7)`.
@@ -69,6 +74,7 @@ struct ExactParts {
 pub struct Eps {
     params: EpsParams,
     exact: Option<ExactParts>,
+    fine_tuned: bool,
     core: super::EdmCore,
 }
 
@@ -104,6 +110,24 @@ impl Eps {
             }
             _ => None,
         };
+        let matching = problem
+            .prior
+            .eps_denoiser(problem.operator.as_ref(), problem.sigma_y)
+            .is_some();
+        if params.mode == EpsMode::FineTuned && !matching {
+            return Err(Error::Unsupported {
+                sampler: "Eps".into(),
+                reason: format!(
+                    "mode FineTuned needs a fine-tuned EPS denoiser for {} at sigma_y {} beside {}; use mode ZeroShot",
+                    problem.operator.name(),
+                    problem.sigma_y,
+                    problem.prior.describe()
+                ),
+            });
+        }
+        let fine_tuned = exact.is_none()
+            && matching
+            && matches!(params.mode, EpsMode::Auto | EpsMode::FineTuned);
         let core = super::EdmCore::new(
             "Eps",
             params.steps,
@@ -116,13 +140,26 @@ impl Eps {
         Ok(Self {
             params,
             exact,
+            fine_tuned,
             core,
         })
+    }
+
+    /// The mode in use after `Auto` was resolved.
+    pub fn mode_used(&self) -> EpsMode {
+        if self.exact.is_some() {
+            EpsMode::Exact
+        } else if self.fine_tuned {
+            EpsMode::FineTuned
+        } else {
+            EpsMode::ZeroShot
+        }
     }
 
     /// E[x0 | x_σ = x, y] by the EPS identity.
     fn posterior_denoise(
         exact: Option<&ExactParts>,
+        fine_tuned: bool,
         problem: &Problem,
         x: Tensor<4>,
         sigma: f64,
@@ -166,7 +203,20 @@ impl Eps {
                 let mu = problem
                     .operator
                     .solve_shifted(1.0 / s2, problem.sigma_y, rhs);
-                Ok(problem.prior.denoise(mu, sigma))
+                let tuned = problem
+                    .prior
+                    .eps_denoiser(problem.operator.as_ref(), problem.sigma_y)
+                    .filter(|_| fine_tuned);
+                Ok(match tuned {
+                    Some(net) => {
+                        let obs = crate::operators::observation_image(
+                            problem.operator.as_ref(),
+                            problem.y_batch(batch),
+                        );
+                        net.denoise(mu, obs, sigma)
+                    }
+                    None => problem.prior.denoise(mu, sigma),
+                })
             }
         }
     }
@@ -182,7 +232,8 @@ impl Sampler for Eps {
             return Ok(());
         };
         let x = self.core.state.x.clone();
-        let x0 = Self::posterior_denoise(self.exact.as_ref(), problem, x.clone(), s)?;
+        let fine = self.fine_tuned;
+        let x0 = Self::posterior_denoise(self.exact.as_ref(), fine, problem, x.clone(), s)?;
         self.core.state.nfe += 1;
         let exact = self.exact.as_ref();
         let (next, extra) = super::edm_step(
@@ -190,7 +241,7 @@ impl Sampler for Eps {
             (x, x0.clone()),
             (s, s_next),
             &mut self.core.rng,
-            |x, s| Self::posterior_denoise(exact, problem, x, s),
+            |x, s| Self::posterior_denoise(exact, fine, problem, x, s),
         )?;
         self.core.state.nfe += extra;
         self.core.state.advance(next, x0, s_next);
@@ -199,5 +250,9 @@ impl Sampler for Eps {
 
     fn state(&self) -> &ChainState {
         &self.core.state
+    }
+
+    fn detail(&self) -> Option<String> {
+        Some(format!("mode {:?}", self.mode_used()))
     }
 }

@@ -17,7 +17,7 @@ mod prior;
 
 pub use ald::{Ald, AldParams};
 pub use almc::{Almc, AlmcParams};
-pub use cps::{CpsParams, Drift, NoiseSpaceLangevin};
+pub use cps::{CpsParams, Drift, GeneratorChoice, NoiseSpaceLangevin};
 pub use daps::{Daps, DapsParams};
 pub use ddrm::{Ddrm, DdrmParams};
 pub use diffpir::{DiffPir, DiffPirParams};
@@ -57,6 +57,10 @@ pub trait Sampler: Send {
     fn is_done(&self) -> bool {
         let s = self.state();
         s.step >= s.total_steps
+    }
+    /// What the sampler chose where its recipe left it a choice (for summaries and the window).
+    fn detail(&self) -> Option<String> {
+        None
     }
     /// The output samples once done (by default the denoised estimate of the last step).
     fn samples(&self) -> Tensor<4> {

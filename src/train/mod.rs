@@ -1,6 +1,7 @@
 //! Training of network priors (EDM loss, checkpoints) — data sets first.
 
 pub mod data;
+pub mod tasks;
 pub mod trainer;
 
 pub use trainer::{TrainConfig, train};

