@@ -8,6 +8,9 @@ use posterior_lab::priors::Denoiser;
 use posterior_lab::priors::network::NetworkPrior;
 use posterior_lab::priors::unet::{EdmUNet, UNetConfig};
 use posterior_lab::tensor;
+use posterior_lab::operators::{Blur, Downsample, Mask, Operator};
+use posterior_lab::priors::network::{EpsOperator, read_model};
+use posterior_lab::train::tasks::{self, Task};
 use posterior_lab::train::trainer::{self, DataSpec, Options, TrainConfig};
 use std::path::Path;
 
@@ -38,6 +41,8 @@ fn tiny(dir: &Path, steps: usize) -> TrainConfig {
         any_size: false,
         data_note: "synthetic blobs".into(),
         holdout_per_file: 0,
+        init_from: None,
+        task: Task::Denoiser,
     }
 }
 
@@ -148,6 +153,148 @@ fn bad_training_configs_name_the_problem() {
     .unwrap()
     .to_string();
     assert!(err.contains("nope.gz"), "{err}");
+}
+
+fn run(cfg: &TrainConfig, config_path: &Path, steps: usize) {
+    let device = Device::flex();
+    let opts = Options {
+        fresh: true,
+        max_steps_now: Some(steps),
+        progress: false,
+    };
+    trainer::train(config_path, cfg, &device, &opts).unwrap();
+}
+
+/// EPS's loss on a fixed batch (fixed images, σ, masks and noise).
+fn fixed_eps_loss(model: &EdmUNet, device: &Device) -> f64 {
+    let set = trainer::synthetic([1, 12, 12], 64, 77);
+    let x0 = tensor::from_vec(set.data.clone(), [64, 1, 12, 12], device);
+    let sig: Vec<f64> = (0..64).map(|i| 0.05 * (1.1f64).powi(i)).collect();
+    let mut total = 0.0;
+    for family in [EpsOperator::Mask, EpsOperator::Downsample(2)] {
+        let mut rng = tensor::rng(8);
+        let (mu, obs) = tasks::eps_inputs(
+            x0.clone(),
+            &sig,
+            family,
+            (0.05, 0.05),
+            (0.3, 0.8),
+            (0.25, 0.7),
+            &mut rng,
+        );
+        let d = model.denoise(mu, Some(obs), tensor::from_f64(&sig, [64], device));
+        total += f64::from(tensor::to_vec(&(d - x0.clone()).square().mean()).unwrap()[0]);
+    }
+    total
+}
+
+/// The teacher's probability-flow ODE from σ_max·z (Heun on `grid`, descending to grid[0]).
+fn teacher_ode(teacher: &EdmUNet, z: Tensor<4>, grid: &[f64]) -> Tensor<4> {
+    let b = z.dims()[0];
+    let device = z.device();
+    let den = |x: Tensor<4>, s: f64| teacher.denoise(x, None, Tensor::full([b], s, &device));
+    let mut x = z.mul_scalar(grid[grid.len() - 1]);
+    for i in (0..grid.len() - 1).rev() {
+        let (s, sn) = (grid[i + 1], grid[i]);
+        let d = (x.clone() - den(x.clone(), s)).div_scalar(s);
+        let e = x.clone() + d.clone().mul_scalar(sn - s);
+        let d2 = (e.clone() - den(e, sn)).div_scalar(sn);
+        x = x + (d + d2).mul_scalar(0.5 * (sn - s));
+    }
+    x
+}
+
+fn one_step_gap(student: &EdmUNet, teacher: &EdmUNet, grid: &[f64], device: &Device) -> f64 {
+    let z = tensor::normal(&mut tensor::rng(4), [64, 1, 12, 12], device);
+    let hi = grid[grid.len() - 1];
+    let one = student.denoise(z.clone().mul_scalar(hi), None, Tensor::full([64], hi, device));
+    let ode = teacher_ode(teacher, z, grid);
+    f64::from(tensor::to_vec(&(one - ode).square().mean()).unwrap()[0])
+}
+
+/// The EPS fine-tune starts exactly at the prior (zero-initialised extra channel), learns, and
+/// is found beside the prior for the operators its card names; the consistency distillation
+/// keeps f(x, σ_min) = x, brings the one-step map closer to the teacher's ODE, and is found as
+/// the prior's generator.
+#[test]
+fn eps_fine_tune_and_consistency_distillation_start_from_the_prior() {
+    let device = Device::flex();
+    let dir = tempdir("tasks");
+    let base_dir = dir.join("base");
+    std::fs::create_dir_all(&base_dir).unwrap();
+    let base_cfg = tiny(Path::new("."), 120);
+    run(&base_cfg, &base_dir.join("train.ron"), 120);
+    let (_, base, _) = read_model(&base_dir, &device).unwrap();
+
+    // EPS fine-tune.
+    let eps_dir = dir.join("base-eps");
+    std::fs::create_dir_all(&eps_dir).unwrap();
+    let mut eps_cfg = tiny(Path::new("."), 150);
+    eps_cfg.name = "tiny-eps".into();
+    eps_cfg.init_from = Some("../base".into());
+    eps_cfg.lr = 1e-3;
+    eps_cfg.task = Task::Eps {
+        operators: vec![EpsOperator::Mask, EpsOperator::Downsample(2)],
+        sigma_y: (0.05, 0.05),
+        missing: (0.3, 0.8),
+        box_side: (0.25, 0.7),
+    };
+    eps_cfg.validate().unwrap();
+    let widened = base.clone().widen_input(1);
+    let x = tensor::normal(&mut tensor::rng(6), [4, 1, 12, 12], &device);
+    let obs = tensor::normal(&mut tensor::rng(7), [4, 1, 12, 12], &device);
+    let s = Tensor::<1>::from_floats([0.1, 0.5, 2.0, 20.0], &device);
+    assert_eq!(
+        tensor::to_vec(&widened.denoise(x.clone(), Some(obs), s.clone())).unwrap(),
+        tensor::to_vec(&base.denoise(x, None, s)).unwrap(),
+        "the widened network must compute exactly what the prior computed"
+    );
+    let before = fixed_eps_loss(&widened, &device);
+    run(&eps_cfg, &eps_dir.join("train.ron"), 150);
+    let (card, tuned, _) = read_model(&eps_dir, &device).unwrap();
+    assert_eq!(card.unet.cond_channels, 1);
+    let after = fixed_eps_loss(&tuned, &device);
+    eprintln!("EPS loss on a fixed batch: {before:.4} (the prior, zero-shot) -> {after:.4} (150 steps)");
+    assert!(after < 0.9 * before, "EPS fine-tune did not learn: {before} -> {after}");
+
+    // Consistency distillation.
+    let cm_dir = dir.join("base-cm");
+    std::fs::create_dir_all(&cm_dir).unwrap();
+    let mut cm_cfg = tiny(Path::new("."), 300);
+    cm_cfg.name = "tiny-cm".into();
+    cm_cfg.init_from = Some("../base".into());
+    cm_cfg.lr = 1e-3;
+    cm_cfg.task = Task::Consistency { grid: 6 };
+    let grid = tasks::consistency_grid(6, 0.002, 80.0);
+    let mut student0 = base.clone();
+    student0.consistency_sigma_min = Some(0.002);
+    let gap0 = one_step_gap(&student0, &base, &grid, &device);
+    run(&cm_cfg, &cm_dir.join("train.ron"), 300);
+    let (card, student, _) = read_model(&cm_dir, &device).unwrap();
+    assert_eq!(card.unet.consistency_sigma_min, Some(0.002));
+    let gap = one_step_gap(&student, &base, &grid, &device);
+    eprintln!("one-step vs teacher ODE (MSE): {gap0:.4} before distillation -> {gap:.4} after 300 steps");
+    assert!(gap < 0.8 * gap0, "distillation did not approach the ODE: {gap0} -> {gap}");
+    let x = tensor::normal(&mut tensor::rng(9), [2, 1, 12, 12], &device);
+    let at_min = student.denoise(x.clone(), None, Tensor::full([2], 0.002, &device));
+    let diff = tensor::to_vec(&(at_min - x).abs().max()).unwrap()[0];
+    assert!(diff < 1e-6, "f(x, σ_min) must be x, off by {diff}");
+
+    // Both are found beside the prior and used only where they apply.
+    let prior = NetworkPrior::load(&base_dir, Some([1, 12, 12]), &device).unwrap();
+    let shape = [1, 12, 12];
+    let mask = Mask::from_array(shape, &[12, 12], vec![1.0; 144], &device).unwrap();
+    let down = Downsample::new(shape, 2).unwrap();
+    let down3 = Downsample::new([1, 12, 12], 3).unwrap();
+    let blur = Blur::new(shape, 1.0, &device).unwrap();
+    assert!(prior.eps_denoiser(&mask, 0.05).is_some());
+    assert!(prior.eps_denoiser(&down, 0.05).is_some());
+    assert!(prior.eps_denoiser(&down3, 0.05).is_none());
+    assert!(prior.eps_denoiser(&blur as &dyn Operator, 0.05).is_none());
+    assert!(prior.eps_denoiser(&mask, 0.5).is_none(), "σ_y far outside the trained range");
+    let g = prior.generator().expect("the distilled generator is found");
+    let z = tensor::normal(&mut tensor::rng(1), [3, 1, 12, 12], &device);
+    assert_eq!(tensor::non_finite_chains(&g.generate(z)).unwrap(), 0);
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {

@@ -59,6 +59,10 @@ impl Operator for Downsample {
         let f2 = (self.factor * self.factor) as f64;
         self.upsample(y).div_scalar(f2)
     }
+    fn orthogonal_rows(&self) -> Option<f64> {
+        // Each row averages its own f×f block: norm √(f²/f⁴) = 1/f.
+        Some(1.0 / self.factor as f64)
+    }
     fn solve_shifted(&self, c: f64, sigma_y: f64, b: Tensor<4>) -> Tensor<4> {
         // AᵀA = P/f², with P the projector onto block-constant images (P = up∘down).
         // On range(P) the system is (c + 1/(f²σ²)), on its complement c.

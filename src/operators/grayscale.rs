@@ -35,6 +35,10 @@ impl Operator for Grayscale {
         let c = self.shape[0];
         y.expand([b, c, h, w]).div_scalar(c as f64)
     }
+    fn orthogonal_rows(&self) -> Option<f64> {
+        // Each row averages the C channels of its pixel: norm 1/√C.
+        Some(1.0 / (self.shape[0] as f64).sqrt())
+    }
     fn solve_shifted(&self, c: f64, sigma_y: f64, b: Tensor<4>) -> Tensor<4> {
         // AᵀA = P/C with P the projector onto channel-constant images.
         let ch = self.shape[0] as f64;

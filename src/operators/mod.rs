@@ -53,6 +53,11 @@ pub trait Operator: Send + Sync {
     fn gram_is_diagonal(&self) -> bool {
         false
     }
+    /// `Some(s)` when the rows of A are orthogonal with equal norm s (block averages, the
+    /// channel mean): then A = I·s·Vᵀ with V = Aᵀ/s, an SVD in closed form.
+    fn orthogonal_rows(&self) -> Option<f64> {
+        None
+    }
     /// Number of measurements m.
     fn measurement_len(&self) -> usize {
         self.output_shape().iter().product()

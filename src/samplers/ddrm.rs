@@ -6,8 +6,10 @@
 //! - σ' < σ_y/s_i: x̄' = x̄0 + √(1−η²) σ' (ȳ − x̄0)/(σ_y/s_i) + η σ' ξ
 //! - otherwise: x̄' = (1−η_b) x̄0 + η_b ȳ + √(σ'² − η_b² σ_y²/s_i²) ξ
 //!
-//! The SVD is closed-form for `Identity` and `Mask` (V = I, s = the mask) and a dense SVD
-//! (eigendecomposition of AᵀA in f64) for every other linear operator up to d = 2048.
+//! The SVD is closed-form for `Identity` and `Mask` (V = I, s = the mask), for `Downsample` and
+//! `Grayscale` (orthogonal rows of equal norm s: U = I, V = Aᵀ/s, so the measured coordinates are
+//! A x/s and the null space is what (I − AᵀA/s²) keeps; any image size), and a dense SVD
+//! (eigendecomposition of AᵀA in f64) for `Blur` and `Matrix` up to d = 2048.
 //! Linear Gaussian measurements only.
 
 use super::{ChainState, Sampler, check_steps, sigma_range};
@@ -48,6 +50,9 @@ const DENSE_SVD_MAX_DIM: usize = 2048;
 
 pub struct Ddrm {
     params: DdrmParams,
+    /// `Some(s)`: the closed form for orthogonal rows of norm s (the other fields then hold the
+    /// identity V and are unused).
+    rows: Option<f64>,
     sigmas: Vec<f64>,
     /// V as [d, d]; None when V = I.
     v: Option<Tensor<2>>,
@@ -65,6 +70,9 @@ impl Ddrm {
         let d = problem.dim();
         let device = &problem.device;
         let name = problem.operator.name();
+        if let Some(s) = problem.operator.orthogonal_rows() {
+            return Self::with_rows(params, problem, chains, seed, s);
+        }
         let aty = tensor::to_f64(&problem.operator.adjoint(problem.y.clone()))?;
         let (v, s_host, vt_aty) = if problem.operator.gram_is_diagonal() {
             // AᵀA is diagonal (identity, masks): V = I and s² is that diagonal.
@@ -103,6 +111,7 @@ impl Ddrm {
         let ybar = tensor::from_f64(&ybar, [1, d], device);
         let mut me = Self {
             params,
+            rows: None,
             sigmas,
             v,
             s_host,
@@ -148,6 +157,103 @@ impl Ddrm {
         Ok(me)
     }
 
+    /// DDRM for A with orthogonal rows of norm `s`: measured coordinates A x/s, ȳ = y/s.
+    fn with_rows(
+        params: DdrmParams,
+        problem: &Problem,
+        chains: usize,
+        seed: u64,
+        s: f64,
+    ) -> Result<Self> {
+        let (lo, hi) = sigma_range(
+            "Ddrm",
+            params.sigma_min,
+            params.sigma_max,
+            problem.prior.sigma_range(),
+        )?;
+        let mut sigmas = schedule::karras(params.steps, lo, hi, params.rho);
+        sigmas.push(0.0);
+        let device = &problem.device;
+        let op = problem.operator.as_ref();
+        let mut rng = tensor::rng(seed);
+        let [c, h, w] = problem.shape();
+        let [mc, mh, mw] = op.output_shape();
+        let s0 = sigmas[0];
+        let sy = problem.sigma_y / s;
+        let ybar = problem.y_batch(chains).div_scalar(s);
+        let meas_noise = tensor::normal(&mut rng, [chains, mc, mh, mw], device);
+        let measured = if s0 > sy {
+            ybar + meas_noise.mul_scalar((s0 * s0 - sy * sy).sqrt())
+        } else {
+            meas_noise.mul_scalar(s0)
+        };
+        let null = Self::null_part(problem, tensor::normal(&mut rng, [chains, c, h, w], device), s);
+        let x = null.mul_scalar(s0) + op.adjoint(measured).div_scalar(s);
+        let total_steps = params.steps;
+        Ok(Self {
+            params,
+            rows: Some(s),
+            sigmas,
+            v: None,
+            s_host: vec![],
+            ybar: Tensor::zeros([1, 1], device),
+            rng,
+            state: ChainState {
+                x0_hat: x.zeros_like(),
+                x,
+                sigma: s0,
+                step: 0,
+                total_steps,
+                nfe: 0,
+            },
+        })
+    }
+
+    /// (I − AᵀA/s²) v: the part of v that A does not see.
+    fn null_part(problem: &Problem, v: Tensor<4>, s: f64) -> Tensor<4> {
+        let op = problem.operator.as_ref();
+        v.clone() - op.adjoint(op.forward(v)).div_scalar(s * s)
+    }
+
+    /// One step of the orthogonal-rows closed form.
+    fn step_rows(&mut self, problem: &Problem, s_row: f64) -> Result<()> {
+        let i = self.state.step;
+        let (s, sn) = (self.sigmas[i], self.sigmas[i + 1]);
+        let x = self.state.x.clone();
+        let [b, c, h, w] = x.dims();
+        let device = &problem.device;
+        let op = problem.operator.as_ref();
+        let x0 = problem.prior.denoise(x.clone(), s);
+        self.state.nfe += 1;
+        let (eta, eta_b) = (self.params.eta, self.params.eta_b);
+        let sy = problem.sigma_y / s_row;
+        let noise_px = tensor::normal(&mut self.rng, [b, c, h, w], device);
+        let null = Self::null_part(
+            problem,
+            x0.clone()
+                + (x - x0.clone()).mul_scalar((1.0 - eta * eta).sqrt() * sn / s)
+                + noise_px.mul_scalar(eta * sn),
+            s_row,
+        );
+        let x0m = op.forward(x0.clone()).div_scalar(s_row);
+        let ybar = problem.y_batch(b).div_scalar(s_row);
+        let noise_m = tensor::normal(&mut self.rng, x0m.dims(), device);
+        let measured = if sn < sy {
+            x0m.clone()
+                + (ybar - x0m).mul_scalar((1.0 - eta * eta).sqrt() * sn / sy)
+                + noise_m.mul_scalar(eta * sn)
+        } else {
+            x0m.mul_scalar(1.0 - eta_b)
+                + ybar.mul_scalar(eta_b)
+                + noise_m.mul_scalar((sn * sn - (eta_b * sy).powi(2)).max(0.0).sqrt())
+        };
+        self.state.x = null + op.adjoint(measured).div_scalar(s_row);
+        self.state.x0_hat = if sn == 0.0 { self.state.x.clone() } else { x0 };
+        self.state.sigma = sn;
+        self.state.step += 1;
+        Ok(())
+    }
+
     fn pixels_to_spectral(&self, x: Tensor<4>) -> Tensor<2> {
         let b = x.dims()[0];
         let flat = x.reshape([b as i64, -1]);
@@ -173,6 +279,9 @@ impl Sampler for Ddrm {
     fn step(&mut self, problem: &Problem) -> Result<()> {
         if self.is_done() {
             return Ok(());
+        }
+        if let Some(s_row) = self.rows {
+            return self.step_rows(problem, s_row);
         }
         let i = self.state.step;
         let (s, sn) = (self.sigmas[i], self.sigmas[i + 1]);
