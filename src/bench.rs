@@ -118,6 +118,7 @@ pub fn run_backend(sel: &Selection, quick: bool) -> Result<()> {
             tau: crate::schedule::ou_time_from_sigma(0.01),
             delta: None,
             kappa: None,
+            precondition: true,
             final_denoise: true,
         }),
         SamplerSpec::Eps(crate::samplers::EpsParams {
@@ -367,6 +368,7 @@ pub fn accuracy_table(sel: &Selection, chains: usize) -> Result<()> {
             tau: crate::schedule::ou_time_from_sigma(0.01),
             delta: None,
             kappa: None,
+            precondition: true,
             final_denoise: true,
         }));
         specs.push(SamplerSpec::DiffPir(DiffPirParams {

@@ -4,12 +4,12 @@
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::{Device, Tensor};
+use posterior_lab::operators::{Blur, Downsample, Mask, Operator};
 use posterior_lab::priors::Denoiser;
 use posterior_lab::priors::network::NetworkPrior;
+use posterior_lab::priors::network::{EpsOperator, read_model};
 use posterior_lab::priors::unet::{EdmUNet, UNetConfig};
 use posterior_lab::tensor;
-use posterior_lab::operators::{Blur, Downsample, Mask, Operator};
-use posterior_lab::priors::network::{EpsOperator, read_model};
 use posterior_lab::train::tasks::{self, Task};
 use posterior_lab::train::trainer::{self, DataSpec, Options, TrainConfig};
 use std::path::Path;
@@ -207,7 +207,11 @@ fn teacher_ode(teacher: &EdmUNet, z: Tensor<4>, grid: &[f64]) -> Tensor<4> {
 fn one_step_gap(student: &EdmUNet, teacher: &EdmUNet, grid: &[f64], device: &Device) -> f64 {
     let z = tensor::normal(&mut tensor::rng(4), [64, 1, 12, 12], device);
     let hi = grid[grid.len() - 1];
-    let one = student.denoise(z.clone().mul_scalar(hi), None, Tensor::full([64], hi, device));
+    let one = student.denoise(
+        z.clone().mul_scalar(hi),
+        None,
+        Tensor::full([64], hi, device),
+    );
     let ode = teacher_ode(teacher, z, grid);
     f64::from(tensor::to_vec(&(one - ode).square().mean()).unwrap()[0])
 }
@@ -254,8 +258,13 @@ fn eps_fine_tune_and_consistency_distillation_start_from_the_prior() {
     let (card, tuned, _) = read_model(&eps_dir, &device).unwrap();
     assert_eq!(card.unet.cond_channels, 1);
     let after = fixed_eps_loss(&tuned, &device);
-    eprintln!("EPS loss on a fixed batch: {before:.4} (the prior, zero-shot) -> {after:.4} (150 steps)");
-    assert!(after < 0.9 * before, "EPS fine-tune did not learn: {before} -> {after}");
+    eprintln!(
+        "EPS loss on a fixed batch: {before:.4} (the prior, zero-shot) -> {after:.4} (150 steps)"
+    );
+    assert!(
+        after < 0.9 * before,
+        "EPS fine-tune did not learn: {before} -> {after}"
+    );
 
     // Consistency distillation.
     let cm_dir = dir.join("base-cm");
@@ -273,8 +282,13 @@ fn eps_fine_tune_and_consistency_distillation_start_from_the_prior() {
     let (card, student, _) = read_model(&cm_dir, &device).unwrap();
     assert_eq!(card.unet.consistency_sigma_min, Some(0.002));
     let gap = one_step_gap(&student, &base, &grid, &device);
-    eprintln!("one-step vs teacher ODE (MSE): {gap0:.4} before distillation -> {gap:.4} after 300 steps");
-    assert!(gap < 0.8 * gap0, "distillation did not approach the ODE: {gap0} -> {gap}");
+    eprintln!(
+        "one-step vs teacher ODE (MSE): {gap0:.4} before distillation -> {gap:.4} after 300 steps"
+    );
+    assert!(
+        gap < 0.8 * gap0,
+        "distillation did not approach the ODE: {gap0} -> {gap}"
+    );
     let x = tensor::normal(&mut tensor::rng(9), [2, 1, 12, 12], &device);
     let at_min = student.denoise(x.clone(), None, Tensor::full([2], 0.002, &device));
     let diff = tensor::to_vec(&(at_min - x).abs().max()).unwrap()[0];
@@ -291,7 +305,10 @@ fn eps_fine_tune_and_consistency_distillation_start_from_the_prior() {
     assert!(prior.eps_denoiser(&down, 0.05).is_some());
     assert!(prior.eps_denoiser(&down3, 0.05).is_none());
     assert!(prior.eps_denoiser(&blur as &dyn Operator, 0.05).is_none());
-    assert!(prior.eps_denoiser(&mask, 0.5).is_none(), "σ_y far outside the trained range");
+    assert!(
+        prior.eps_denoiser(&mask, 0.5).is_none(),
+        "σ_y far outside the trained range"
+    );
     let g = prior.generator().expect("the distilled generator is found");
     let z = tensor::normal(&mut tensor::rng(1), [3, 1, 12, 12], &device);
     assert_eq!(tensor::non_finite_chains(&g.generate(z)).unwrap(), 0);

@@ -52,17 +52,17 @@ pub const SAMPLER_PRESETS: [(&str, &str, &str); 11] = [
     (
         "Eps",
         "Eps(steps: 20)",
-        "Exact posterior score (Mammadov, Kara et al.): the denoiser is fed the pivot μ* (zero-shot for networks; exact for mixtures). Fields: steps, mode (Auto|Exact|ZeroShot), solver (Heun|Euler|Ancestral), sigma_min, sigma_max, rho.",
+        "Exact posterior score (Mammadov, Kara et al.): the denoiser is fed the pivot μ* (zero-shot for networks; exact for mixtures). Fields: steps, mode (Auto|Exact|ZeroShot|FineTuned; Auto uses the fine-tuned EPS network beside the prior when it matches the operator and σ_y), solver (Heun|Euler|Ancestral), sigma_min, sigma_max, rho.",
     ),
     (
         "Almc",
-        "Almc(steps: 300)",
-        "Likelihood-first annealed Langevin (Parulekar et al.): Langevin on N(0,I)e^{-R}, then anneal the prior in. Fields: steps, warmup, t_max, tau, delta, kappa, final_denoise.",
+        "Almc(steps: 400)",
+        "Likelihood-first annealed Langevin (Parulekar et al.): Langevin on N(0,I)e^{-R}, then anneal the prior in. Fields: steps, warmup, t_max, tau, delta, kappa, precondition (Langevin in the metric (I + A^T A/σ_y^2)^-1: same targets, no data-term stiffness), final_denoise.",
     ),
     (
         "NoiseSpaceLangevin",
         "NoiseSpaceLangevin(steps: 100)",
-        "Langevin in the noise z of a deterministic generator x = Φ(z) (Purohit et al.); Adam warm-up first. Fields: steps, warmup, warmup_lr, generator_steps, step, drift (Paper|Code), clamp.",
+        "Langevin in the noise z of a deterministic generator x = Φ(z) (Purohit et al.); Adam warm-up first. Fields: steps, warmup, warmup_lr, generator (Auto|Distilled|Ode; Auto uses the distilled one-step model beside the prior when there is one), generator_steps (ODE), step, drift (Paper|Code), clamp.",
     ),
     (
         "Ald",

@@ -261,7 +261,11 @@ impl NetworkPrior {
         }
         if let Some(p) = sibling(&dir, "cm") {
             let (card, model, path) = read_model(&p, device)?;
-            if card.generator.as_ref().is_some_and(|g| g.base == prior.card.name) {
+            if card
+                .generator
+                .as_ref()
+                .is_some_and(|g| g.base == prior.card.name)
+            {
                 prior.generator = Some(Generator { card, model, path });
             }
         }

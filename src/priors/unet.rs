@@ -318,7 +318,12 @@ impl EdmUNet {
             Some(lo) => {
                 let shifted = sigma.clone().sub_scalar(lo);
                 (
-                    shifted.clone().square().add_scalar(sd2).recip().mul_scalar(sd2),
+                    shifted
+                        .clone()
+                        .square()
+                        .add_scalar(sd2)
+                        .recip()
+                        .mul_scalar(sd2),
                     (shifted * s2.clone().sqrt().recip()).mul_scalar(self.sigma_data),
                 )
             }

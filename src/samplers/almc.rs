@@ -13,9 +13,25 @@
 //!   the returned sample is the Tweedie estimate D(e^τ u, σ(τ)) — a practical clean-up that
 //!   is not part of the paper's guarantee; with it off, e^τ u is returned.
 //!
-//! δ defaults to the largest comfortably stable step for the data term,
-//! δ = 0.5/(1 + ‖A‖²/σ_y²) (‖A‖² by power iteration), and κ = δ·steps/(T − τ) follows;
-//! giving `kappa` instead sets δ = κ(T − τ)/steps.
+//! - `precondition` (default on): Langevin in the metric M = (I + AᵀA/σ_y²)⁻¹ for a linear A,
+//!   u ← u + δ M(∇log p_t(u) − ∇R(u)) + √(2δ) M^{1/2} ξ, with M^{1/2}ξ drawn as M(ξ₁ + Aᵀξ₂/σ_y).
+//!   A constant SPD metric leaves every target μ_t unchanged; it removes the data term's
+//!   stiffness (the Gaussian end N(0, I)·exp(−R) becomes a unit-rate Ornstein–Uhlenbeck), so
+//!   δ is limited by the prior alone. Without it (the paper's plain Langevin) δ must stay below
+//!   ~1/(1 + ‖A‖²/σ_y²), which at σ_y = 0.05 leaves 300 steps far too little Langevin time to
+//!   fill a missing region (measured on Fashion-MNIST box inpainting: worse than the naive y).
+//!
+//! δ defaults to (1 − e^{−2τ}) with preconditioning — the critically damped step for the
+//! prior's stiffest direction at the stop time (a score of Lipschitz constant 1/(1 − e^{−2τ})
+//! for data near a low-dimensional set); measured on Fashion-MNIST box inpainting (400 steps,
+//! T = 1): a quarter of it gives 19.9 dB, half 21.3, this 22.2, twice 22.5 (DPS: 22.2) — and to 0.5/(1 + ‖A‖²/σ_y²) (‖A‖² by power iteration)
+//! without; κ = δ·steps/(T − τ) follows; giving `kappa` instead sets δ = κ(T − τ)/steps.
+//! Phase 1 uses its own step, 0.1 with preconditioning (the Gaussian end has unit stiffness
+//! then), δ without. τ defaults to the OU time of σ = 0.1 (the final Tweedie denoise removes the
+//! rest); smaller τ needs proportionally more steps. T defaults to 1 (σ(1) ≈ 2.5, where images
+//! in [-1, 1] are nearly Gaussian): the annealing then has κ ≈ 4 at 400 steps, while T = 5
+//! (σ ≈ 148) would spend most steps where the prior is already Gaussian (measured 18.1 dB at
+//! 300 steps). Data of larger scale (the mixture beds) needs a larger T.
 
 use super::{ChainState, Sampler, check_steps};
 use crate::error::{Error, Result};
@@ -25,7 +41,7 @@ use crate::tensor::{self, Rng};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-/// `Almc(steps: 500, warmup: 200, t_max: 5.0, tau: 5e-5, delta: None, kappa: None, final_denoise: true)`.
+/// `Almc(steps: 400, warmup: 200, t_max: 1.0, tau: 0.005, delta: None, kappa: None, precondition: true, final_denoise: true)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlmcParams {
@@ -34,10 +50,10 @@ pub struct AlmcParams {
     /// Phase-1 (likelihood-only) Langevin steps.
     #[serde(default = "default_warmup")]
     pub warmup: usize,
-    /// Start time T of the OU prior path (σ(5) ≈ 148).
+    /// Start time T of the OU prior path (σ(1) ≈ 2.5; σ(5) ≈ 148).
     #[serde(default = "default_t_max")]
     pub t_max: f64,
-    /// Stop time τ > 0 (default: the OU time of σ = 0.01).
+    /// Stop time τ > 0 (default: the OU time of σ = 0.1).
     #[serde(default = "default_tau")]
     pub tau: f64,
     /// Langevin step δ (default: stable for the data term; see the module doc).
@@ -46,6 +62,9 @@ pub struct AlmcParams {
     /// Annealing slowness κ (sets δ = κ(T − τ)/steps when given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kappa: Option<f64>,
+    /// Langevin in the metric (I + AᵀA/σ_y²)⁻¹ (same targets, no data-term stiffness).
+    #[serde(default = "default_true")]
+    pub precondition: bool,
     #[serde(default = "default_true")]
     pub final_denoise: bool,
 }
@@ -54,10 +73,10 @@ fn default_warmup() -> usize {
     200
 }
 fn default_t_max() -> f64 {
-    5.0
+    1.0
 }
 fn default_tau() -> f64 {
-    ou_time_from_sigma(0.01)
+    ou_time_from_sigma(0.1)
 }
 fn default_true() -> bool {
     true
@@ -85,6 +104,8 @@ pub(crate) fn op_norm_sq(problem: &Problem, iters: usize) -> Result<f64> {
 pub struct Almc {
     params: AlmcParams,
     delta: f64,
+    /// Phase-1 step.
+    warm_delta: f64,
     kappa: f64,
     /// The OU state u.
     u: Tensor<4>,
@@ -113,7 +134,11 @@ impl Almc {
             (Some(d), None) => (d, d * params.steps as f64 / (t - tau)),
             (None, Some(k)) => (k * (t - tau) / params.steps as f64, k),
             (None, None) => {
-                let d = 0.5 / lip;
+                let d = if params.precondition {
+                    1.0 - (-2.0 * tau).exp()
+                } else {
+                    0.5 / lip
+                };
                 (d, d * params.steps as f64 / (t - tau))
             }
         };
@@ -123,7 +148,7 @@ impl Almc {
                 format!("delta must be positive, got {delta}"),
             ));
         }
-        if delta * lip > 2.0 {
+        if !params.precondition && delta * lip > 2.0 {
             return Err(Error::invalid(
                 "Almc",
                 format!(
@@ -144,9 +169,11 @@ impl Almc {
             total_steps: params.warmup + params.steps,
             nfe: 0,
         };
+        let warm_delta = if params.precondition { 0.1 } else { delta };
         Ok(Self {
             params,
             delta,
+            warm_delta,
             kappa,
             u,
             rng,
@@ -162,6 +189,29 @@ impl Almc {
     pub fn delta(&self) -> f64 {
         self.delta
     }
+
+    /// M v with M = (I + AᵀA/σ_y²)⁻¹, or v without preconditioning.
+    fn metric(&self, problem: &Problem, v: Tensor<4>) -> Tensor<4> {
+        if self.params.precondition {
+            problem.operator.solve_shifted(1.0, problem.sigma_y, v)
+        } else {
+            v
+        }
+    }
+
+    /// √(2δ) M^{1/2} ξ: M(ξ₁ + Aᵀξ₂/σ_y) has covariance M(I + AᵀA/σ_y²)M = M.
+    fn noise(&mut self, problem: &Problem, delta: f64, dims: [usize; 4]) -> Tensor<4> {
+        let xi = tensor::normal(&mut self.rng, dims, &problem.device);
+        let xi = if self.params.precondition {
+            let [c, h, w] = problem.operator.output_shape();
+            let xi2 = tensor::normal(&mut self.rng, [dims[0], c, h, w], &problem.device);
+            let v = xi + problem.operator.adjoint(xi2).div_scalar(problem.sigma_y);
+            problem.operator.solve_shifted(1.0, problem.sigma_y, v)
+        } else {
+            xi
+        };
+        xi.mul_scalar((2.0 * delta).sqrt())
+    }
 }
 
 impl Sampler for Almc {
@@ -176,12 +226,13 @@ impl Sampler for Almc {
         let k = self.state.step;
         let u = self.u.clone();
         let grad_r = problem.data_grad(u.clone());
-        let noise = tensor::normal(&mut self.rng, u.dims(), &problem.device)
-            .mul_scalar((2.0 * self.delta).sqrt());
         let (t_max, tau) = (self.params.t_max, self.params.tau);
         if k < self.params.warmup {
             // Phase 1: the Gaussian end of the path, likelihood only.
-            self.u = u.clone() + (u.neg() - grad_r).mul_scalar(self.delta) + noise;
+            let dw = self.warm_delta;
+            let noise = self.noise(problem, dw, u.dims());
+            let drift = self.metric(problem, u.clone().neg() - grad_r);
+            self.u = u + drift.mul_scalar(dw) + noise;
             self.state.x = self.u.clone().mul_scalar(t_max.exp());
             self.state.sigma = sigma_from_ou_time(t_max);
         } else {
@@ -192,7 +243,9 @@ impl Sampler for Almc {
             let d = problem.prior.denoise(xv.clone(), s);
             self.state.nfe += 1;
             let prior_score = (d.clone() - xv).mul_scalar(et / (s * s));
-            self.u = u + (prior_score - grad_r).mul_scalar(self.delta) + noise;
+            let noise = self.noise(problem, self.delta, u.dims());
+            let drift = self.metric(problem, prior_score - grad_r);
+            self.u = u + drift.mul_scalar(self.delta) + noise;
             let t_next = t - (t_max - tau) / self.params.steps as f64;
             self.state.sigma = sigma_from_ou_time(t_next.max(tau));
             self.state.x = self.u.clone().mul_scalar(t_next.max(tau).exp());

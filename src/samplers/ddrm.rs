@@ -187,7 +187,11 @@ impl Ddrm {
         } else {
             meas_noise.mul_scalar(s0)
         };
-        let null = Self::null_part(problem, tensor::normal(&mut rng, [chains, c, h, w], device), s);
+        let null = Self::null_part(
+            problem,
+            tensor::normal(&mut rng, [chains, c, h, w], device),
+            s,
+        );
         let x = null.mul_scalar(s0) + op.adjoint(measured).div_scalar(s);
         let total_steps = params.steps;
         Ok(Self {

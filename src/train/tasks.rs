@@ -151,7 +151,9 @@ pub fn consistency_pair(
 ) -> ((Tensor<4>, Vec<f64>), (Tensor<4>, Vec<f64>)) {
     let [b, c, h, w] = x0.dims();
     let device = x0.device();
-    let n: Vec<usize> = (0..b).map(|_| rng.random_range(0..grid.len() - 1)).collect();
+    let n: Vec<usize> = (0..b)
+        .map(|_| rng.random_range(0..grid.len() - 1))
+        .collect();
     let s_hi: Vec<f64> = n.iter().map(|&i| grid[i + 1]).collect();
     let s_lo: Vec<f64> = n.iter().map(|&i| grid[i]).collect();
     let col = |v: &[f64]| tensor::from_f64(v, [b, 1, 1, 1], &device);
@@ -223,8 +225,15 @@ mod tests {
             // Relative to the size of μ⋆: at large σ the operator's generic solve loses digits
             // in f32 (its right-hand side mixes x/σ² with the far larger Aᵀy/σ_y²).
             let scale = a.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-            let err = a.iter().zip(&b).map(|(u, v)| (u - v).abs()).fold(0.0, f32::max);
-            assert!(err < 1e-3 * scale, "{family:?} σ={sigma}: max |Δμ⋆| = {err}, |μ⋆| ≤ {scale}");
+            let err = a
+                .iter()
+                .zip(&b)
+                .map(|(u, v)| (u - v).abs())
+                .fold(0.0, f32::max);
+            assert!(
+                err < 1e-3 * scale,
+                "{family:?} σ={sigma}: max |Δμ⋆| = {err}, |μ⋆| ≤ {scale}"
+            );
         }
     }
 }

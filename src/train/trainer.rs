@@ -159,21 +159,33 @@ impl TrainConfig {
                 operators, sigma_y, ..
             } => {
                 if self.init_from.is_none() {
-                    return bad("init_from", "the Eps task fine-tunes a prior: name it".into());
+                    return bad(
+                        "init_from",
+                        "the Eps task fine-tunes a prior: name it".into(),
+                    );
                 }
                 if operators.is_empty() {
                     return bad("task", "Eps needs at least one operator".into());
                 }
                 if !(sigma_y.0 > 0.0 && sigma_y.1 >= sigma_y.0) {
-                    return bad("task", format!("Eps sigma_y range {sigma_y:?} is not 0 < lo <= hi"));
+                    return bad(
+                        "task",
+                        format!("Eps sigma_y range {sigma_y:?} is not 0 < lo <= hi"),
+                    );
                 }
             }
             Task::Consistency { grid } => {
                 if self.init_from.is_none() {
-                    return bad("init_from", "the Consistency task distils a prior: name it".into());
+                    return bad(
+                        "init_from",
+                        "the Consistency task distils a prior: name it".into(),
+                    );
                 }
                 if *grid < 2 {
-                    return bad("task", "Consistency needs a grid of at least 2 levels".into());
+                    return bad(
+                        "task",
+                        "Consistency needs a grid of at least 2 levels".into(),
+                    );
                 }
             }
         }
@@ -494,7 +506,12 @@ impl Setup {
         let mut teacher = None;
         let start = match (&cfg.task, start) {
             (Task::Denoiser, start) => start,
-            (Task::Eps { operators, sigma_y, .. }, Some(m)) => {
+            (
+                Task::Eps {
+                    operators, sigma_y, ..
+                },
+                Some(m),
+            ) => {
                 if card.unet.cond_channels != 0 || card.eps.is_some() {
                     return Err(Error::invalid(
                         "init_from",
@@ -522,7 +539,12 @@ impl Setup {
                 m.consistency_sigma_min = Some(card.sigma_min);
                 Some(m)
             }
-            (_, None) => return Err(Error::invalid("init_from", "this task needs a model to start from")),
+            (_, None) => {
+                return Err(Error::invalid(
+                    "init_from",
+                    "this task needs a model to start from",
+                ));
+            }
         };
         card.name = cfg.name.clone();
         card.data = cfg.data_note.clone();
@@ -660,11 +682,10 @@ pub fn train(
                 let x0 = batch(&set, cfg.batch, cfg.hflip, &mut rng, device);
                 let ((x_hi, s_hi), (x_lo, s_lo)) =
                     tasks::consistency_pair(teacher, x0, &grid, &mut rng);
-                let target = model.valid().denoise(
-                    x_lo,
-                    None,
-                    tensor::from_f64(&s_lo, [cfg.batch], device),
-                );
+                let target =
+                    model
+                        .valid()
+                        .denoise(x_lo, None, tensor::from_f64(&s_lo, [cfg.batch], device));
                 let pred = model.denoise(
                     x_hi.autodiff(),
                     None,
