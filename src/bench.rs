@@ -95,6 +95,7 @@ pub fn run_backend(sel: &Selection, quick: bool) -> Result<()> {
             sigma_min: None,
             sigma_max: None,
             rho: 7.0,
+            distilled: false,
         }),
         SamplerSpec::Dps(DpsParams {
             steps,

@@ -189,3 +189,287 @@ fn eps_zero_shot_runs_on_the_network_and_restores() {
     );
     assert!(p_mean > p_naive + 1.0);
 }
+
+/// Mean PSNR of the posterior mean of `Eps(steps: 20)` in `mode` over held-out images, and the
+/// NFE per chain, for one operator.
+fn eps_mean_psnr(
+    prior: &std::sync::Arc<NetworkPrior>,
+    op: &std::sync::Arc<dyn posterior_lab::operators::Operator>,
+    set: &ImageSet,
+    images: usize,
+    mode: posterior_lab::samplers::EpsMode,
+) -> (f64, usize) {
+    use posterior_lab::problem::Problem;
+    use posterior_lab::samplers::{self, EpsParams, SamplerSpec, Solver};
+    let device = Device::flex();
+    let spec = SamplerSpec::Eps(EpsParams {
+        steps: 20,
+        mode,
+        solver: Solver::Euler,
+        sigma_min: None,
+        sigma_max: None,
+        rho: 7.0,
+    });
+    let (mut total, mut nfe) = (0.0, 0);
+    for i in 0..images {
+        // Spread over the 256 held-out images (the classes are interleaved in t10k).
+        let img = set.image(i * (set.len() / images));
+        let truth = tensor::from_vec(img.to_vec(), [1, 1, 28, 28], &device);
+        let clean = op.forward(truth);
+        let noise = tensor::normal(&mut tensor::rng(100 + i as u64), clean.dims(), &device);
+        let y = clean + noise.mul_scalar(0.05);
+        let problem = Problem::new(prior.clone(), op.clone(), y, 0.05, device.clone()).unwrap();
+        let mut s = samplers::build(&spec, &problem, 4, i as u64).unwrap();
+        samplers::run(s.as_mut(), &problem, |_| {}).unwrap();
+        let out = tensor::to_vec(&s.samples()).unwrap();
+        let mean: Vec<f32> = (0..784)
+            .map(|p| (0..4).map(|c| out[c * 784 + p]).sum::<f32>() / 4.0)
+            .collect();
+        total += psnr(&mean, img);
+        nfe = s.state().nfe;
+    }
+    (total / images as f64, nfe)
+}
+
+/// The fine-tuned six-channel EPS network (models/fashion-mnist-eps, picked by `Eps` when it
+/// matches the operator) against zero-shot EPS (μ⋆ fed to the prior) at equal NFE, on held-out
+/// t10k images: box and random inpainting, 2× super-resolution.
+#[test]
+fn fine_tuned_eps_beats_zero_shot_at_equal_nfe() {
+    use posterior_lab::operators::{Downsample, Mask, Operator};
+    use posterior_lab::samplers::EpsMode;
+    use std::sync::Arc;
+    if !root().join("models/fashion-mnist-eps/card.ron").exists() {
+        panic!("models/fashion-mnist-eps is missing");
+    }
+    let device = Device::flex();
+    let prior =
+        Arc::new(NetworkPrior::load(&root().join("models/fashion-mnist"), None, &device).unwrap());
+    let set = heldout(&root().join("assets/heldout/fashion-t10k-last256.npy"));
+    let images: usize = std::env::var("EPS_EVAL_IMAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    let shape = [1, 28, 28];
+    let boxed = npy::read(&root().join("assets/recipes/mask-box-28.npy")).unwrap();
+    let mut rng = tensor::rng(42);
+    let random: Vec<f32> = (0..784)
+        .map(|_| {
+            if rand::RngExt::random::<f64>(&mut rng) < 0.6 {
+                0.0
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let ops: Vec<(&str, Arc<dyn Operator>)> = vec![
+        (
+            "box inpainting",
+            Arc::new(Mask::from_array(shape, &[28, 28], boxed.data, &device).unwrap()),
+        ),
+        (
+            "random inpainting (60% missing)",
+            Arc::new(Mask::from_array(shape, &[28, 28], random, &device).unwrap()),
+        ),
+        (
+            "2x super-resolution",
+            Arc::new(Downsample::new(shape, 2).unwrap()),
+        ),
+    ];
+    let mut results = vec![];
+    for (name, op) in ops {
+        assert!(
+            prior.eps_denoiser(op.as_ref(), 0.05).is_some(),
+            "{name}: no match"
+        );
+        let (zero, nfe_zero) = eps_mean_psnr(&prior, &op, &set, images, EpsMode::ZeroShot);
+        let (tuned, nfe_tuned) = eps_mean_psnr(&prior, &op, &set, images, EpsMode::FineTuned);
+        eprintln!(
+            "{name}: EPS(20) zero-shot {zero:.2} dB, fine-tuned {tuned:.2} dB ({images} held-out images, {nfe_tuned} NFE each)"
+        );
+        assert_eq!(nfe_zero, nfe_tuned);
+        results.push((name, zero, tuned));
+    }
+    for (name, zero, tuned) in results {
+        assert!(
+            tuned > zero,
+            "{name}: fine-tuned EPS ({tuned:.2} dB) does not beat zero-shot ({zero:.2} dB)"
+        );
+    }
+}
+
+/// Mean squared change the prior's denoiser makes to `x` at noise level σ (x + σε → D), per pixel:
+/// small for images the prior finds typical, large for artefacts it would remove.
+fn denoising_residual(prior: &NetworkPrior, x: &[f32], n: usize, sigma: f64) -> f64 {
+    let device = Device::flex();
+    let xt = tensor::from_vec(x.to_vec(), [n, 1, 28, 28], &device);
+    let noise = tensor::normal(&mut tensor::rng(77), xt.dims(), &device);
+    let d = tensor::to_vec(&prior.denoise(xt + noise.mul_scalar(sigma), sigma)).unwrap();
+    d.iter()
+        .zip(x)
+        .map(|(a, b)| ((a - b) as f64).powi(2))
+        .sum::<f64>()
+        / x.len() as f64
+}
+
+/// The distilled one-step generator (models/fashion-mnist-cm, found beside the prior): one call
+/// gives samples the prior finds about as typical as its own 40-step ODE samples, and
+/// `NoiseSpaceLangevin` picks it, restoring a held-out image for a fraction of the ODE's NFE.
+#[test]
+fn distilled_generator_samples_in_one_call_and_drives_noise_space_langevin() {
+    use posterior_lab::operators::{Mask, Operator};
+    use posterior_lab::problem::Problem;
+    use posterior_lab::samplers::{
+        self, CpsParams, Drift, GeneratorChoice, PriorParams, SamplerSpec, Solver,
+    };
+    use std::sync::Arc;
+    let device = Device::flex();
+    let prior =
+        Arc::new(NetworkPrior::load(&root().join("models/fashion-mnist"), None, &device).unwrap());
+    assert!(
+        prior.generator().is_some(),
+        "models/fashion-mnist-cm not found beside the prior"
+    );
+    let set = heldout(&root().join("assets/heldout/fashion-t10k-last256.npy"));
+    let shape = [1, 28, 28];
+    let n = 64;
+    let id: Arc<dyn Operator> = Arc::new(posterior_lab::operators::Identity::new(shape));
+    let y0 = tensor::from_vec(set.image(0).to_vec(), [1, 1, 28, 28], &device);
+    let unconditional = Problem::new(prior.clone(), id, y0, 1.0, device.clone()).unwrap();
+    let draw = |steps, distilled| {
+        let spec = SamplerSpec::Prior(PriorParams {
+            steps,
+            solver: Solver::Heun,
+            sigma_min: None,
+            sigma_max: None,
+            rho: 7.0,
+            distilled,
+        });
+        let mut s = samplers::build(&spec, &unconditional, n, 5).unwrap();
+        samplers::run(s.as_mut(), &unconditional, |_| {}).unwrap();
+        (
+            tensor::to_vec(&s.samples()).unwrap(),
+            s.state().nfe,
+            s.detail(),
+        )
+    };
+    let (one, nfe_one, detail) = draw(1, true);
+    let (ode, nfe_ode, _) = draw(40, false);
+    assert_eq!(nfe_one, 1);
+    assert!(detail.is_some_and(|d| d.contains("distilled")));
+    let data: Vec<f32> = set.data[..n * 784].to_vec();
+    let noise: Vec<f32> = tensor::gaussian_vec(&mut tensor::rng(9), n * 784)
+        .iter()
+        .map(|v| (*v as f32 * 0.5).clamp(-1.0, 1.0))
+        .collect();
+    for sigma in [0.1, 0.3] {
+        let r = |x: &[f32]| denoising_residual(&prior, x, n, sigma);
+        let (r_data, r_one, r_ode, r_noise) = (r(&data), r(&one), r(&ode), r(&noise));
+        eprintln!(
+            "σ {sigma}: denoising residual held-out {r_data:.4}, one-step (1 NFE) {r_one:.4}, ODE ({nfe_ode} NFE) {r_ode:.4}, clipped noise {r_noise:.4}"
+        );
+        assert!(
+            r_one < 2.0 * r_ode,
+            "one-step samples are far less typical than the ODE's"
+        );
+        // At small σ clipped noise is partly kept; from σ = 0.3 the prior removes it.
+        assert!(sigma < 0.3 || r_one < r_noise / 3.0);
+    }
+    // Diversity: a generator collapsed to the mean image would have no spread across samples.
+    let spread = |x: &[f32]| {
+        (0..784)
+            .map(|p| {
+                let v: Vec<f64> = (0..n).map(|i| x[i * 784 + p] as f64).collect();
+                let m = v.iter().sum::<f64>() / n as f64;
+                v.iter().map(|a| (a - m).powi(2)).sum::<f64>() / n as f64
+            })
+            .sum::<f64>()
+            / 784.0
+    };
+    let (v_data, v_one) = (spread(&data), spread(&one));
+    eprintln!("per-pixel variance across {n} samples: held-out {v_data:.3}, one-step {v_one:.3}");
+    assert!(v_one > 0.5 * v_data);
+
+    // Noise-space Langevin on box inpainting of held-out images, distilled Φ against the 8-step ODE.
+    let boxed = npy::read(&root().join("assets/recipes/mask-box-28.npy")).unwrap();
+    let op: Arc<dyn Operator> =
+        Arc::new(Mask::from_array(shape, &[28, 28], boxed.data.clone(), &device).unwrap());
+    let nsl = |generator, image: usize| {
+        let img = set.image(image);
+        let truth = tensor::from_vec(img.to_vec(), [1, 1, 28, 28], &device);
+        let clean = op.forward(truth);
+        let noise = tensor::normal(&mut tensor::rng(200 + image as u64), clean.dims(), &device);
+        let y = clean + noise.mul_scalar(0.05);
+        let y_vec = tensor::to_vec(&y).unwrap();
+        let problem = Problem::new(prior.clone(), op.clone(), y, 0.05, device.clone()).unwrap();
+        let spec = SamplerSpec::NoiseSpaceLangevin(CpsParams {
+            steps: 60,
+            warmup: 200,
+            warmup_lr: 0.005,
+            generator_steps: 8,
+            generator,
+            step: None,
+            drift: Drift::Paper,
+            clamp: false,
+        });
+        let mut s = samplers::build(&spec, &problem, 4, 1).unwrap();
+        samplers::run(s.as_mut(), &problem, |_| {}).unwrap();
+        let out = tensor::to_vec(&s.samples()).unwrap();
+        let mean: Vec<f32> = (0..784)
+            .map(|p| (0..4).map(|c| out[c * 784 + p]).sum::<f32>() / 4.0)
+            .collect();
+        let naive: Vec<f32> = y_vec.iter().zip(&boxed.data).map(|(v, m)| v * m).collect();
+        (
+            psnr(&mean, img),
+            psnr(&naive, img),
+            s.state().nfe,
+            s.detail(),
+        )
+    };
+    let images = [3, 40, 77, 130];
+    let mut gain = 0.0;
+    for &i in &images {
+        let (p, naive, n, detail) = nsl(GeneratorChoice::Auto, i);
+        assert!(detail.is_some_and(|d| d.contains("distilled")));
+        eprintln!("NSL distilled, image {i}: PSNR mean {p:.2} dB vs naive {naive:.2} dB ({n} NFE)");
+        gain += (p - naive) / images.len() as f64;
+    }
+    assert!(
+        gain > 0.5,
+        "distilled NSL gains only {gain:.2} dB over the naive answer"
+    );
+    // Cost per iteration (one step of each; a full ODE run takes minutes here).
+    let y = tensor::from_vec(set.image(0).to_vec(), [1, 1, 28, 28], &device);
+    let problem = Problem::new(
+        prior.clone(),
+        op.clone(),
+        op.forward(y),
+        0.05,
+        device.clone(),
+    )
+    .unwrap();
+    let per_step = |generator| {
+        let spec = SamplerSpec::NoiseSpaceLangevin(CpsParams {
+            steps: 10,
+            warmup: 10,
+            warmup_lr: 0.005,
+            generator_steps: 8,
+            generator,
+            step: None,
+            drift: Drift::Paper,
+            clamp: false,
+        });
+        let mut s = samplers::build(&spec, &problem, 1, 1).unwrap();
+        let before = s.state().nfe;
+        s.step(&problem).unwrap();
+        s.state().nfe - before
+    };
+    let (one, ode) = (
+        per_step(GeneratorChoice::Auto),
+        per_step(GeneratorChoice::Ode),
+    );
+    eprintln!(
+        "NFE per iteration: distilled {one}, 8-step ODE {ode}; distilled mean gain {gain:.2} dB"
+    );
+    assert!(one * 8 <= ode);
+}

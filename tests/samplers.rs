@@ -91,6 +91,7 @@ fn prior_sampler_matches_the_prior() {
                 sigma_min: None,
                 sigma_max: None,
                 rho: 7.0,
+                distilled: false,
             });
             let mut s = samplers::build(&spec, &problem, N, 8).unwrap();
             samplers::run(s.as_mut(), &problem, |_| {}).unwrap();

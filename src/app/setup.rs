@@ -92,7 +92,7 @@ pub const SAMPLER_PRESETS: [(&str, &str, &str); 11] = [
     (
         "Prior",
         "Prior(steps: 40)",
-        "Unconditional samples from the prior (ignores y): what the prior believes. Fields: steps, solver (Heun|Euler|Ancestral).",
+        "Unconditional samples from the prior (ignores y): what the prior believes. Fields: steps, solver (Heun|Euler|Ancestral), distilled (true: the distilled one-step consistency model, one call per step; steps: 1 for one-step samples).",
     ),
     (
         "Exact",

@@ -213,10 +213,16 @@ pub struct Generator {
 impl Generator {
     /// Φ(z) for z ~ N(0, I) of shape [B, C, H, W]; differentiable in z.
     pub fn generate(&self, z: Tensor<4>) -> Tensor<4> {
-        let b = z.dims()[0];
         let hi = self.card.sigma_max;
-        let s = Tensor::<1>::full([b], hi, &z.device());
-        self.model.denoise(z.mul_scalar(hi), None, s)
+        self.consistency(z.mul_scalar(hi), hi)
+    }
+
+    /// The consistency function f(x, σ): the end of the probability-flow ODE trajectory through
+    /// x at level σ, in one call (f(x, σ_min) = x by construction).
+    pub fn consistency(&self, x: Tensor<4>, sigma: f64) -> Tensor<4> {
+        let b = x.dims()[0];
+        let s = Tensor::<1>::full([b], sigma, &x.device());
+        self.model.denoise(x, None, s)
     }
 }
 

@@ -17,7 +17,7 @@ pub enum Solver {
     Ancestral,
 }
 
-/// `Prior(steps: 64, solver: Heun, sigma_min: 0.002, sigma_max: 80, rho: 7)`.
+/// `Prior(steps: 64, solver: Heun, sigma_min: 0.002, sigma_max: 80, rho: 7, distilled: false)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PriorParams {
@@ -32,6 +32,12 @@ pub struct PriorParams {
     pub sigma_max: Option<f64>,
     #[serde(default = "default_rho")]
     pub rho: f64,
+    /// Use the prior's distilled consistency generator (`NAME-cm/` beside the model) instead of
+    /// the denoiser: each step maps x at level σ to f(x, σ) in one call and re-noises it to the
+    /// next level (multistep consistency sampling); `steps: 1` is one call per sample. `solver`
+    /// is then unused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub distilled: bool,
 }
 
 pub(crate) fn default_rho() -> f64 {
@@ -45,6 +51,12 @@ pub struct PriorSampler {
 
 impl PriorSampler {
     pub fn new(params: PriorParams, problem: &Problem, chains: usize, seed: u64) -> Result<Self> {
+        if params.distilled && problem.prior.generator().is_none() {
+            return Err(crate::error::Error::invalid(
+                "Prior",
+                "distilled: true needs a distilled one-step model (a NAME-cm folder beside the prior's model)",
+            ));
+        }
         let core = super::EdmCore::new(
             "Prior",
             params.steps,
@@ -68,6 +80,14 @@ impl Sampler for PriorSampler {
             return Ok(());
         };
         let x = self.core.state.x.clone();
+        if let Some(generator) = problem.prior.generator().filter(|_| self.params.distilled) {
+            let x0 = generator.consistency(x, s);
+            self.core.state.nfe += 1;
+            let noise = crate::tensor::normal(&mut self.core.rng, x0.dims(), &x0.device());
+            let next = x0.clone() + noise.mul_scalar(s_next);
+            self.core.state.advance(next, x0, s_next);
+            return Ok(());
+        }
         let x0 = problem.prior.denoise(x.clone(), s);
         self.core.state.nfe += 1;
         let (next, extra) = super::edm_step(
@@ -84,5 +104,11 @@ impl Sampler for PriorSampler {
 
     fn state(&self) -> &ChainState {
         &self.core.state
+    }
+
+    fn detail(&self) -> Option<String> {
+        self.params
+            .distilled
+            .then(|| "distilled one-step consistency model".into())
     }
 }
