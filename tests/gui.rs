@@ -221,3 +221,44 @@ fn frames_stay_fast_while_the_engine_runs() {
     );
     h.state_mut().stop();
 }
+
+/// Choosing the colour patch prior swaps the 28×28 gallery picture for a demo photo at the
+/// working size, a short run on it completes, and the About window credits the photographers.
+#[test]
+fn photo_prior_picks_a_demo_photo_and_about_credits_it() {
+    if !has_vulkan() {
+        eprintln!("skipped: no Vulkan adapter (install mesa-vulkan-drivers)");
+        return;
+    }
+    let mut a = app();
+    let Some(photo) = a.priors.iter().find(|p| p.any_size).cloned() else {
+        panic!("no patch prior found in models/ (models/photo)");
+    };
+    a.setup.sampler = "Dps(steps: 5)".into();
+    a.setup.chains = 2;
+    let mut h = harness(a);
+    h.run_steps(2);
+    h.get_by_label("prior").click();
+    h.run_steps(2);
+    h.get_by_label(&photo.label).click();
+    h.run_steps(2);
+    assert_eq!(h.state().setup.prior, photo.name);
+    assert_eq!(h.state().setup.image, "coffee");
+    let shape = h.state().image.as_ref().unwrap().shape;
+    assert_eq!(shape[0], 3);
+    assert!(shape[1].max(shape[2]) <= h.state().working_side, "{shape:?}");
+    h.get_by_label("Run").click();
+    h.run_steps(1);
+    assert!(h.state_mut().wait_done(Duration::from_secs(300)));
+    let snap = h.state().run.as_ref().unwrap().latest.clone().unwrap();
+    assert_eq!(snap.status, Status::Done, "{:?}", snap.status);
+
+    h.get_by_label("About").click();
+    h.run_steps(2);
+    assert!(h.query_by_label("About Posterior Lab").is_some());
+    assert!(
+        h.query_all_by_label_contains("Aitzol Berasategi")
+            .next()
+            .is_some()
+    );
+}

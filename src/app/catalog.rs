@@ -11,8 +11,9 @@ const EMBEDDED_FASHION_CARD: &str = include_str!("../../models/fashion-mnist/car
 const EMBEDDED_FASHION_WEIGHTS: &[u8] = include_bytes!("../../models/fashion-mnist/model.bpk");
 const EMBEDDED_GMM_TOY: &str = include_str!("../../assets/recipes/gmm-8x8.ron");
 
-/// Demo images bundled in the binary (licences: assets/LICENSES.md).
-pub const GALLERY: [(&str, &[u8]); 12] = [
+/// Demo images bundled in the binary (licences: assets/LICENSES.md): the 28×28 images first,
+/// then the photos (never part of any training set).
+pub const GALLERY: [(&str, &[u8]); 19] = [
     (
         "fashion-sneaker",
         include_bytes!("../../assets/gallery/fashion-sneaker.png"),
@@ -61,7 +62,28 @@ pub const GALLERY: [(&str, &[u8]); 12] = [
         "digit-3",
         include_bytes!("../../assets/gallery/digit-3.png"),
     ),
+    ("coffee", include_bytes!("../../assets/demo/coffee.jpg")),
+    ("chelsea", include_bytes!("../../assets/demo/chelsea.jpg")),
+    ("astronaut", include_bytes!("../../assets/demo/astronaut.jpg")),
+    ("flower", include_bytes!("../../assets/demo/flower.jpg")),
+    ("seeding", include_bytes!("../../assets/demo/seeding.jpg")),
+    (
+        "picosdeeuropa",
+        include_bytes!("../../assets/demo/picosdeeuropa.jpg"),
+    ),
+    ("camera", include_bytes!("../../assets/demo/camera.jpg")),
 ];
+
+/// The gallery image a prior starts on: a photo for patch priors, a digit for digit priors.
+pub fn default_image(prior: &PriorEntry) -> &'static str {
+    if prior.any_size {
+        "coffee"
+    } else if prior.name.contains("mnist") && !prior.name.contains("fashion") {
+        "digit-7"
+    } else {
+        "fashion-sneaker"
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PriorEntry {

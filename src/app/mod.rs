@@ -2,6 +2,7 @@
 //! mean and their spread evolve. The engine thread does all the numerics; this thread only sends
 //! commands and draws the newest snapshot (it never waits on the engine).
 
+pub mod about;
 pub mod catalog;
 pub mod export;
 pub mod mask_editor;
@@ -95,6 +96,7 @@ pub struct PosteriorApp {
     runs: u64,
     pub working_side: usize,
     pub last_export: Option<PathBuf>,
+    pub show_about: bool,
 }
 
 impl PosteriorApp {
@@ -157,6 +159,7 @@ impl PosteriorApp {
             runs: 0,
             working_side: 128,
             last_export: None,
+            show_about: false,
         };
         app.reload_image();
         Ok(app)
@@ -503,6 +506,12 @@ impl PosteriorApp {
             });
         if self.setup.prior != before.prior {
             self.mask.clear();
+            // A gallery picture made for the old prior gives way to the new prior's own.
+            if catalog::gallery_bytes(&self.setup.image).is_some()
+                && let Some(p) = self.prior()
+            {
+                self.setup.image = catalog::default_image(p).into();
+            }
             self.reload_image();
         }
 
@@ -738,6 +747,9 @@ impl PosteriorApp {
                     Err(e) => self.toast(e.to_string(), true),
                 }
             }
+            ui.separator();
+            ui.toggle_value(&mut self.show_about, "About")
+                .on_hover_text("Version and credits of the bundled images and data");
         });
     }
 
@@ -1047,6 +1059,10 @@ impl PosteriorApp {
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::both().show(ui, |ui| self.views_ui(ui));
         });
+        egui::Window::new("About Posterior Lab")
+            .open(&mut self.show_about)
+            .collapsible(false)
+            .show(&ctx, about::about_ui);
         self.toasts_ui(&ctx);
         self.frame_ms.push(t0.elapsed().as_secs_f32() * 1000.0);
         if self.frame_ms.len() > 2000 {
