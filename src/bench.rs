@@ -362,16 +362,21 @@ pub fn accuracy_table(sel: &Selection, chains: usize) -> Result<()> {
             sigma_max: 30.0,
             final_denoise: true,
         }));
-        specs.push(SamplerSpec::Almc(AlmcParams {
-            steps: 2000,
-            warmup: 200,
-            t_max: 5.0,
-            tau: crate::schedule::ou_time_from_sigma(0.01),
-            delta: None,
-            kappa: None,
-            precondition: true,
-            final_denoise: true,
-        }));
+        // Both forms, same target path (T = 5 for the beds' scale, τ at σ = 0.01): the plain
+        // Langevin with its default δ, and the preconditioned one with an explicit δ (its
+        // default, 1 − e^{−2τ}, assumes images near a low-dimensional set, not these mixtures).
+        for (precondition, delta) in [(false, None), (true, Some(0.005))] {
+            specs.push(SamplerSpec::Almc(AlmcParams {
+                steps: 2000,
+                warmup: 200,
+                t_max: 5.0,
+                tau: crate::schedule::ou_time_from_sigma(0.01),
+                delta,
+                kappa: None,
+                precondition,
+                final_denoise: true,
+            }));
+        }
         specs.push(SamplerSpec::DiffPir(DiffPirParams {
             steps: 100,
             lambda: 1.0,
@@ -442,7 +447,14 @@ fn describe(spec: &SamplerSpec) -> String {
         SamplerSpec::Eps(p) => format!("Eps({}, {:?}, {:?})", p.steps, p.mode, p.solver),
         SamplerSpec::Dps(p) => format!("Dps({}, zeta {})", p.steps, p.zeta),
         SamplerSpec::Ald(p) => format!("Ald({}x{})", p.steps, p.inner),
-        SamplerSpec::Almc(p) => format!("Almc({} + warm-up {})", p.steps, p.warmup),
+        SamplerSpec::Almc(p) => match (p.precondition, p.delta) {
+            (true, Some(d)) => format!(
+                "Almc({} + warm-up {}, preconditioned, δ {d})",
+                p.steps, p.warmup
+            ),
+            (true, None) => format!("Almc({} + warm-up {}, preconditioned)", p.steps, p.warmup),
+            (false, _) => format!("Almc({} + warm-up {}, plain)", p.steps, p.warmup),
+        },
         SamplerSpec::NoiseSpaceLangevin(p) => format!(
             "NoiseSpaceLangevin({} + warm-up {}, {:?} drift)",
             p.steps, p.warmup, p.drift
