@@ -246,7 +246,10 @@ fn photo_prior_picks_a_demo_photo_and_about_credits_it() {
     assert_eq!(h.state().setup.image, "coffee");
     let shape = h.state().image.as_ref().unwrap().shape;
     assert_eq!(shape[0], 3);
-    assert!(shape[1].max(shape[2]) <= h.state().working_side, "{shape:?}");
+    assert!(
+        shape[1].max(shape[2]) <= h.state().working_side,
+        "{shape:?}"
+    );
     h.get_by_label("Run").click();
     h.run_steps(1);
     assert!(h.state_mut().wait_done(Duration::from_secs(300)));

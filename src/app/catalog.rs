@@ -64,7 +64,10 @@ pub const GALLERY: [(&str, &[u8]); 19] = [
     ),
     ("coffee", include_bytes!("../../assets/demo/coffee.jpg")),
     ("chelsea", include_bytes!("../../assets/demo/chelsea.jpg")),
-    ("astronaut", include_bytes!("../../assets/demo/astronaut.jpg")),
+    (
+        "astronaut",
+        include_bytes!("../../assets/demo/astronaut.jpg"),
+    ),
     ("flower", include_bytes!("../../assets/demo/flower.jpg")),
     ("seeding", include_bytes!("../../assets/demo/seeding.jpg")),
     (
