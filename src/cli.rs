@@ -313,9 +313,10 @@ fn eval_model(
     ];
     let rows = trainer::evaluate(&prior.model, &set, &sigmas, count, 7, &sel.device)?;
     println!(
-        "{}: {} held-out images",
+        "{}: {} held-out images, {} parameters",
         prior.card.name,
-        count.min(set.len())
+        count.min(set.len()),
+        burn::module::Module::num_params(&prior.model)
     );
     println!("| sigma | MSE denoiser | MSE identity | ratio |");
     println!("|---|---|---|---|");

@@ -438,13 +438,14 @@ fn almc_phase_one_samples_the_gaussian_end_of_its_path() {
     }
 }
 
-/// DDRM's closed-form SVD for block averaging and the channel mean (orthogonal rows) samples the
+/// DDRM's closed-form SVD for block averaging and the channel mean (orthogonal rows), and the
+/// Kronecker SVD of the separable blur, samples the
 /// same distribution as its dense-SVD path on the very same A given as a matrix: the distance
 /// between the two sample sets is at the level of two dense runs with different seeds.
 #[test]
 fn ddrm_closed_form_svd_matches_the_dense_svd() {
     use posterior_lab::linalg::Mat;
-    use posterior_lab::operators::{Downsample, Grayscale, MatrixOp, Operator};
+    use posterior_lab::operators::{Blur, Downsample, Grayscale, MatrixOp, Operator};
     use posterior_lab::priors::{Gmm, GmmDenoiser};
     use posterior_lab::problem::Problem;
     use std::sync::Arc;
@@ -460,6 +461,11 @@ fn ddrm_closed_form_svd_matches_the_dense_svd() {
     let cases: Vec<([usize; 3], Arc<dyn Operator>)> = vec![
         ([1, 4, 4], Arc::new(Downsample::new([1, 4, 4], 2).unwrap())),
         ([3, 2, 2], Arc::new(Grayscale::new([3, 2, 2]).unwrap())),
+        // Separable blur (Kronecker SVD), non-square and two channels to catch index mix-ups.
+        (
+            [2, 3, 4],
+            Arc::new(Blur::new([2, 3, 4], 0.8, &device).unwrap()),
+        ),
     ];
     for (shape, op) in cases {
         let d: usize = shape.iter().product();

@@ -105,6 +105,10 @@ impl Operator for Blur {
         let rows = self.bh_t.clone().expand([b, c, h, h]).matmul(y);
         rows.matmul(self.bw.clone().expand([b, c, w, w]))
     }
+    fn separable(&self) -> Option<(Vec<f64>, Vec<f64>)> {
+        let [_, h, w] = self.shape;
+        Some((blur_matrix(h, self.sigma), blur_matrix(w, self.sigma)))
+    }
 }
 
 #[cfg(test)]

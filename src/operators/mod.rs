@@ -58,6 +58,11 @@ pub trait Operator: Send + Sync {
     fn orthogonal_rows(&self) -> Option<f64> {
         None
     }
+    /// `Some((B_h, B_w))` (row-major f64, H×H and W×W) when A acts on every channel as
+    /// X ↦ B_h X B_wᵀ (separable blur): its SVD is the Kronecker product of two small ones.
+    fn separable(&self) -> Option<(Vec<f64>, Vec<f64>)> {
+        None
+    }
     /// Number of measurements m.
     fn measurement_len(&self) -> usize {
         self.output_shape().iter().product()

@@ -8,8 +8,10 @@
 //!
 //! The SVD is closed-form for `Identity` and `Mask` (V = I, s = the mask), for `Downsample` and
 //! `Grayscale` (orthogonal rows of equal norm s: U = I, V = Aᵀ/s, so the measured coordinates are
-//! A x/s and the null space is what (I − AᵀA/s²) keeps; any image size), and a dense SVD
-//! (eigendecomposition of AᵀA in f64) for `Blur` and `Matrix` up to d = 2048.
+//! A x/s and the null space is what (I − AᵀA/s²) keeps; any image size), for `Blur` the
+//! Kronecker product of the SVDs of its two 1-D blur matrices (X̄ = V_hᵀ X V_w per channel,
+//! s_ij = s_h,i·s_w,j; any size up to a few hundred pixels a side), and a dense SVD
+//! (eigendecomposition of AᵀA in f64) for `Matrix` up to d = 2048.
 //! Linear Gaussian measurements only.
 
 use super::{ChainState, Sampler, check_steps, sigma_range};
@@ -45,6 +47,16 @@ fn default_eta_b() -> f64 {
     1.0
 }
 
+/// V in the SVD A = U diag(s) Vᵀ, as applied to images.
+enum Basis {
+    /// V = I.
+    Pixels,
+    /// V as [d, d].
+    Dense(Box<Tensor<2>>),
+    /// V = V_h ⊗ V_w as [1, 1, H, H] and [1, 1, W, W] (separable operators).
+    Kronecker(Box<(Tensor<4>, Tensor<4>)>),
+}
+
 /// Largest d for which a dense SVD is computed.
 const DENSE_SVD_MAX_DIM: usize = 2048;
 
@@ -54,8 +66,8 @@ pub struct Ddrm {
     /// identity V and are unused).
     rows: Option<f64>,
     sigmas: Vec<f64>,
-    /// V as [d, d]; None when V = I.
-    v: Option<Tensor<2>>,
+    /// The right singular vectors V.
+    v: Basis,
     /// Singular values, host and [1, d].
     s_host: Vec<f64>,
     /// ȳ as [1, d] (0 where s = 0).
@@ -79,7 +91,29 @@ impl Ddrm {
             let [c, h, w] = problem.shape();
             let ones = Tensor::<4>::ones([1, c, h, w], device);
             let m2 = tensor::to_f64(&problem.operator.adjoint(problem.operator.forward(ones)))?;
-            (None, m2.iter().map(|v| v.max(0.0).sqrt()).collect(), aty)
+            (
+                Basis::Pixels,
+                m2.iter().map(|v| v.max(0.0).sqrt()).collect(),
+                aty,
+            )
+        } else if let Some((bh, bw)) = problem.operator.separable() {
+            let [c, h, w] = problem.shape();
+            let svd = |m: Vec<f64>, n: usize| {
+                let (s, v) = right_singular(&crate::linalg::Mat {
+                    rows: n,
+                    cols: n,
+                    data: m,
+                });
+                (s, tensor::from_f64(&v.data, [1, 1, n, n], device))
+            };
+            let ((sh, vh), (sw, vw)) = (svd(bh, h), svd(bw, w));
+            let s: Vec<f64> = (0..c * h * w)
+                .map(|k| sh[(k / w) % h] * sw[k % w])
+                .collect();
+            let basis = Basis::Kronecker(Box::new((vh, vw)));
+            let aty_t = problem.operator.adjoint(problem.y.clone());
+            let vt_aty = tensor::to_f64(&basis_forward(&basis, aty_t))?;
+            (basis, s, vt_aty)
         } else {
             if d > DENSE_SVD_MAX_DIM {
                 return Err(Error::Unsupported {
@@ -92,7 +126,11 @@ impl Ddrm {
             let a = problem.operator.dense(device)?;
             let (s, vm) = right_singular(&a);
             let vt_aty = vm.tmatvec(&aty);
-            (Some(tensor::from_f64(&vm.data, [d, d], device)), s, vt_aty)
+            (
+                Basis::Dense(Box::new(tensor::from_f64(&vm.data, [d, d], device))),
+                s,
+                vt_aty,
+            )
         };
         let ybar: Vec<f64> = s_host
             .iter()
@@ -144,7 +182,9 @@ impl Ddrm {
         let xbar = me.ybar.clone() * tensor::from_f64(&measured, [1, d], device)
             + noise * tensor::from_f64(&std, [1, d], device);
         let [c, h, w] = problem.shape();
-        let x = me.spectral_to_pixels(xbar).reshape([chains, c, h, w]);
+        let x = me
+            .spectral_to_pixels(xbar, [c, h, w])
+            .reshape([chains, c, h, w]);
         me.rng = rng;
         me.state = ChainState {
             x0_hat: x.zeros_like(),
@@ -198,7 +238,7 @@ impl Ddrm {
             params,
             rows: Some(s),
             sigmas,
-            v: None,
+            v: Basis::Pixels,
             s_host: vec![],
             ybar: Tensor::zeros([1, 1], device),
             rng,
@@ -259,18 +299,38 @@ impl Ddrm {
     }
 
     fn pixels_to_spectral(&self, x: Tensor<4>) -> Tensor<2> {
-        let b = x.dims()[0];
-        let flat = x.reshape([b as i64, -1]);
-        match &self.v {
-            Some(v) => flat.matmul(v.clone()),
-            None => flat,
-        }
+        basis_forward(&self.v, x)
     }
 
-    fn spectral_to_pixels(&self, xbar: Tensor<2>) -> Tensor<2> {
+    /// Back to pixels, as [B, d].
+    fn spectral_to_pixels(&self, xbar: Tensor<2>, shape: [usize; 3]) -> Tensor<2> {
+        let b = xbar.dims()[0];
         match &self.v {
-            Some(v) => xbar.matmul(v.clone().transpose()),
-            None => xbar,
+            Basis::Pixels => xbar,
+            Basis::Dense(v) => xbar.matmul(v.as_ref().clone().transpose()),
+            Basis::Kronecker(vs) => {
+                let (vh, vw) = vs.as_ref();
+                let [c, h, w] = shape;
+                let x = xbar.reshape([b, c, h, w]);
+                let x = vh.clone().expand([b, c, h, h]).matmul(x);
+                x.matmul(vw.clone().transpose().expand([b, c, w, w]))
+                    .reshape([b as i64, -1])
+            }
+        }
+    }
+}
+
+/// Vᵀx for images x of shape [B, C, H, W], as [B, d].
+fn basis_forward(v: &Basis, x: Tensor<4>) -> Tensor<2> {
+    let [b, c, h, w] = x.dims();
+    match v {
+        Basis::Pixels => x.reshape([b as i64, -1]),
+        Basis::Dense(v) => x.reshape([b as i64, -1]).matmul(v.as_ref().clone()),
+        Basis::Kronecker(vs) => {
+            let (vh, vw) = vs.as_ref();
+            let x = vh.clone().transpose().expand([b, c, h, h]).matmul(x);
+            x.matmul(vw.clone().expand([b, c, w, w]))
+                .reshape([b as i64, -1])
         }
     }
 }
@@ -329,7 +389,7 @@ impl Sampler for Ddrm {
             + self.ybar.clone().mul_scalar(eta_b)
             + noise * up(&high_std);
         let next = null * up(&m_null) + low * up(&m_low) + high * up(&m_high);
-        self.state.x = self.spectral_to_pixels(next).reshape(dims);
+        self.state.x = self.spectral_to_pixels(next, problem.shape()).reshape(dims);
         self.state.x0_hat = if sn == 0.0 { self.state.x.clone() } else { x0 };
         self.state.sigma = sn;
         self.state.step += 1;
