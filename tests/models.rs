@@ -491,7 +491,8 @@ fn distilled_generator_samples_in_one_call_and_drives_noise_space_langevin() {
 /// Every sampler preset of the window (what a user who changes nothing runs) restores held-out
 /// Fashion-MNIST images better than the naive answer (the observation image: y with missing
 /// pixels at 0, block-replicated y, or y itself) on each degradation the window offers for a grey
-/// prior: box inpainting, 2× super-resolution, Gaussian blur, heavy denoising.
+/// prior: box inpainting, 2× super-resolution, Gaussian blur, heavy denoising (one image each, to
+/// keep CI short; measured margins 1.2-10 dB).
 #[test]
 fn window_presets_beat_the_naive_answer_on_every_operator() {
     use posterior_lab::app::setup::{SAMPLER_PRESETS, parse_sampler};
@@ -522,7 +523,7 @@ fn window_presets_beat_the_naive_answer_on_every_operator() {
         ),
         ("denoising", Arc::new(Identity::new(shape)), 0.3),
     ];
-    let images = [5, 150];
+    let images = [150];
     let mut failures = vec![];
     for (op_name, op, sigma_y) in &ops {
         let mut naive_total = 0.0;
