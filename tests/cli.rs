@@ -356,10 +356,11 @@ fn a_sampler_refuses_what_it_cannot_handle() {
     )
     .unwrap();
     let cases = [
-        // DDRM needs an SVD: blur has no closed form here and d = 2304 is past the dense limit.
+        // DDRM needs an SVD: a general matrix has no closed form and d = 2304 is past the dense
+        // limit.
         (
             "Ddrm(steps: 5)",
-            "Blur(sigma: 1.0)",
+            "Matrix(\"a.npy\")",
             "(1, 48, 48)",
             "big.ron",
             "SVD",
@@ -378,6 +379,7 @@ fn a_sampler_refuses_what_it_cannot_handle() {
             "(prior: Gmm(\"{prior}\"), shape: {shape}, operator: {op}, measurement: Simulate(truth: Npy(\"x.npy\")), noise_sigma: 0.1, sampler: {sampler}, chains: 2)"
         );
         npy::write(&dir.join("x.npy"), &[1, 48, 48], &vec![0.0; d]).unwrap();
+        npy::write(&dir.join("a.npy"), &[2, d], &vec![0.01; 2 * d]).unwrap();
         let r = recipe(&dir, &format!("r{i}.ron"), &body);
         let out = dir.join(format!("out{i}"));
         let o = run(&r, &out);
