@@ -128,6 +128,21 @@ fn psnr(x: &[f32], t: &[f32]) -> f64 {
     posterior_lab::metrics::psnr(x, t)
 }
 
+/// Mean variance where an [H, W] mask is 0 (missing) and where it is 1, over every channel.
+fn variance_inside_outside(var: &[f32], mask: &[f32]) -> (f32, f32) {
+    let (mut inside, mut outside, mut ni, mut no) = (0.0, 0.0, 0, 0);
+    for (i, v) in var.iter().enumerate() {
+        if mask[i % mask.len()] == 0.0 {
+            inside += v;
+            ni += 1;
+        } else {
+            outside += v;
+            no += 1;
+        }
+    }
+    (inside / ni as f32, outside / no as f32)
+}
+
 fn scratch(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("pl-models-{}-{name}", std::process::id()))
 }
@@ -146,17 +161,7 @@ fn dps_box_inpainting_restores_heldout_fashion_and_variance_marks_the_box() {
     // The naive answer: y, with the missing pixels at 0 (mid-grey).
     let naive: Vec<f32> = y.iter().zip(&mask).map(|(v, m)| v * m).collect();
     let (p_mean, p_naive) = (psnr(&mean, &truth), psnr(&naive, &truth));
-    let (mut inside, mut outside, mut ni, mut no) = (0.0, 0.0, 0, 0);
-    for (v, m) in var.iter().zip(&mask) {
-        if *m == 0.0 {
-            inside += v;
-            ni += 1;
-        } else {
-            outside += v;
-            no += 1;
-        }
-    }
-    let (inside, outside) = (inside / ni as f32, outside / no as f32);
+    let (inside, outside) = variance_inside_outside(&var, &mask);
     eprintln!(
         "box inpainting, DPS: PSNR mean {p_mean:.2} dB vs naive {p_naive:.2} dB; variance inside {inside:.4}, outside {outside:.5}"
     );
@@ -595,17 +600,7 @@ fn photo_prior_restores_a_demo_photo() {
         .map(|(i, v)| v * mask[i % (h * w)])
         .collect();
     let (p_mean, p_naive) = (psnr(&mean, &truth), psnr(&naive, &truth));
-    let (mut inside, mut outside, mut ni, mut no) = (0.0, 0.0, 0, 0);
-    for (i, v) in var.iter().enumerate() {
-        if mask[i % (h * w)] == 0.0 {
-            inside += v;
-            ni += 1;
-        } else {
-            outside += v;
-            no += 1;
-        }
-    }
-    let (inside, outside) = (inside / ni as f32, outside / no as f32);
+    let (inside, outside) = variance_inside_outside(&var, &mask);
     eprintln!(
         "photo box inpainting, DDRM: PSNR mean {p_mean:.2} dB vs naive {p_naive:.2} dB; variance inside {inside:.4}, outside {outside:.5}"
     );

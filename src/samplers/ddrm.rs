@@ -85,7 +85,8 @@ impl Ddrm {
         if let Some(s) = problem.operator.orthogonal_rows() {
             return Self::with_rows(params, problem, chains, seed, s);
         }
-        let aty = tensor::to_f64(&problem.operator.adjoint(problem.y.clone()))?;
+        let aty_t = problem.operator.adjoint(problem.y.clone());
+        let aty = tensor::to_f64(&aty_t)?;
         let (v, s_host, vt_aty) = if problem.operator.gram_is_diagonal() {
             // AᵀA is diagonal (identity, masks): V = I and s² is that diagonal.
             let [c, h, w] = problem.shape();
@@ -111,7 +112,6 @@ impl Ddrm {
                 .map(|k| sh[(k / w) % h] * sw[k % w])
                 .collect();
             let basis = Basis::Kronecker(Box::new((vh, vw)));
-            let aty_t = problem.operator.adjoint(problem.y.clone());
             let vt_aty = tensor::to_f64(&basis_forward(&basis, aty_t))?;
             (basis, s, vt_aty)
         } else {
