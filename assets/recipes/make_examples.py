@@ -46,3 +46,17 @@ A = rng.standard_normal((6, H * W)).astype(np.float32) / np.sqrt(H * W)
 np.save("A-6x64.npy", A)
 y = A @ truth.reshape(-1) + 0.05 * rng.standard_normal(6).astype(np.float32)
 np.save("y-6.npy", y.astype(np.float32))
+
+# Scratches and blots on a 96x144 photo (the damage an old print shows), for
+# photo-scratches-pigdm.ron: four thin lines and three round blots, 13% of the pixels.
+H, W = 96, 144
+yy, xx = np.mgrid[0:H, 0:W].astype(float)
+scratches = np.ones((H, W), np.float32)
+for x0, y0, x1, y1 in [(5, 10, 130, 80), (20, 90, 140, 30), (70, 0, 60, 95), (0, 50, 143, 60)]:
+    a, b = np.array([x0, y0], float), np.array([x1, y1], float)
+    p = np.stack([xx, yy], -1)
+    t = np.clip(((p - a) @ (b - a)) / ((b - a) @ (b - a)), 0, 1)
+    scratches[np.linalg.norm(p - (a + t[..., None] * (b - a)), axis=-1) < 1.6] = 0.0
+for cx, cy, r in [(40, 30, 6), (110, 70, 7), (25, 75, 5)]:
+    scratches[(xx - cx) ** 2 + (yy - cy) ** 2 < r * r] = 0.0
+np.save("mask-scratches-96x144.npy", scratches)
