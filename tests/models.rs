@@ -42,7 +42,9 @@ fn heldout(path: &Path) -> ImageSet {
     }
 }
 
-const SIGMAS: [f64; 10] = [0.005, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 10.0, 80.0];
+const SIGMAS: [f64; 11] = [
+    0.002, 0.005, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 10.0, 80.0,
+];
 
 #[test]
 fn shipped_models_beat_the_identity_at_every_sigma() {
