@@ -146,44 +146,26 @@ fn variance_inside_outside(var: &[f32], mask: &[f32]) -> (f32, f32) {
 }
 
 /// Fills the holes of a (C, H, W) image by normalised convolution: a Gaussian-weighted mean of
-/// the seen pixels around each hole pixel; seen pixels are kept.
-fn interpolate_holes(y: &[f32], mask: &[f32], h: usize, w: usize, sigma: f32) -> Vec<f32> {
-    let r = (3.0 * sigma).ceil() as isize;
-    let kernel: Vec<f32> = (-r..=r)
-        .map(|d| (-(d * d) as f32 / (2.0 * sigma * sigma)).exp())
-        .collect();
-    let blur = |x: &[f32]| -> Vec<f32> {
-        let pass = |x: &[f32], dr: isize, dc: isize| -> Vec<f32> {
-            (0..h * w)
-                .map(|i| {
-                    let (row, col) = ((i / w) as isize, (i % w) as isize);
-                    (-r..=r)
-                        .map(|d| {
-                            let (rr, cc) = (row + d * dr, col + d * dc);
-                            if rr < 0 || cc < 0 || rr >= h as isize || cc >= w as isize {
-                                0.0
-                            } else {
-                                kernel[(d + r) as usize] * x[rr as usize * w + cc as usize]
-                            }
-                        })
-                        .sum()
-                })
-                .collect()
-        };
-        pass(&pass(x, 0, 1), 1, 0)
+/// the seen pixels around each hole pixel (the project's `Blur` operator); seen pixels are kept.
+fn interpolate_holes(y: &[f32], mask: &[f32], [c, h, w]: [usize; 3], sigma: f64) -> Vec<f32> {
+    use posterior_lab::operators::{Blur, Operator};
+    let device = Device::flex();
+    let blur = Blur::new([c, h, w], sigma, &device).unwrap();
+    let seen: Vec<f32> = (0..y.len()).map(|i| y[i] * mask[i % (h * w)]).collect();
+    let weight: Vec<f32> = (0..y.len()).map(|i| mask[i % (h * w)]).collect();
+    let smooth = |x: Vec<f32>| {
+        tensor::to_vec(&blur.forward(tensor::from_vec(x, [1, c, h, w], &device))).unwrap()
     };
-    let weight = blur(mask);
-    let mut out = y.to_vec();
-    for (c, plane) in y.chunks(h * w).enumerate() {
-        let seen: Vec<f32> = plane.iter().zip(mask).map(|(v, m)| v * m).collect();
-        let num = blur(&seen);
-        for i in 0..h * w {
-            if mask[i] == 0.0 {
-                out[c * h * w + i] = num[i] / weight[i].max(1e-6);
+    let (num, den) = (smooth(seen), smooth(weight));
+    (0..y.len())
+        .map(|i| {
+            if mask[i % (h * w)] == 0.0 {
+                num[i] / den[i].max(1e-6)
+            } else {
+                y[i]
             }
-        }
-    }
-    out
+        })
+        .collect()
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -656,15 +638,13 @@ fn photo_prior_restores_a_demo_photo() {
         .enumerate()
         .map(|(i, v)| v * mask[i % (h * w)])
         .collect();
-    let interp = interpolate_holes(&y, &mask, h, w, 1.5);
-    let holes = |x: &[f32]| -> (Vec<f32>, Vec<f32>) {
-        (0..x.len())
+    let interp = interpolate_holes(&y, &mask, [3, h, w], 1.5);
+    // PSNR over the missing pixels only.
+    let hole_psnr = |x: &[f32]| {
+        let (a, t): (Vec<f32>, Vec<f32>) = (0..x.len())
             .filter(|i| mask[i % (h * w)] == 0.0)
             .map(|i| (x[i], truth[i]))
-            .unzip()
-    };
-    let hole_psnr = |x: &[f32]| {
-        let (a, t) = holes(x);
+            .unzip();
         psnr(&a, &t)
     };
     let (p_mean, p_zero, p_interp) = (
