@@ -24,7 +24,9 @@ impl History {
         let step = s.step as f64;
         self.total_steps = s.total_steps;
         self.step = s.step;
-        if self.sigma.last().is_none_or(|p| p[0] < step) {
+        // The start frame holds no estimate yet (x̂0 = 0), and whether the window sees it before
+        // a fast first step replaces it is a matter of timing: plot from step 1.
+        if s.step > 0 && self.sigma.last().is_none_or(|p| p[0] < step) {
             self.sigma.push([step, s.sigma.max(1e-6)]);
             let n = s.residuals.len().min(PLOTTED);
             self.residual.resize(n, vec![]);
