@@ -99,7 +99,7 @@ pub fn run_backend(sel: &Selection, quick: bool) -> Result<()> {
         }),
         SamplerSpec::Dps(DpsParams {
             steps,
-            zeta: 1.0,
+            zeta: Some(1.0),
             sigma_min: None,
             sigma_max: None,
             rho: 7.0,
@@ -192,7 +192,7 @@ pub fn run_backend(sel: &Selection, quick: bool) -> Result<()> {
     let dps_steps = if quick { 10 } else { 200 };
     let dps = SamplerSpec::Dps(DpsParams {
         steps: dps_steps,
-        zeta: 0.3,
+        zeta: Some(0.3),
         sigma_min: None,
         sigma_max: None,
         rho: 7.0,
@@ -344,7 +344,7 @@ pub fn accuracy_table(sel: &Selection, chains: usize) -> Result<()> {
         let dps = |steps| {
             SamplerSpec::Dps(DpsParams {
                 steps,
-                zeta: 0.3,
+                zeta: Some(0.3),
                 sigma_min: None,
                 sigma_max: None,
                 rho: 7.0,
@@ -445,7 +445,10 @@ pub fn accuracy_table(sel: &Selection, chains: usize) -> Result<()> {
 fn describe(spec: &SamplerSpec) -> String {
     match spec {
         SamplerSpec::Eps(p) => format!("Eps({}, {:?}, {:?})", p.steps, p.mode, p.solver),
-        SamplerSpec::Dps(p) => format!("Dps({}, zeta {})", p.steps, p.zeta),
+        SamplerSpec::Dps(p) => match p.zeta {
+            Some(z) => format!("Dps({}, zeta {z})", p.steps),
+            None => format!("Dps({})", p.steps),
+        },
         SamplerSpec::Ald(p) => format!("Ald({}x{})", p.steps, p.inner),
         SamplerSpec::Almc(p) => match (p.precondition, p.delta) {
             (true, Some(d)) => format!(

@@ -1,7 +1,9 @@
 //! Posterior Lab: posterior sampling for image inverse problems with score-based priors.
 //!
-//! Layers, top to bottom (arrows point down only): `cli` → `recipe`/`run` → `samplers` →
-//! `problem` → `priors` + `operators`. See `../shared/DESIGN.md` for the picture.
+//! Layers, top to bottom (arrows point down only): `app` (the window) and `cli` → `engine`
+//! (the worker thread) and `output` → `recipe` → `samplers` → `problem` → `priors` +
+//! `operators` → `tensor`/`linalg`. `train` and `bench` sit beside `cli`. See
+//! `../shared/DESIGN.md` for the picture.
 
 pub mod app;
 pub mod backend;
@@ -18,6 +20,7 @@ pub mod output;
 pub mod priors;
 pub mod problem;
 pub mod recipe;
+pub mod ron_format;
 pub mod samplers;
 pub mod schedule;
 pub mod tensor;

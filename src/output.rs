@@ -115,6 +115,7 @@ pub fn write(dir: &Path, loaded: &Loaded, result: &RunResult) -> Result<()> {
     let staging = staging_dir(dir)?;
     let outcome =
         write_files(&staging, loaded, result).and_then(|files| commit(&staging, dir, &files));
+    // Empty after a commit; after a failure it holds only copies of outputs, never inputs.
     let _ = std::fs::remove_dir_all(&staging);
     outcome
 }
@@ -131,6 +132,7 @@ fn staging_dir(dir: &Path) -> Result<PathBuf> {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "out".into());
     let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    // A leftover of an earlier run with the same process id: outputs only, safe to drop.
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir(&staging)
         .map_err(|e| Error::file(&staging, format!("cannot create staging folder: {e}")))?;

@@ -12,7 +12,6 @@ use crate::problem::Problem;
 use crate::samplers::SamplerSpec;
 use crate::tensor;
 use burn::tensor::Device;
-use ron::extensions::Extensions;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,17 +56,11 @@ pub enum TruthSpec {
     Image(String),
 }
 
-/// The RON dialect of recipes: `Dps(steps: 500)` rather than `Dps((steps: 500))`, and
-/// optional values written bare (`eps: 0.1`, not `eps: Some(0.1)`).
-fn ron_options() -> ron::Options {
-    ron::Options::default()
-        .with_default_extension(Extensions::UNWRAP_VARIANT_NEWTYPES)
-        .with_default_extension(Extensions::IMPLICIT_SOME)
-}
-
 impl Recipe {
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        ron_options().from_str(text).map_err(|e| e.to_string())
+        crate::ron_format::options()
+            .from_str(text)
+            .map_err(|e| e.to_string())
     }
 
     pub fn from_file(path: &Path) -> Result<Self> {
@@ -76,12 +69,9 @@ impl Recipe {
         Self::parse(&text).map_err(|e| Error::file(path, format!("not a valid recipe: {e}")))
     }
 
-    pub fn to_ron(&self) -> String {
-        let pretty = ron::ser::PrettyConfig::default()
-            .extensions(Extensions::UNWRAP_VARIANT_NEWTYPES | Extensions::IMPLICIT_SOME);
-        ron_options()
-            .to_string_pretty(self, pretty)
-            .unwrap_or_default()
+    pub fn to_ron(&self) -> Result<String> {
+        crate::ron_format::to_string(self)
+            .map_err(|e| Error::invalid("recipe", format!("cannot be written as RON: {e}")))
     }
 
     pub fn shape(&self) -> [usize; 3] {
@@ -195,11 +185,9 @@ pub fn load_recipe(recipe: Recipe, base: &Path, device: &Device) -> Result<Loade
                 TruthSpec::Image(file) => image_io::load(&base.join(file), shape, *resize)?,
             };
             let xt = tensor::from_vec(x.clone(), [1, c, h, w], device);
-            let clean = operator.forward(xt);
-            let mut rng = tensor::rng(recipe.seed ^ 0x005e_ed0f_5e75_u64);
-            let noise = tensor::normal(&mut rng, clean.dims(), device);
+            let y = simulate_y(operator.as_ref(), xt, recipe.noise_sigma, recipe.seed);
             truth = Some(x);
-            tensor::to_vec(&(clean + noise.mul_scalar(recipe.noise_sigma)))?
+            tensor::to_vec(&y)?
         }
     };
     let [oc, oh, ow] = out_shape;
@@ -215,6 +203,21 @@ pub fn load_recipe(recipe: Recipe, base: &Path, device: &Device) -> Result<Loade
         y,
         y_shape,
     })
+}
+
+/// y = A(x) + σ_y n with the noise of a recipe's `seed`: the one place a measurement is
+/// simulated (the command line, the window's runs and its preview all call it, so the y shown
+/// is the y restored).
+pub fn simulate_y(
+    operator: &dyn operators::Operator,
+    x: burn::tensor::Tensor<4>,
+    sigma_y: f64,
+    seed: u64,
+) -> burn::tensor::Tensor<4> {
+    let clean = operator.forward(x);
+    let mut rng = tensor::rng(seed ^ 0x005e_ed0f_5e75_u64);
+    let noise = tensor::normal(&mut rng, clean.dims(), &clean.device());
+    clean + noise.mul_scalar(sigma_y)
 }
 
 fn check_finite(path: &Path, data: &[f32]) -> Result<()> {

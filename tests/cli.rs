@@ -1,5 +1,6 @@
 //! The command-line contract: `posterior-lab sample --recipe R --out DIR` end to end, the
 //! shipped example recipes, and bad input (one clear message, non-zero exit, nothing written).
+#![allow(clippy::unwrap_used)]
 
 use posterior_lab::npy;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! The engine thread: runs to the end, cancels promptly over 100 start/stop cycles with no
 //! stale frame, reports a chain that goes non-finite, and holds at most one frame.
+#![allow(clippy::unwrap_used)]
 
 use posterior_lab::engine::{Command, Engine, Snapshot, Status};
 use posterior_lab::recipe::Recipe;

@@ -1,15 +1,19 @@
 //! The window, driven headless by egui_kittest with its wgpu renderer (lavapipe in CI): snapshots
-//! of the main views on a fixed seed, and interactions that assert on state and files.
+//! of the whole window and of each panel on fixed inputs, and interactions that assert on state
+//! and files.
 //!
 //! Snapshots live in tests/snapshots/; regenerate with `UPDATE_SNAPSHOTS=1 cargo test --release
 //! --test gui` after a deliberate change and look at them.
+#![allow(clippy::unwrap_used)]
 
 use burn::tensor::Device;
+use egui::KeyboardShortcut;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use posterior_lab::app::PosteriorApp;
 use posterior_lab::app::setup::OpKind;
-use posterior_lab::engine::{Engine, Status};
+use posterior_lab::app::{Action, PosteriorApp, toolbar};
+use posterior_lab::engine::{Engine, RunInputs, Snapshot, Status, TracePoint};
+use std::sync::Arc;
 use std::time::Duration;
 
 fn has_vulkan() -> bool {
@@ -18,6 +22,15 @@ fn has_vulkan() -> bool {
         return true;
     }
     !posterior_lab::backend::adapters().is_empty()
+}
+
+macro_rules! need_vulkan {
+    () => {
+        if !has_vulkan() {
+            eprintln!("skipped: no Vulkan adapter (install mesa-vulkan-drivers)");
+            return;
+        }
+    };
 }
 
 fn app() -> PosteriorApp {
@@ -43,24 +56,48 @@ fn harness(app: PosteriorApp) -> Harness<'static, PosteriorApp> {
         .build_eframe(move |_cc| app)
 }
 
+/// A button's accessible label: its text and the shortcut shown beside it.
+fn with_key(h: &Harness<'_, PosteriorApp>, text: &str, key: &KeyboardShortcut) -> String {
+    format!("{text} {}", h.ctx.format_shortcut(key))
+}
+
+fn latest(h: &Harness<'_, PosteriorApp>) -> Option<Snapshot> {
+    h.state().run.as_ref().and_then(|r| r.latest.clone())
+}
+
+/// Polls until the run's newest frame satisfies `pred` (or a minute passes).
+fn wait_for(h: &mut Harness<'_, PosteriorApp>, pred: impl Fn(&Snapshot) -> bool) -> Snapshot {
+    let t0 = std::time::Instant::now();
+    loop {
+        h.state_mut().poll();
+        if let Some(s) = latest(h).filter(|s| pred(s)) {
+            return s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "timed out: {:?}",
+            latest(h).map(|s| s.status)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn main_views_after_a_run_snapshot() {
-    if !has_vulkan() {
-        eprintln!("skipped: no Vulkan adapter (install mesa-vulkan-drivers)");
-        return;
-    }
+    need_vulkan!();
     let mut a = app();
     h_prior_gmm(&mut a);
     let mut h = harness(a);
     h.run_steps(3);
     h.snapshot("start_screen");
-    h.get_by_label("Run").click();
+    let run = with_key(&h, "Run", &toolbar::RUN);
+    h.get_by_label(&run).click();
     h.run_steps(1);
     assert!(h.state().run.is_some(), "Run starts a run");
     assert!(h.state_mut().wait_done(Duration::from_secs(300)));
     assert_eq!(h.state().status(), Some(&Status::Done));
     h.run_steps(3);
-    let snap = h.state().run.as_ref().unwrap().latest.clone().unwrap();
+    let snap = latest(&h).unwrap();
     assert_eq!(snap.step, snap.total_steps);
     // Variance is higher inside the missing box than on seen pixels.
     let inputs = snap.inputs.clone().unwrap();
@@ -77,15 +114,117 @@ fn main_views_after_a_run_snapshot() {
     let (inside, outside) = (inside / ni as f32, outside / no as f32);
     eprintln!("variance inside the box {inside:.4}, outside {outside:.4}");
     assert!(inside > 3.0 * outside);
+    // The y on screen is the y restored: the preview of the choices is the run's own draw.
+    let preview = h.state().preview.clone().unwrap();
+    assert_eq!(preview.y_view, inputs.y_view);
+    assert_eq!(preview.seen, inputs.seen);
+    // Exact draws follow no noise level: no σ on the status line.
+    assert!(!inputs.anneals);
+    assert!(h.query_all_by_label_contains("σ 0").next().is_none());
     h.snapshot("after_run");
+
+    // Changing the degradation shows the new y at once and marks the old results stale.
+    h.state_mut().setup.op = OpKind::Downsample;
+    h.run_steps(3);
+    assert!(h.state().results_are_stale());
+    let preview = h.state().preview.clone().unwrap();
+    assert!(
+        preview.seen.iter().all(|s| *s),
+        "super-resolution sees every pixel"
+    );
+    assert!(
+        h.query_by_label("Posterior mean (previous choices)")
+            .is_some()
+    );
+}
+
+#[test]
+fn keyboard_shortcuts_drive_the_run() {
+    need_vulkan!();
+    let mut a = app();
+    h_prior_gmm(&mut a);
+    a.setup.sampler = "Dps(steps: 100000)".into();
+    let mut h = harness(a);
+    h.run_steps(2);
+    h.key_press(egui::Key::Space);
+    h.run_steps(2);
+    assert!(h.state().run.is_some(), "Space starts a run");
+    wait_for(&mut h, |s| s.status == Status::Running && s.step > 0);
+    h.key_press(egui::Key::P);
+    h.run_steps(2);
+    wait_for(&mut h, |s| s.status == Status::Paused);
+    h.key_press(egui::Key::P);
+    h.run_steps(2);
+    wait_for(&mut h, |s| s.status == Status::Running);
+    h.key_press(egui::Key::Escape);
+    h.run_steps(2);
+    wait_for(&mut h, |s| s.status == Status::Stopped);
+    // S on a stopped run starts a new one, paused after one step.
+    h.key_press(egui::Key::S);
+    h.run_steps(2);
+    let s = wait_for(&mut h, |s| s.status == Status::Paused && s.step == 1);
+    assert_eq!(s.step, 1);
+    h.state_mut().stop();
+}
+
+#[test]
+fn the_brush_paints_under_the_pointer_on_a_non_square_photo() {
+    need_vulkan!();
+    let mut a = app();
+    let Some(photo) = a.priors.iter().find(|p| p.any_size).cloned() else {
+        panic!("no patch prior found in models/ (models/photo)");
+    };
+    a.setup.prior = photo.name.clone();
+    a.setup.image = "coffee".into();
+    a.setup.op = OpKind::Inpaint;
+    a.setup.pattern.use_box = false;
+    a.reload_image();
+    let [_, ih, iw] = a.image.as_ref().unwrap().shape;
+    assert_ne!(ih, iw, "the test needs a non-square picture");
+    let mut h = harness(a);
+    h.run_steps(3);
+    let outer = h.get_by_label("y (paint here) picture").rect();
+    // Where the picture is drawn: letterboxed, centred in the square view.
+    let aspect = iw as f32 / ih as f32;
+    let inner = if aspect >= 1.0 {
+        egui::Rect::from_center_size(
+            outer.center(),
+            egui::vec2(outer.width(), outer.width() / aspect),
+        )
+    } else {
+        egui::Rect::from_center_size(
+            outer.center(),
+            egui::vec2(outer.height() * aspect, outer.height()),
+        )
+    };
+    let (fx, fy) = (0.25, 0.2);
+    let at = inner.min + egui::vec2(fx * inner.width(), fy * inner.height());
+    h.state_mut().mask.radius = 1.5;
+    h.drag_at(at);
+    h.run_steps(1);
+    h.drop_at(at);
+    h.run_steps(2);
+    let app = h.state();
+    assert_eq!(app.mask.strokes.len(), 1, "one click, one stroke");
+    let seen = app.setup.mask_raster(&app.mask, ih, iw);
+    let (px, py) = (fx * iw as f32, fy * ih as f32);
+    let missing: Vec<(usize, usize)> = (0..ih * iw)
+        .filter(|&i| !seen[i])
+        .map(|i| (i % iw, i / iw))
+        .collect();
+    assert!(!missing.is_empty());
+    for (x, y) in &missing {
+        let d = ((*x as f32 + 0.5 - px).powi(2) + (*y as f32 + 0.5 - py).powi(2)).sqrt();
+        assert!(
+            d <= 2.5,
+            "pixel ({x}, {y}) removed, {d:.1} px from the click at ({px}, {py})"
+        );
+    }
 }
 
 #[test]
 fn pick_operator_paint_undo_step_export() {
-    if !has_vulkan() {
-        eprintln!("skipped: no Vulkan adapter (install mesa-vulkan-drivers)");
-        return;
-    }
+    need_vulkan!();
     let mut h = harness(app());
     h.run_steps(2);
 
@@ -101,12 +240,12 @@ fn pick_operator_paint_undo_step_export() {
     h.run_steps(2);
     assert_eq!(h.state().setup.op, OpKind::Inpaint);
 
-    // Paint a stroke across the y view (below its title), in image coordinates.
-    h.state_mut().setup.use_box = false;
+    // Paint a stroke across the y view, in picture coordinates.
+    h.state_mut().setup.pattern.use_box = false;
     h.run_steps(2);
-    let title = h.get_by_label("y (paint here)").rect();
-    let a = egui::pos2(title.min.x + 30.0, title.max.y + 60.0);
-    let b = egui::pos2(title.min.x + 120.0, title.max.y + 60.0);
+    let view = h.get_by_label("y (paint here) picture").rect();
+    let a = egui::pos2(view.min.x + 30.0, view.min.y + 60.0);
+    let b = egui::pos2(view.min.x + 120.0, view.min.y + 60.0);
     h.drag_at(a);
     h.run_steps(1);
     h.hover_at(egui::pos2((a.x + b.x) / 2.0, a.y));
@@ -117,8 +256,8 @@ fn pick_operator_paint_undo_step_export() {
     h.run_steps(2);
     let [_, hh, ww] = h.state().image.as_ref().unwrap().shape;
     let missing = |app: &PosteriorApp| {
-        app.mask
-            .raster(&app.setup, hh, ww)
+        app.setup
+            .mask_raster(&app.mask, hh, ww)
             .iter()
             .filter(|s| !**s)
             .count()
@@ -127,50 +266,39 @@ fn pick_operator_paint_undo_step_export() {
     let painted = missing(h.state());
     assert!(painted >= 10, "the stroke removed {painted} pixels");
 
-    // Undo with the keyboard, redo with the button.
+    // Undo with the keyboard, redo with the button, undo and redo again by keys.
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
     h.run_steps(2);
     assert_eq!(missing(h.state()), 0);
-    h.get_by_label("Redo").click();
+    let redo = with_key(&h, "Redo", &toolbar::REDO);
+    h.get_by_label(&redo).click();
     h.run_steps(2);
     assert_eq!(missing(h.state()), painted);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    h.run_steps(2);
+    h.key_press_modifiers(
+        egui::Modifiers::COMMAND | egui::Modifiers::SHIFT,
+        egui::Key::Z,
+    );
+    h.run_steps(2);
+    assert_eq!(missing(h.state()), painted, "Ctrl+Shift+Z redoes");
 
     // Step three times: a paused run advances one step per click.
-    for _ in 0..3 {
-        h.get_by_label("Step").click();
+    let step = with_key(&h, "Step", &toolbar::STEP);
+    for k in 1..=3 {
+        h.get_by_label(&step).click();
         h.run_steps(1);
-        std::thread::sleep(Duration::from_millis(300));
-        h.state_mut().poll();
-        eprintln!(
-            "after click: {:?}",
-            h.state()
-                .run
-                .as_ref()
-                .and_then(|r| r.latest.as_ref())
-                .map(|s| (s.step, s.status.clone()))
-        );
+        wait_for(&mut h, |s| s.step == k && s.status == Status::Paused);
     }
-    let t0 = std::time::Instant::now();
-    while h
-        .state()
-        .run
-        .as_ref()
-        .and_then(|r| r.latest.as_ref())
-        .map(|s| s.step)
-        != Some(3)
-        && t0.elapsed() < Duration::from_secs(60)
-    {
-        std::thread::sleep(Duration::from_millis(20));
-        h.state_mut().poll();
-    }
-    let snap = h.state().run.as_ref().unwrap().latest.clone().unwrap();
+    let snap = latest(&h).unwrap();
     assert_eq!(snap.step, 3);
     assert_eq!(snap.status, Status::Paused);
 
-    // Export: PNGs, arrays and a recipe the command line reproduces.
+    // Export: PNGs, arrays and a recipe the command line reproduces; a second export into
+    // the same folder goes to a new folder inside it (nothing is overwritten).
     let dir = std::env::temp_dir().join(format!("pl-gui-export-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let files = h.state_mut().export_to(&dir).unwrap();
+    h.state_mut().apply(Action::ExportTo(dir.clone()));
     for f in [
         "recipe.ron",
         "mean.png",
@@ -179,7 +307,7 @@ fn pick_operator_paint_undo_step_export() {
         "mean.npy",
         "y.png",
     ] {
-        assert!(dir.join(f).is_file(), "{f} missing from {files:?}");
+        assert!(dir.join(f).is_file(), "{f} missing");
     }
     let recipe = std::fs::read_to_string(dir.join("recipe.ron")).unwrap();
     assert!(recipe.contains("Mask(\"input-mask.npy\")"), "{recipe}");
@@ -188,20 +316,35 @@ fn pick_operator_paint_undo_step_export() {
     assert_eq!(zeros, painted, "the exported mask is the painted one");
     let loaded = posterior_lab::recipe::load(&dir.join("recipe.ron"), &Device::flex());
     assert!(loaded.is_ok(), "{:?}", loaded.err());
+    let before = std::fs::read(dir.join("mean.npy")).unwrap();
+    h.state_mut().apply(Action::ExportTo(dir.clone()));
+    assert_eq!(std::fs::read(dir.join("mean.npy")).unwrap(), before);
+    assert!(
+        dir.join("posterior-lab-export-1")
+            .join("recipe.ron")
+            .is_file()
+    );
+    assert!(
+        h.state()
+            .toasts
+            .log
+            .iter()
+            .any(|t| t.contains("posterior-lab-export-1")),
+        "{:?}",
+        h.state().toasts.log
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn frames_stay_fast_while_the_engine_runs() {
-    if !has_vulkan() {
-        eprintln!("skipped: no Vulkan adapter (install mesa-vulkan-drivers)");
-        return;
-    }
+    need_vulkan!();
     let mut a = app();
     a.setup.sampler = "Dps(steps: 2000)".into();
     a.setup.chains = 16;
     let mut h = harness(a);
     h.run_steps(2);
-    h.get_by_label("Run").click();
+    h.state_mut().start();
     h.state_mut().frame_ms.clear();
     for _ in 0..120 {
         h.step();
@@ -214,7 +357,7 @@ fn frames_stay_fast_while_the_engine_runs() {
         "UI time per frame with the engine running flat out: p50 {p50:.2} ms, p95 {p95:.2} ms over {} frames",
         ms.len()
     );
-    let snap = h.state().run.as_ref().and_then(|r| r.latest.clone());
+    let snap = latest(&h);
     assert!(
         snap.is_some_and(|s| s.step > 0),
         "the engine made progress meanwhile"
@@ -226,10 +369,7 @@ fn frames_stay_fast_while_the_engine_runs() {
 /// working size, a short run on it completes, and the About window credits the photographers.
 #[test]
 fn photo_prior_picks_a_demo_photo_and_about_credits_it() {
-    if !has_vulkan() {
-        eprintln!("skipped: no Vulkan adapter (install mesa-vulkan-drivers)");
-        return;
-    }
+    need_vulkan!();
     let mut a = app();
     let Some(photo) = a.priors.iter().find(|p| p.any_size).cloned() else {
         panic!("no patch prior found in models/ (models/photo)");
@@ -250,11 +390,14 @@ fn photo_prior_picks_a_demo_photo_and_about_credits_it() {
         shape[1].max(shape[2]) <= h.state().working_side,
         "{shape:?}"
     );
-    h.get_by_label("Run").click();
+    h.state_mut().start();
     h.run_steps(1);
     assert!(h.state_mut().wait_done(Duration::from_secs(300)));
-    let snap = h.state().run.as_ref().unwrap().latest.clone().unwrap();
+    let snap = latest(&h).unwrap();
     assert_eq!(snap.status, Status::Done, "{:?}", snap.status);
+    // The sampler's own choice is on the status line (DPS's step size here).
+    h.run_steps(2);
+    assert!(h.query_all_by_label_contains("zeta 0.3").next().is_some());
 
     h.get_by_label("About").click();
     h.run_steps(2);
@@ -264,4 +407,175 @@ fn photo_prior_picks_a_demo_photo_and_about_credits_it() {
             .next()
             .is_some()
     );
+}
+
+/// Without a desktop portal there is no file dialog: Export… offers a path field, and the
+/// window says so instead of silently writing somewhere.
+#[test]
+fn export_asks_for_a_path_when_there_is_no_dialog() {
+    need_vulkan!();
+    let mut a = app();
+    h_prior_gmm(&mut a);
+    a.prompt.dialog_available = false;
+    let mut h = harness(a);
+    h.run_steps(2);
+    h.state_mut().start();
+    assert!(h.state_mut().wait_done(Duration::from_secs(120)));
+    h.run_steps(2);
+    let export = with_key(&h, "Export…", &toolbar::EXPORT);
+    h.get_by_label(&export).click();
+    h.run_steps(3);
+    assert!(
+        h.state().prompt.purpose.is_some(),
+        "Export… asks for a path"
+    );
+    assert!(
+        h.query_by_label("Export the run").is_some(),
+        "the path window opens"
+    );
+    assert!(
+        h.query_all_by_label_contains("No file dialog on this system")
+            .next()
+            .is_some()
+    );
+    h.get_by_label("Cancel").click();
+    h.run_steps(2);
+    assert!(
+        h.query_by_label("Export the run").is_none(),
+        "Cancel closes it"
+    );
+    assert!(h.state().last_export.is_none(), "Cancel exports nothing");
+}
+
+// ---- one snapshot per panel, on fixed inputs --------------------------------------------------
+
+fn panel_harness<'a>(size: [f32; 2], f: impl FnMut(&mut egui::Ui) + 'a) -> Harness<'a> {
+    Harness::builder().with_size(size).wgpu().build_ui(f)
+}
+
+fn fixed_snapshot() -> Snapshot {
+    let shape = [1, 8, 8];
+    let trace: Vec<TracePoint> = (1..=40)
+        .map(|k| TracePoint {
+            step: k,
+            sigma: 80.0 * (0.002f64 / 80.0).powf(k as f64 / 40.0),
+            residuals: (0..3)
+                .map(|c| 30.0 / (k as f64) + 1.0 + 0.1 * c as f64)
+                .collect(),
+            psnr: Some(10.0 + 15.0 * (k as f64 / 40.0).sqrt()),
+        })
+        .collect();
+    Snapshot {
+        run_id: 1,
+        status: Status::Running,
+        shape,
+        chains: 3,
+        step: 40,
+        total_steps: 60,
+        sigma: 0.002,
+        nfe: 40,
+        steps_per_second: 12.5,
+        busy_seconds: 3.2,
+        x: vec![0.0; 3 * 64],
+        x0_hat: vec![0.0; 3 * 64],
+        mean: vec![0.0; 64],
+        variance: vec![0.01; 64],
+        residuals: vec![1.0; 3],
+        inputs: Some(Arc::new(RunInputs {
+            truth: None,
+            y_view: vec![0.0; 64],
+            seen: vec![true; 64],
+            prior: "test".into(),
+            operator: "Identity".into(),
+            sampler: "Eps".into(),
+            detail: Some("mode: zero-shot".into()),
+            anneals: true,
+        })),
+        psnr: Some(24.5),
+        trace: Arc::new(trace),
+    }
+}
+
+#[test]
+fn panel_snapshot_toolbar() {
+    need_vulkan!();
+    use posterior_lab::app::views::ViewWindow;
+    let mut prefs = toolbar::ViewPrefs::default();
+    let mut window = ViewWindow::default();
+    let mut about = false;
+    let paused = Status::Paused;
+    let mut h = panel_harness([1100.0, 40.0], |ui| {
+        toolbar::toolbar_ui(ui, Some(&paused), true, &mut prefs, &mut window, &mut about);
+    });
+    h.run_steps(2);
+    // Paused: the slot reads Resume, with its key.
+    assert!(h.query_all_by_label_contains("Resume").next().is_some());
+    h.snapshot("panel_toolbar");
+}
+
+#[test]
+fn panel_snapshot_status() {
+    need_vulkan!();
+    use posterior_lab::app::status_bar;
+    let snap = fixed_snapshot();
+    let mut h = panel_harness([1100.0, 30.0], |ui| {
+        status_bar::status_ui(
+            ui,
+            &status_bar::StatusView {
+                backend: "cpu (burn flex), test",
+                latest: Some(&snap),
+                frame_p95_ms: None,
+                timings: false,
+            },
+        );
+    });
+    h.run_steps(2);
+    assert!(
+        h.query_all_by_label_contains("mode: zero-shot")
+            .next()
+            .is_some()
+    );
+    assert!(h.query_all_by_label_contains("σ 2.00e-3").next().is_some());
+    h.snapshot("panel_status");
+}
+
+#[test]
+fn panel_snapshot_plots() {
+    need_vulkan!();
+    let snap = fixed_snapshot();
+    let mut h = panel_harness([1000.0, 200.0], |ui| {
+        posterior_lab::app::plots::plots_ui(ui, &snap)
+    });
+    h.run_steps(2);
+    assert!(h.query_by_label("PSNR of the mean vs truth (dB)").is_some());
+    h.snapshot("panel_plots");
+}
+
+#[test]
+fn panel_snapshot_designer() {
+    need_vulkan!();
+    use posterior_lab::app::designer;
+    let priors = vec![posterior_lab::app::catalog::PriorEntry {
+        name: "gmm-toy".into(),
+        label: "mixture 8×8 (exact)".into(),
+        spec: posterior_lab::priors::PriorSpec::Gmm("gmm-8x8.ron".into()),
+        shape: [1, 8, 8],
+        any_size: false,
+    }];
+    let mut setup = posterior_lab::app::setup::Setup {
+        prior: "gmm-toy".into(),
+        sampler: "Exact".into(),
+        ..Default::default()
+    };
+    let mut mask = posterior_lab::app::mask_editor::MaskEditor::new();
+    let mut side = 128;
+    let mut h = panel_harness([320.0, 460.0], |ui| {
+        let v = designer::DesignerView {
+            priors: &priors,
+            image_note: Some("8×8, as loaded"),
+        };
+        designer::designer_ui(ui, &v, &mut setup, &mut mask, &mut side);
+    });
+    h.run_steps(2);
+    h.snapshot("panel_designer");
 }

@@ -1,5 +1,6 @@
 //! The shipped network priors: each loads on both backends, beats the identity at every σ on
 //! held-out images, and restores held-out Fashion-MNIST images through `posterior-lab sample`.
+#![allow(clippy::unwrap_used)]
 
 use burn::tensor::{Device, Tensor};
 use posterior_lab::npy;
@@ -525,7 +526,6 @@ fn distilled_generator_samples_in_one_call_and_drives_noise_space_langevin() {
 /// keep CI short; measured margins 1.2-10 dB).
 #[test]
 fn window_presets_beat_the_naive_answer_on_every_operator() {
-    use posterior_lab::app::setup::{SAMPLER_PRESETS, parse_sampler};
     use posterior_lab::operators::{self, Blur, Downsample, Identity, Mask, Operator};
     use posterior_lab::problem::Problem;
     use std::sync::Arc;
@@ -569,11 +569,14 @@ fn window_presets_beat_the_naive_answer_on_every_operator() {
                 (p.unwrap(), img)
             })
             .collect();
-        for (name, preset, _) in SAMPLER_PRESETS {
-            if matches!(name, "Prior" | "Exact") {
+        // Every posterior sampler's preset: its name and steps only, every other field at its
+        // default, so this also checks that bare defaults are the tested ones.
+        for info in posterior_lab::samplers::ALL {
+            if matches!(info.name, "Prior" | "Exact") {
                 continue;
             }
-            let spec = parse_sampler(preset).unwrap();
+            let preset = info.preset;
+            let spec = posterior_lab::samplers::parse(preset).unwrap();
             let mut total = 0.0;
             for (k, (problem, img)) in problems.iter().enumerate() {
                 total += restore(&spec, problem, k as u64, img).0 / images.len() as f64;

@@ -1,5 +1,6 @@
 //! Every operator: adjoint identity ⟨Ax, y⟩ = ⟨x, Aᵀy⟩ on random inputs and several shapes,
 //! the structured solve against a dense f64 reference, and shape checks at the boundary.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

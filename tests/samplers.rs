@@ -3,6 +3,7 @@
 //! its spread over exact sample sets of the same size.
 //!
 //! Run with `-- --nocapture` to see the measured table.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -131,7 +132,7 @@ fn dps_and_ald_are_measured_against_the_exact_posterior() {
             // ζ is a normalised step (its length does not shrink with d): low-d beds need a small one.
             SamplerSpec::Dps(DpsParams {
                 steps: 500,
-                zeta: 0.3,
+                zeta: Some(0.3),
                 sigma_min: None,
                 sigma_max: None,
                 rho: 7.0,

@@ -3,6 +3,7 @@
 //!
 //! Without any wgpu adapter the test says so and passes, except under CI (CI=true), where an
 //! adapter is required because `.ci/run` installs Mesa's software Vulkan driver.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -44,7 +45,7 @@ fn wgpu_agrees_with_cpu() {
         let problem = bed.problem(device);
         let spec = SamplerSpec::Dps(DpsParams {
             steps: 3,
-            zeta: 1.0,
+            zeta: Some(1.0),
             sigma_min: None,
             sigma_max: None,
             rho: 7.0,

@@ -80,7 +80,7 @@ pub fn write(dir: &Path, recipe: &Recipe, base: &Path, snap: &Snapshot) -> Resul
         Ok(())
     };
     put("recipe.ron", &|p| {
-        std::fs::write(p, portable.to_ron())
+        std::fs::write(p, portable.to_ron()?)
             .map_err(|e| Error::file(p, format!("cannot write: {e}")))
     })?;
     put("mean.npy", &|p| npy::write(p, &[c, h, w], &snap.mean))?;

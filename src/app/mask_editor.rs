@@ -1,9 +1,32 @@
 //! The inpainting mask: a base pattern (box, random pixels) plus brush strokes kept in image
 //! coordinates (so zoom and pan never change what was painted), with undo/redo, clear and invert.
 
-use super::setup::Setup;
 use crate::tensor;
 use rand::RngExt;
+use serde::{Deserialize, Serialize};
+
+/// The base pattern under the strokes: a centred box and/or pixels dropped at random.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MaskPattern {
+    pub use_box: bool,
+    /// Box side as a fraction of the image.
+    pub box_fraction: f32,
+    pub use_random: bool,
+    /// Fraction of pixels kept at random (1 = none removed).
+    pub keep_fraction: f32,
+}
+
+impl Default for MaskPattern {
+    fn default() -> Self {
+        Self {
+            use_box: true,
+            box_fraction: 0.4,
+            use_random: false,
+            keep_fraction: 0.5,
+        }
+    }
+}
 
 /// One brush stroke, in image pixel coordinates.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,19 +122,19 @@ impl MaskEditor {
         while self.undo() {}
     }
 
-    /// Seen (true) / missing (false) per pixel, row-major H×W.
-    pub fn raster(&self, setup: &Setup, h: usize, w: usize) -> Vec<bool> {
+    /// Seen (true) / missing (false) per pixel, row-major H×W; `seed` fixes the random pattern,
+    /// so the same recipe gives the same mask.
+    pub fn raster(&self, pattern: &MaskPattern, seed: u64, h: usize, w: usize) -> Vec<bool> {
         let mut seen = vec![true; h * w];
-        if setup.use_random {
-            // Fixed pattern per seed, so the same recipe gives the same mask.
-            let mut rng = tensor::rng(setup.seed ^ 0x5eed_u64);
+        if pattern.use_random {
+            let mut rng = tensor::rng(seed ^ 0x5eed_u64);
             for s in seen.iter_mut() {
-                *s = rng.random::<f32>() < setup.keep_fraction;
+                *s = rng.random::<f32>() < pattern.keep_fraction;
             }
         }
-        if setup.use_box {
-            let bh = ((h as f32 * setup.box_fraction).round() as usize).min(h);
-            let bw = ((w as f32 * setup.box_fraction).round() as usize).min(w);
+        if pattern.use_box {
+            let bh = ((h as f32 * pattern.box_fraction).round() as usize).min(h);
+            let bw = ((w as f32 * pattern.box_fraction).round() as usize).min(w);
             let (y0, x0) = ((h - bh) / 2, (w - bw) / 2);
             for y in y0..y0 + bh {
                 for x in x0..x0 + bw {
@@ -171,11 +194,11 @@ fn stamp(seen: &mut [bool], h: usize, w: usize, s: &Stroke) {
 mod tests {
     use super::*;
 
-    fn plain() -> Setup {
-        Setup {
+    fn plain() -> MaskPattern {
+        MaskPattern {
             use_box: false,
             use_random: false,
-            ..Setup::default()
+            ..MaskPattern::default()
         }
     }
 
@@ -187,16 +210,16 @@ mod tests {
         m.paint([2.5, 2.5]);
         m.paint([6.5, 2.5]);
         m.end_stroke();
-        let r = m.raster(&setup, 8, 8);
+        let r = m.raster(&setup, 0, 8, 8);
         let missing = r.iter().filter(|s| !**s).count();
         assert!(missing >= 5, "a horizontal stroke removes a line of pixels");
         assert!(!r[2 * 8 + 4] && r[6 * 8 + 4]);
         assert!(m.undo());
-        assert!(m.raster(&setup, 8, 8).iter().all(|s| *s));
+        assert!(m.raster(&setup, 0, 8, 8).iter().all(|s| *s));
         assert!(m.redo());
-        assert_eq!(m.raster(&setup, 8, 8), r);
+        assert_eq!(m.raster(&setup, 0, 8, 8), r);
         m.inverted = true;
-        let inv = m.raster(&setup, 8, 8);
+        let inv = m.raster(&setup, 0, 8, 8);
         assert!(inv.iter().zip(&r).all(|(a, b)| a != b));
         m.clear();
         assert!(!m.can_undo() && m.can_redo());
@@ -204,19 +227,19 @@ mod tests {
 
     #[test]
     fn eraser_restores_box_pixels() {
-        let setup = Setup {
+        let setup = MaskPattern {
             use_box: true,
             box_fraction: 0.5,
             use_random: false,
-            ..Setup::default()
+            ..MaskPattern::default()
         };
         let mut m = MaskEditor::new();
-        let before = m.raster(&setup, 8, 8);
+        let before = m.raster(&setup, 0, 8, 8);
         assert!(!before[4 * 8 + 4]);
         m.eraser = true;
         m.radius = 0.6;
         m.paint([4.5, 4.5]);
         m.end_stroke();
-        assert!(m.raster(&setup, 8, 8)[4 * 8 + 4]);
+        assert!(m.raster(&setup, 0, 8, 8)[4 * 8 + 4]);
     }
 }

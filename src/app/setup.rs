@@ -1,12 +1,13 @@
 //! What the user has chosen in the left panel (persisted between launches), and how it becomes a
 //! recipe: the window runs exactly what `posterior-lab sample` would run from the exported RON.
 
-use super::mask_editor::MaskEditor;
+use super::mask_editor::{MaskEditor, MaskPattern};
 use crate::error::{Error, Result};
-use crate::operators::OperatorSpec;
+use crate::operators::{self, Mask, Operator, OperatorSpec};
 use crate::priors::PriorSpec;
 use crate::recipe::{MeasurementSpec, Recipe, TruthSpec};
-use crate::samplers::SamplerSpec;
+use crate::samplers;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -42,74 +43,6 @@ impl OpKind {
     }
 }
 
-/// Sampler presets: the tested defaults a user starts from (editable as RON).
-pub const SAMPLER_PRESETS: [(&str, &str, &str); 11] = [
-    (
-        "Dps",
-        "Dps(steps: 200, zeta: 0.3)",
-        "Diffusion posterior sampling (Chung et al.): prior ODE step + ζ-normalised likelihood gradient through the denoiser. Fields: steps, zeta (step size, official-code form), sigma_min, sigma_max, rho.",
-    ),
-    (
-        "Eps",
-        "Eps(steps: 20)",
-        "Exact posterior score (Mammadov, Kara et al.): the denoiser is fed the pivot μ* (zero-shot for networks; exact for mixtures). Fields: steps, mode (Auto|Exact|ZeroShot|FineTuned; Auto uses the fine-tuned EPS network beside the prior when it matches the operator and σ_y), solver (Heun|Euler|Ancestral), sigma_min, sigma_max, rho.",
-    ),
-    (
-        "Almc",
-        "Almc(steps: 400)",
-        "Likelihood-first annealed Langevin (Parulekar et al.): Langevin on N(0,I)e^{-R}, then anneal the prior in. Fields: steps, warmup, t_max, tau, delta, kappa, precondition (Langevin in the metric (I + A^T A/σ_y^2)^-1: same targets, no data-term stiffness), final_denoise.",
-    ),
-    (
-        "NoiseSpaceLangevin",
-        "NoiseSpaceLangevin(steps: 100)",
-        "Langevin in the noise z of a deterministic generator x = Φ(z) (Purohit et al.); Adam warm-up first. Fields: steps, warmup, warmup_lr, generator (Auto|Distilled|Ode; Auto uses the distilled one-step model beside the prior when there is one), generator_steps (ODE), step, drift (Paper|Code), clamp.",
-    ),
-    (
-        "Ald",
-        "Ald(steps: 100)",
-        "Annealed Langevin with the likelihood gradient (Jalal et al.). Fields: steps, inner, eps, sigma_min, sigma_max, final_denoise.",
-    ),
-    (
-        "Daps",
-        "Daps(steps: 50)",
-        "Decoupled annealing posterior sampling (Zhang et al.). Fields: steps, ode_steps, langevin_steps, lr, sigma_min, sigma_max, rho.",
-    ),
-    (
-        "DiffPir",
-        "DiffPir(steps: 50)",
-        "Plug-and-play restoration (Zhu et al.): proximal data step between denoiser calls. Fields: steps, lambda, zeta, sigma_min, sigma_max, rho.",
-    ),
-    (
-        "PiGdm",
-        "PiGdm(steps: 50)",
-        "Pseudoinverse-guided diffusion (Song et al.). Fields: steps, eta, weight, sigma_min, sigma_max, rho.",
-    ),
-    (
-        "Ddrm",
-        "Ddrm(steps: 50)",
-        "Denoising diffusion restoration (Kawar et al.) in the operator's SVD basis. Fields: steps, eta, eta_b, sigma_min, sigma_max, rho.",
-    ),
-    (
-        "Prior",
-        "Prior(steps: 40)",
-        "Unconditional samples from the prior (ignores y): what the prior believes. Fields: steps, solver (Heun|Euler|Ancestral), distilled (true: the distilled one-step consistency model, one call per step; steps: 1 for one-step samples).",
-    ),
-    (
-        "Exact",
-        "Exact",
-        "Exact posterior samples: Gaussian-mixture priors only.",
-    ),
-];
-
-/// Parses the sampler field of the panel (the recipe's syntax).
-pub fn parse_sampler(text: &str) -> std::result::Result<SamplerSpec, String> {
-    ron::Options::default()
-        .with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES)
-        .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
-        .from_str(text.trim())
-        .map_err(|e| e.to_string())
-}
-
 /// The panel's choices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -119,12 +52,8 @@ pub struct Setup {
     /// Gallery image name, or a file path the user opened.
     pub image: String,
     pub op: OpKind,
-    /// Inpainting base pattern: box side as a fraction of the image.
-    pub box_fraction: f32,
-    /// Inpainting base pattern: fraction of pixels kept at random (1 = none removed).
-    pub keep_fraction: f32,
-    pub use_box: bool,
-    pub use_random: bool,
+    /// Inpainting: the base pattern under the brush strokes.
+    pub pattern: MaskPattern,
     pub factor: usize,
     pub blur_sigma: f64,
     pub noise_sigma: f64,
@@ -142,14 +71,11 @@ impl Default for Setup {
             prior: "fashion-mnist".into(),
             image: "fashion-sneaker".into(),
             op: OpKind::Inpaint,
-            box_fraction: 0.4,
-            keep_fraction: 0.5,
-            use_box: true,
-            use_random: false,
+            pattern: MaskPattern::default(),
             factor: 2,
             blur_sigma: 1.5,
             noise_sigma: 0.05,
-            sampler: "Dps(steps: 200, zeta: 0.3)".into(),
+            sampler: samplers::ALL[0].preset.into(),
             chains: 16,
             seed: 1,
             image_is_y: false,
@@ -158,28 +84,22 @@ impl Default for Setup {
 }
 
 impl Setup {
-    /// The operator of the recipe; the mask (if any) is written as `mask.npy` in `dir`.
-    pub fn operator(
-        &self,
-        shape: [usize; 3],
-        mask: &MaskEditor,
-        dir: &Path,
-    ) -> Result<OperatorSpec> {
+    /// Seen (true) / missing (false) per pixel of an H×W picture: the pattern and the strokes.
+    pub fn mask_raster(&self, mask: &MaskEditor, h: usize, w: usize) -> Vec<bool> {
+        mask.raster(&self.pattern, self.seed, h, w)
+    }
+
+    /// The operator of the recipe; an inpainting mask is named `mask.npy` (see [`Self::recipe`]).
+    pub fn operator_spec(&self, shape: [usize; 3]) -> Result<OperatorSpec> {
+        let [c, h, w] = shape;
         Ok(match self.op {
             OpKind::Denoise => OperatorSpec::Identity,
-            OpKind::Inpaint => {
-                let [_, h, w] = shape;
-                let seen = mask.raster(self, h, w);
-                let data: Vec<f32> = seen.iter().map(|&s| if s { 1.0 } else { 0.0 }).collect();
-                crate::npy::write(&dir.join("mask.npy"), &[h, w], &data)?;
-                OperatorSpec::Mask("mask.npy".into())
-            }
+            OpKind::Inpaint => OperatorSpec::Mask("mask.npy".into()),
             OpKind::Downsample => {
-                let [_, h, w] = shape;
                 if self.factor < 2 || h % self.factor != 0 || w % self.factor != 0 {
                     return Err(Error::invalid(
                         "super-resolution factor",
-                        format!("{} does not divide the image size {h}×{w}", self.factor),
+                        format!("{} does not divide the image size {w}×{h}", self.factor),
                     ));
                 }
                 OperatorSpec::Downsample(self.factor)
@@ -188,7 +108,7 @@ impl Setup {
                 sigma: self.blur_sigma,
             },
             OpKind::Grayscale => {
-                if shape[0] != 3 {
+                if c != 3 {
                     return Err(Error::invalid(
                         "colourise",
                         "needs a colour prior; this one is grey",
@@ -197,6 +117,33 @@ impl Setup {
                 OperatorSpec::Grayscale
             }
         })
+    }
+
+    /// The operator in memory (the mask from its raster, no file): the preview's.
+    pub fn operator(
+        &self,
+        shape: [usize; 3],
+        mask: &MaskEditor,
+        device: &Device,
+    ) -> Result<Box<dyn Operator>> {
+        let spec = self.operator_spec(shape)?;
+        if let OperatorSpec::Mask(_) = spec {
+            let [_, h, w] = shape;
+            let data = mask_values(&self.mask_raster(mask, h, w));
+            return Ok(Box::new(Mask::from_array(shape, &[h, w], data, device)?));
+        }
+        operators::build(&spec, shape, Path::new("."), device)
+    }
+
+    /// y of the current choices for the picture `x` ([1, C, H, W]), exactly as the run will
+    /// have it: A(x) when the picture is the degraded y, else A(x) + σ_y n with the recipe's
+    /// noise draw ([`crate::recipe::simulate_y`]).
+    pub fn measure(&self, op: &dyn Operator, x: Tensor<4>) -> Tensor<4> {
+        if self.image_is_y {
+            op.forward(x)
+        } else {
+            crate::recipe::simulate_y(op, x, self.noise_sigma, self.seed)
+        }
     }
 
     /// A complete recipe for the current choices; inputs are written into `dir` (its base).
@@ -210,16 +157,20 @@ impl Setup {
     ) -> Result<Recipe> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::file(dir, format!("cannot create: {e}")))?;
-        let sampler = parse_sampler(&self.sampler)
+        let sampler = samplers::parse(&self.sampler)
             .map_err(|e| Error::invalid("sampler", format!("not a valid sampler: {e}")))?;
-        let operator = self.operator(shape, mask, dir)?;
+        let operator = self.operator_spec(shape)?;
+        let [c, h, w] = shape;
+        if let OperatorSpec::Mask(file) = &operator {
+            let data = mask_values(&self.mask_raster(mask, h, w));
+            crate::npy::write(&dir.join(file), &[h, w], &data)?;
+        }
         let measurement = if self.image_is_y {
             // The picture already is the observation: y = A(picture), in the operator's shape.
-            let device = burn::tensor::Device::flex();
-            let op = crate::operators::build(&operator, shape, dir, &device)?;
-            let [c, h, w] = shape;
+            let device = Device::flex();
+            let op = self.operator(shape, mask, &device)?;
             let x = crate::tensor::from_vec(truth.to_vec(), [1, c, h, w], &device);
-            let y = crate::tensor::to_vec(&op.forward(x))?;
+            let y = crate::tensor::to_vec(&self.measure(op.as_ref(), x))?;
             crate::npy::write(&dir.join("y.npy"), &op.output_npy_shape(), &y)?;
             MeasurementSpec::Npy("y.npy".into())
         } else {
@@ -231,7 +182,7 @@ impl Setup {
         };
         Ok(Recipe {
             prior,
-            shape: (shape[0], shape[1], shape[2]),
+            shape: (c, h, w),
             operator,
             measurement,
             noise_sigma: self.noise_sigma,
@@ -240,6 +191,10 @@ impl Setup {
             seed: self.seed,
         })
     }
+}
+
+fn mask_values(seen: &[bool]) -> Vec<f32> {
+    seen.iter().map(|&s| if s { 1.0 } else { 0.0 }).collect()
 }
 
 #[cfg(test)]
@@ -276,10 +231,56 @@ mod tests {
     }
 
     #[test]
-    fn every_preset_parses() {
-        for (name, text, _) in SAMPLER_PRESETS {
-            let spec = parse_sampler(text).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(spec.name(), name);
+    fn every_preset_parses_to_its_sampler() {
+        for info in samplers::ALL {
+            let spec =
+                samplers::parse(info.preset).unwrap_or_else(|e| panic!("{}: {e}", info.name));
+            assert_eq!(spec.name(), info.name);
+            assert_eq!(spec.info(), *info);
+            // The window's default fonts draw Latin, Greek and a few signs; anything else
+            // (‖, √, ᵀ, x̂) panics egui_kittest and shows as tofu in the window.
+            for c in info.help.chars().chain(info.preset.chars()) {
+                let u = c as u32;
+                let drawable = u < 0x7f
+                    || (0xa0..=0xff).contains(&u)
+                    || (0x370..=0x3ff).contains(&u)
+                    || "—…–’×".contains(c);
+                assert!(drawable, "{}: {c:?} in its help has no glyph", info.name);
+            }
         }
+    }
+
+    #[test]
+    fn the_preview_y_is_the_run_y() {
+        // The y a run restores comes from the recipe (simulated by the loader); the preview
+        // computes it from the choices in memory: both must be the same draw.
+        let dir = std::env::temp_dir().join(format!("pl-setup-same-y-{}", std::process::id()));
+        let setup = Setup {
+            op: OpKind::Inpaint,
+            noise_sigma: 0.1,
+            seed: 9,
+            ..Setup::default()
+        };
+        let shape = [1, 8, 8];
+        let picture: Vec<f32> = (0..64).map(|i| (i as f32 / 32.0) - 1.0).collect();
+        let gmm = dir.join("gmm.ron");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&gmm, include_str!("../../assets/recipes/gmm-8x8.ron")).unwrap();
+        let recipe = setup
+            .recipe(
+                PriorSpec::Gmm(gmm.display().to_string()),
+                shape,
+                &picture,
+                &MaskEditor::new(),
+                &dir,
+            )
+            .unwrap();
+        let device = Device::flex();
+        let loaded = crate::recipe::load_recipe(recipe, &dir, &device).unwrap();
+        let op = setup.operator(shape, &MaskEditor::new(), &device).unwrap();
+        let x = crate::tensor::from_vec(picture, [1, 1, 8, 8], &device);
+        let preview = crate::tensor::to_vec(&setup.measure(op.as_ref(), x)).unwrap();
+        assert_eq!(preview, loaded.y);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -32,31 +32,27 @@ impl ViewWindow {
         )
     }
 
-    /// Screen position inside a view's rect → image pixel coordinates.
-    pub fn to_image(&self, rect: Rect, pos: egui::Pos2, w: usize, h: usize) -> [f32; 2] {
-        let uv = self.uv();
-        let u = uv.min.x + (pos.x - rect.min.x) / rect.width() * uv.width();
-        let v = uv.min.y + (pos.y - rect.min.y) / rect.height() * uv.height();
-        [u * w as f32, v * h as f32]
-    }
-
     /// Scroll to zoom about the pointer, secondary/middle drag (or plain drag when not
-    /// painting) to pan; shared by every view so they stay in sync.
-    pub fn interact(&mut self, resp: &egui::Response, pan_with_primary: bool) {
+    /// painting) to pan; shared by every view so they stay in sync. `view` is where the picture
+    /// is drawn (letterbox included).
+    pub fn interact(
+        &mut self,
+        view: &ImageTransform,
+        resp: &egui::Response,
+        pan_with_primary: bool,
+    ) {
         let ctx = &resp.ctx;
         if resp.hovered() {
             let scroll = ctx.input(|i| i.smooth_scroll_delta.y);
-            if scroll != 0.0 {
-                let old = self.uv();
+            if scroll != 0.0
+                && let Some(p) = resp.hover_pos()
+            {
+                // Keep the picture point under the pointer fixed.
+                let [u, v] = view.uv_from_ui(p);
+                let [fx, fy] = view.fraction(p);
                 self.zoom = (self.zoom * (1.0 + scroll * 0.002)).clamp(1.0, 32.0);
-                if let Some(p) = resp.hover_pos() {
-                    // Keep the image point under the pointer fixed.
-                    let fx = (p.x - resp.rect.min.x) / resp.rect.width();
-                    let fy = (p.y - resp.rect.min.y) / resp.rect.height();
-                    let (u, v) = (old.min.x + fx * old.width(), old.min.y + fy * old.height());
-                    let half = 0.5 / self.zoom;
-                    self.center = [u - (fx - 0.5) * 2.0 * half, v - (fy - 0.5) * 2.0 * half];
-                }
+                let half = 0.5 / self.zoom;
+                self.center = [u - (fx - 0.5) * 2.0 * half, v - (fy - 0.5) * 2.0 * half];
             }
         }
         let pan = resp.dragged_by(egui::PointerButton::Secondary)
@@ -65,14 +61,78 @@ impl ViewWindow {
         if pan {
             let d = resp.drag_delta();
             let uv = self.uv();
-            self.center[0] -= d.x / resp.rect.width() * uv.width();
-            self.center[1] -= d.y / resp.rect.height() * uv.height();
+            self.center[0] -= d.x / view.inner.width() * uv.width();
+            self.center[1] -= d.y / view.inner.height() * uv.height();
         }
         let half = 0.5 / self.zoom;
         self.center = [
             self.center[0].clamp(half, 1.0 - half),
             self.center[1].clamp(half, 1.0 - half),
         ];
+    }
+}
+
+/// Where a picture of `size` (W×H) is drawn inside a view: the letterboxed rectangle `inner`
+/// and the shown part `uv` of the picture. The one mapping between screen and picture, used by
+/// the brush, the zoom and the pan.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ImageTransform {
+    pub inner: Rect,
+    pub uv: Rect,
+    /// Picture size in pixels, [W, H].
+    pub size: [usize; 2],
+}
+
+impl ImageTransform {
+    /// The largest rectangle of the picture's aspect ratio centred in `outer`.
+    pub fn fit(outer: Rect, size: [usize; 2], uv: Rect) -> Self {
+        let aspect = size[0].max(1) as f32 / size[1].max(1) as f32;
+        let inner = if aspect >= outer.width() / outer.height() {
+            Rect::from_center_size(outer.center(), vec2(outer.width(), outer.width() / aspect))
+        } else {
+            Rect::from_center_size(
+                outer.center(),
+                vec2(outer.height() * aspect, outer.height()),
+            )
+        };
+        Self { inner, uv, size }
+    }
+
+    /// Position inside `inner` as fractions [0, 1]².
+    fn fraction(&self, pos: egui::Pos2) -> [f32; 2] {
+        [
+            (pos.x - self.inner.min.x) / self.inner.width(),
+            (pos.y - self.inner.min.y) / self.inner.height(),
+        ]
+    }
+
+    fn uv_from_ui(&self, pos: egui::Pos2) -> [f32; 2] {
+        let [fx, fy] = self.fraction(pos);
+        [
+            self.uv.min.x + fx * self.uv.width(),
+            self.uv.min.y + fy * self.uv.height(),
+        ]
+    }
+
+    /// Screen position → picture pixel coordinates (x, y), continuous (pixel k spans [k, k+1)).
+    pub fn image_from_ui(&self, pos: egui::Pos2) -> [f32; 2] {
+        let [u, v] = self.uv_from_ui(pos);
+        [u * self.size[0] as f32, v * self.size[1] as f32]
+    }
+
+    /// Picture pixel coordinates → screen position.
+    pub fn ui_from_image(&self, at: [f32; 2]) -> egui::Pos2 {
+        let u = at[0] / self.size[0] as f32;
+        let v = at[1] / self.size[1] as f32;
+        pos2(
+            self.inner.min.x + (u - self.uv.min.x) / self.uv.width() * self.inner.width(),
+            self.inner.min.y + (v - self.uv.min.y) / self.uv.height() * self.inner.height(),
+        )
+    }
+
+    /// Screen pixels per picture pixel.
+    pub fn scale(&self) -> f32 {
+        self.inner.width() / (self.uv.width() * self.size[0] as f32)
     }
 }
 
@@ -137,43 +197,53 @@ impl Tex {
     }
 }
 
-/// Draws one titled view of `side` pixels through the shared window; returns its response.
+/// Draws a texture letterboxed in `outer` through the shared window; returns the transform (or
+/// None when there is no texture yet). `tint` dims results that no longer match the choices.
+pub fn paint_image(
+    painter: &egui::Painter,
+    outer: Rect,
+    tex: &Tex,
+    window: &ViewWindow,
+    tint: Color32,
+) -> Option<ImageTransform> {
+    painter.rect_filled(outer, 2.0, Color32::from_gray(30));
+    match tex.get() {
+        Some(t) => {
+            let view = ImageTransform::fit(outer, t.size(), window.uv());
+            painter.image(t.id(), view.inner, view.uv, tint);
+            Some(view)
+        }
+        None => {
+            painter.text(
+                outer.center(),
+                egui::Align2::CENTER_CENTER,
+                "—",
+                egui::FontId::proportional(14.0),
+                Color32::GRAY,
+            );
+            None
+        }
+    }
+}
+
+/// One titled view of `side` pixels: its response (labelled `title` for accessibility and
+/// tests) and where the picture went.
 pub fn image_view(
     ui: &mut egui::Ui,
     title: &str,
     tex: &Tex,
     window: &ViewWindow,
     side: f32,
-    sense: Sense,
-) -> egui::Response {
+    tint: Color32,
+) -> (egui::Response, Option<ImageTransform>) {
     ui.vertical(|ui| {
         ui.label(egui::RichText::new(title).strong());
-        let (rect, resp) = ui.allocate_exact_size(vec2(side, side), sense);
-        let painter = ui.painter_at(rect);
-        painter.rect_filled(rect, 2.0, Color32::from_gray(30));
-        match tex.get() {
-            Some(t) => {
-                let [w, h] = t.size();
-                // Letterbox non-square images inside the square.
-                let aspect = w as f32 / h as f32;
-                let inner = if aspect >= 1.0 {
-                    Rect::from_center_size(rect.center(), vec2(side, side / aspect))
-                } else {
-                    Rect::from_center_size(rect.center(), vec2(side * aspect, side))
-                };
-                painter.image(t.id(), inner, window.uv(), Color32::WHITE);
-            }
-            None => {
-                painter.text(
-                    rect.center(),
-                    egui::Align2::CENTER_CENTER,
-                    "—",
-                    egui::FontId::proportional(14.0),
-                    Color32::GRAY,
-                );
-            }
-        }
-        resp
+        let (rect, resp) = ui.allocate_exact_size(vec2(side, side), Sense::click_and_drag());
+        // Labelled for accessibility (and tests): "<title> picture".
+        let label = format!("{title} picture");
+        resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &label));
+        let view = paint_image(&ui.painter_at(rect), rect, tex, window, tint);
+        (resp, view)
     })
     .inner
 }

@@ -8,5 +8,5 @@
 mod snapshot;
 mod worker;
 
-pub use snapshot::{Snapshot, Status};
+pub use snapshot::{RunInputs, Snapshot, Status, TracePoint};
 pub use worker::{Command, Engine};

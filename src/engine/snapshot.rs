@@ -27,7 +27,10 @@ pub struct Snapshot {
     pub total_steps: usize,
     pub sigma: f64,
     pub nfe: usize,
+    /// Steps per second of sampling (time paused or waiting for commands not counted).
     pub steps_per_second: f64,
+    /// Seconds spent sampling so far (paused time not counted).
+    pub busy_seconds: f64,
     /// Up to `shown` chains of the current state x_t, [shown, C, H, W] flattened.
     pub x: Vec<f32>,
     /// The same chains' denoised estimates x̂0.
@@ -40,6 +43,19 @@ pub struct Snapshot {
     /// The inputs of the run, shared between frames (never copied per frame).
     pub inputs: Option<Arc<RunInputs>>,
     /// PSNR (dB, data range 2) of the posterior mean against the truth, when it is known.
+    pub psnr: Option<f64>,
+    /// Every step's figures so far (shared, never copied per frame), so plots keep every
+    /// step even when frames are dropped (latest wins).
+    pub trace: Arc<Vec<TracePoint>>,
+}
+
+/// One step's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracePoint {
+    pub step: usize,
+    pub sigma: f64,
+    /// ‖y − A(x̂0)‖/(σ_y √m) of the first few chains.
+    pub residuals: Vec<f64>,
     pub psnr: Option<f64>,
 }
 
@@ -56,4 +72,8 @@ pub struct RunInputs {
     pub prior: String,
     pub operator: String,
     pub sampler: String,
+    /// What the sampler chose where the recipe left it a choice (EPS mode, CPS generator, ζ).
+    pub detail: Option<String>,
+    /// Whether the sampler follows a falling noise level (else σ means nothing to plot).
+    pub anneals: bool,
 }

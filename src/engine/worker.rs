@@ -1,6 +1,6 @@
 //! The worker thread and its handle.
 
-use super::snapshot::{RunInputs, Snapshot, Status};
+use super::snapshot::{RunInputs, Snapshot, Status, TracePoint};
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::recipe::{self, Loaded, Recipe};
@@ -36,6 +36,8 @@ pub enum Command {
 const FRAME_INTERVAL: Duration = Duration::from_millis(33);
 /// Chains whose images travel in a snapshot.
 const SHOWN_CHAINS: usize = 16;
+/// Chains whose residual is traced at every step.
+const TRACED_CHAINS: usize = 8;
 
 type Slot = Arc<Mutex<Option<Snapshot>>>;
 
@@ -133,9 +135,11 @@ struct Run {
     loaded: Loaded,
     sampler: Box<dyn Sampler>,
     paused: bool,
-    started: Instant,
+    /// Time spent in steps (pauses and idle waits excluded).
+    busy: Duration,
     steps_done_here: usize,
     inputs: Arc<RunInputs>,
+    trace: Arc<Vec<TracePoint>>,
 }
 
 struct Worker {
@@ -235,15 +239,16 @@ impl Worker {
             loaded.recipe.chains,
             loaded.recipe.seed,
         )?;
-        let inputs = Arc::new(run_inputs(&loaded)?);
+        let inputs = Arc::new(run_inputs(&loaded, sampler.as_ref())?);
         Ok(Run {
             id,
             inputs,
             loaded,
             sampler,
             paused,
-            started: Instant::now(),
+            busy: Duration::ZERO,
             steps_done_here: 0,
+            trace: Arc::new(vec![]),
         })
     }
 
@@ -252,10 +257,13 @@ impl Worker {
         if run.sampler.is_done() {
             return;
         }
+        let t0 = Instant::now();
         let outcome = run
             .sampler
             .step(&run.loaded.problem)
-            .and_then(|_| samplers::check_finite(run.sampler.name(), run.sampler.state()));
+            .and_then(|_| samplers::check_finite(run.sampler.name(), run.sampler.state()))
+            .and_then(|_| trace_point(run));
+        run.busy += t0.elapsed();
         run.steps_done_here += 1;
         if let Err(e) = outcome {
             let id = run.id;
@@ -288,6 +296,7 @@ impl Worker {
             sigma: 0.0,
             nfe: 0,
             steps_per_second: 0.0,
+            busy_seconds: 0.0,
             x: vec![],
             x0_hat: vec![],
             mean: vec![],
@@ -295,6 +304,7 @@ impl Worker {
             residuals: vec![],
             inputs: None,
             psnr: None,
+            trace: Arc::new(vec![]),
         };
         self.put(snap);
     }
@@ -329,7 +339,7 @@ fn frame(run: &Run, status: Status) -> Result<Snapshot> {
     let shown = chains.min(SHOWN_CHAINS);
     let (mean, variance) = metrics::mean_variance(&x0, chains);
     let residuals = problem.normalized_residuals(&state.x0_hat)?;
-    let secs = run.started.elapsed().as_secs_f64().max(1e-9);
+    let secs = run.busy.as_secs_f64();
     let psnr = run.inputs.truth.as_ref().map(|t| metrics::psnr(&mean, t));
     Ok(Snapshot {
         run_id: run.id,
@@ -340,7 +350,12 @@ fn frame(run: &Run, status: Status) -> Result<Snapshot> {
         total_steps: state.total_steps,
         sigma: state.sigma,
         nfe: state.nfe,
-        steps_per_second: run.steps_done_here as f64 / secs,
+        steps_per_second: if secs > 0.0 {
+            run.steps_done_here as f64 / secs
+        } else {
+            0.0
+        },
+        busy_seconds: secs,
         x: x[..shown * d].to_vec(),
         x0_hat: x0[..shown * d].to_vec(),
         mean,
@@ -348,11 +363,36 @@ fn frame(run: &Run, status: Status) -> Result<Snapshot> {
         residuals,
         inputs: Some(run.inputs.clone()),
         psnr,
+        trace: run.trace.clone(),
     })
 }
 
+/// Appends the step just taken to the run's trace: σ, the first chains' residuals, and the
+/// PSNR of the mean when the truth is known (a mean over chains on the device, one read-back).
+fn trace_point(run: &mut Run) -> Result<()> {
+    let state = run.sampler.state();
+    let problem = &run.loaded.problem;
+    let chains = state.x0_hat.dims()[0];
+    let shown = state.x0_hat.clone().narrow(0, 0, chains.min(TRACED_CHAINS));
+    let residuals = problem.normalized_residuals(&shown)?;
+    let psnr = match &run.inputs.truth {
+        Some(t) => {
+            let mean = tensor::to_vec(&state.x0_hat.clone().mean_dim(0))?;
+            Some(metrics::psnr(&mean, t))
+        }
+        None => None,
+    };
+    Arc::make_mut(&mut run.trace).push(TracePoint {
+        step: state.step,
+        sigma: state.sigma,
+        residuals,
+        psnr,
+    });
+    Ok(())
+}
+
 /// The run's truth and y, in x's image space, for the screen.
-fn run_inputs(loaded: &Loaded) -> Result<RunInputs> {
+fn run_inputs(loaded: &Loaded, sampler: &dyn Sampler) -> Result<RunInputs> {
     let p = &loaded.problem;
     let (y_view, seen) = crate::operators::display_measurement(p.operator.as_ref(), p.y.clone())?;
     Ok(RunInputs {
@@ -362,5 +402,7 @@ fn run_inputs(loaded: &Loaded) -> Result<RunInputs> {
         prior: p.prior.describe(),
         operator: p.operator.name(),
         sampler: loaded.recipe.sampler.name().to_string(),
+        detail: sampler.detail(),
+        anneals: sampler.info().anneals,
     })
 }

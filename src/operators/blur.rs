@@ -5,7 +5,7 @@
 //! Implemented as two dense 1-D blur matrices (y = B_h X B_wᵀ per channel), which makes the
 //! adjoint exact (B_hᵀ Y B_w) and keeps gradients simple; the solve falls back to CG.
 
-use super::Operator;
+use super::{Operator, Structure};
 use crate::error::{Error, Result};
 use crate::tensor;
 use burn::tensor::{Device, Tensor};
@@ -105,9 +105,12 @@ impl Operator for Blur {
         let rows = self.bh_t.clone().expand([b, c, h, h]).matmul(y);
         rows.matmul(self.bw.clone().expand([b, c, w, w]))
     }
-    fn separable(&self) -> Option<(Vec<f64>, Vec<f64>)> {
+    fn structure(&self) -> Structure {
         let [_, h, w] = self.shape;
-        Some((blur_matrix(h, self.sigma), blur_matrix(w, self.sigma)))
+        Structure::Separable {
+            bh: blur_matrix(h, self.sigma),
+            bw: blur_matrix(w, self.sigma),
+        }
     }
 }
 

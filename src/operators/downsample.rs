@@ -1,6 +1,6 @@
 //! y = the mean of each f×f block of every channel: [C, H/f, W/f] (super-resolution).
 
-use super::Operator;
+use super::{Operator, Structure};
 use crate::error::{Error, Result};
 use burn::tensor::Tensor;
 
@@ -59,9 +59,9 @@ impl Operator for Downsample {
         let f2 = (self.factor * self.factor) as f64;
         self.upsample(y).div_scalar(f2)
     }
-    fn orthogonal_rows(&self) -> Option<f64> {
+    fn structure(&self) -> Structure {
         // Each row averages its own f×f block: norm √(f²/f⁴) = 1/f.
-        Some(1.0 / self.factor as f64)
+        Structure::OrthogonalRows(1.0 / self.factor as f64)
     }
     fn solve_shifted(&self, c: f64, sigma_y: f64, b: Tensor<4>) -> Tensor<4> {
         // AᵀA = P/f², with P the projector onto block-constant images (P = up∘down).

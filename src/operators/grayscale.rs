@@ -1,6 +1,6 @@
 //! y = the mean of the channels: [1, H, W] (colourisation).
 
-use super::Operator;
+use super::{Operator, Structure};
 use crate::error::{Error, Result};
 use burn::tensor::Tensor;
 
@@ -35,9 +35,9 @@ impl Operator for Grayscale {
         let c = self.shape[0];
         y.expand([b, c, h, w]).div_scalar(c as f64)
     }
-    fn orthogonal_rows(&self) -> Option<f64> {
+    fn structure(&self) -> Structure {
         // Each row averages the C channels of its pixel: norm 1/√C.
-        Some(1.0 / (self.shape[0] as f64).sqrt())
+        Structure::OrthogonalRows(1.0 / (self.shape[0] as f64).sqrt())
     }
     fn solve_shifted(&self, c: f64, sigma_y: f64, b: Tensor<4>) -> Tensor<4> {
         // AᵀA = P/C with P the projector onto channel-constant images.

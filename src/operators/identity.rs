@@ -1,6 +1,6 @@
 //! y = x: denoising.
 
-use super::Operator;
+use super::{Operator, Structure};
 use burn::tensor::Tensor;
 
 pub struct Identity {
@@ -17,8 +17,8 @@ impl Operator for Identity {
     fn name(&self) -> String {
         "Identity".into()
     }
-    fn gram_is_diagonal(&self) -> bool {
-        true
+    fn structure(&self) -> Structure {
+        Structure::Diagonal
     }
     fn input_shape(&self) -> [usize; 3] {
         self.shape

@@ -1,7 +1,7 @@
 //! y = mask ⊙ x (inpainting): 1 = seen, 0 = missing. The mask is [H, W] (shared by the
 //! channels) or [C, H, W]. Fractional values act as per-pixel gains.
 
-use super::Operator;
+use super::{Operator, Structure};
 use crate::error::{Error, Result};
 use crate::tensor;
 use burn::tensor::{Device, Tensor};
@@ -62,8 +62,8 @@ impl Operator for Mask {
             if self.channels == 1 { "" } else { "s" }
         )
     }
-    fn gram_is_diagonal(&self) -> bool {
-        true
+    fn structure(&self) -> Structure {
+        Structure::Diagonal
     }
     fn input_shape(&self) -> [usize; 3] {
         self.shape

@@ -226,8 +226,7 @@ impl Gmm {
     pub fn from_file(path: &Path, expected_dim: Option<usize>) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
-        let spec: GmmFile = ron::Options::default()
-            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+        let spec: GmmFile = crate::ron_format::options()
             .from_str(&text)
             .map_err(|e| Error::file(path, format!("not a valid mixture file: {e}")))?;
         let gmm = Self::from_spec(spec).map_err(|e| e.in_file(path))?;

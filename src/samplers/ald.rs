@@ -18,6 +18,15 @@ use crate::schedule;
 use crate::tensor::{self, Rng};
 use serde::{Deserialize, Serialize};
 
+/// How this sampler describes itself (see [`super::SamplerInfo`]).
+pub const INFO: super::SamplerInfo = super::SamplerInfo {
+    name: "Ald",
+    preset: "Ald(steps: 100)",
+    help: "Annealed Langevin with the likelihood gradient (Jalal et al.). Fields: steps, inner, eps, sigma_min, sigma_max, final_denoise.",
+    priors: super::PriorSupport::Any,
+    anneals: true,
+};
+
 /// `Ald(steps: 200, inner: 3, eps: None, sigma_min: 0.01, sigma_max: 50, final_denoise: true)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,8 +112,8 @@ impl Ald {
 }
 
 impl super::Sampler for Ald {
-    fn name(&self) -> &'static str {
-        "Ald"
+    fn info(&self) -> &'static super::SamplerInfo {
+        &INFO
     }
 
     fn step(&mut self, problem: &Problem) -> Result<()> {

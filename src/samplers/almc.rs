@@ -13,7 +13,7 @@
 //!   the returned sample is the Tweedie estimate D(e^τ u, σ(τ)) — a practical clean-up that
 //!   is not part of the paper's guarantee; with it off, e^τ u is returned.
 //!
-//! - `precondition` (default on): Langevin in the metric M = (I + AᵀA/σ_y²)⁻¹ for a linear A,
+//! - `precondition` (default on): Langevin in the metric M = (I + A^T A/σ_y^2)^-1 for a linear A,
 //!   u ← u + δ M(∇log p_t(u) − ∇R(u)) + √(2δ) M^{1/2} ξ, with M^{1/2}ξ drawn as M(ξ₁ + Aᵀξ₂/σ_y).
 //!   A constant SPD metric leaves every target μ_t unchanged; it removes the data term's
 //!   stiffness (the Gaussian end N(0, I)·exp(−R) becomes a unit-rate Ornstein–Uhlenbeck), so
@@ -41,6 +41,15 @@ use crate::tensor::{self, Rng};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+/// How this sampler describes itself (see [`super::SamplerInfo`]).
+pub const INFO: super::SamplerInfo = super::SamplerInfo {
+    name: "Almc",
+    preset: "Almc(steps: 400)",
+    help: "Likelihood-first annealed Langevin (Parulekar et al.): Langevin on N(0,I)e^{-R}, then anneal the prior in. Fields: steps, warmup, t_max, tau, delta, kappa, precondition (Langevin in the metric (I + A^T A/σ_y^2)^-1: same targets, no data-term stiffness), final_denoise.",
+    priors: super::PriorSupport::Any,
+    anneals: true,
+};
+
 /// `Almc(steps: 400, warmup: 200, t_max: 1.0, tau: 0.005, delta: None, kappa: None, precondition: true, final_denoise: true)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,7 +71,7 @@ pub struct AlmcParams {
     /// Annealing slowness κ (sets δ = κ(T − τ)/steps when given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kappa: Option<f64>,
-    /// Langevin in the metric (I + AᵀA/σ_y²)⁻¹ (same targets, no data-term stiffness).
+    /// Langevin in the metric (I + A^T A/σ_y^2)^-1 (same targets, no data-term stiffness).
     #[serde(default = "default_true")]
     pub precondition: bool,
     #[serde(default = "default_true")]
@@ -80,25 +89,6 @@ fn default_tau() -> f64 {
 }
 fn default_true() -> bool {
     true
-}
-
-/// ‖A‖² (largest eigenvalue of AᵀA) by power iteration on one chain.
-pub(crate) fn op_norm_sq(problem: &Problem, iters: usize) -> Result<f64> {
-    let [c, h, w] = problem.shape();
-    let mut v = tensor::normal(&mut tensor::rng(12345), [1, c, h, w], &problem.device);
-    let mut est = 0.0;
-    for _ in 0..iters {
-        let n = tensor::to_f64(&tensor::sum_sq(v.clone()))?[0]
-            .sqrt()
-            .max(1e-30);
-        v = v.div_scalar(n);
-        let av = problem
-            .operator
-            .adjoint(problem.operator.forward(v.clone()));
-        est = tensor::to_f64(&tensor::inner(v.clone(), av.clone()))?[0];
-        v = av;
-    }
-    Ok(est.max(0.0))
 }
 
 pub struct Almc {
@@ -123,7 +113,8 @@ impl Almc {
                 format!("need 0 < tau < t_max, got tau {tau} and t_max {t}"),
             ));
         }
-        let lip = 1.0 + op_norm_sq(problem, 30)? / (problem.sigma_y * problem.sigma_y);
+        let lip =
+            1.0 + problem.operator.norm_sq(&problem.device)? / (problem.sigma_y * problem.sigma_y);
         let (delta, kappa) = match (params.delta, params.kappa) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(
@@ -190,7 +181,7 @@ impl Almc {
         self.delta
     }
 
-    /// M v with M = (I + AᵀA/σ_y²)⁻¹, or v without preconditioning.
+    /// M v with M = (I + A^T A/σ_y^2)^-1, or v without preconditioning.
     fn metric(&self, problem: &Problem, v: Tensor<4>) -> Tensor<4> {
         if self.params.precondition {
             problem.operator.solve_shifted(1.0, problem.sigma_y, v)
@@ -215,8 +206,8 @@ impl Almc {
 }
 
 impl Sampler for Almc {
-    fn name(&self) -> &'static str {
-        "Almc"
+    fn info(&self) -> &'static super::SamplerInfo {
+        &INFO
     }
 
     fn step(&mut self, problem: &Problem) -> Result<()> {

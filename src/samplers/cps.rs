@@ -17,7 +17,6 @@
 //! because a few-step ODE generator can be far stiffer than that. `clamp` clips Φ to [-1, 1] as the official code does for images (off by default:
 //! it zeroes gradients in saturated pixels).
 
-use super::almc::op_norm_sq;
 use super::{ChainState, Sampler, check_steps};
 use crate::error::{Error, Result};
 use crate::problem::Problem;
@@ -25,6 +24,15 @@ use crate::schedule;
 use crate::tensor::{self, Rng};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
+
+/// How this sampler describes itself (see [`super::SamplerInfo`]).
+pub const INFO: super::SamplerInfo = super::SamplerInfo {
+    name: "NoiseSpaceLangevin",
+    preset: "NoiseSpaceLangevin(steps: 100)",
+    help: "Langevin in the noise z of a deterministic generator x = Φ(z) (Purohit et al.); Adam warm-up first. Fields: steps, warmup, warmup_lr, generator (Auto|Distilled|Ode; Auto uses the distilled one-step model beside the prior when there is one), generator_steps (ODE), step, drift (Paper|Code), clamp.",
+    priors: super::PriorSupport::Any,
+    anneals: false,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Drift {
@@ -124,7 +132,11 @@ impl NoiseSpaceLangevin {
                     format!("step must be positive, got {t}"),
                 ));
             }
-            None => 0.02 / (1.0 + op_norm_sq(problem, 30)? / (problem.sigma_y * problem.sigma_y)),
+            None => {
+                0.02 / (1.0
+                    + problem.operator.norm_sq(&problem.device)?
+                        / (problem.sigma_y * problem.sigma_y))
+            }
         };
         let mut rng = tensor::rng(seed);
         let [c, h, w] = problem.shape();
@@ -192,20 +204,19 @@ impl NoiseSpaceLangevin {
 
     /// (Φ(z), ∇_z ‖y − AΦ(z)‖²) for every chain.
     fn fit_grad(&mut self, problem: &Problem) -> Result<(Tensor<4>, Tensor<4>)> {
-        let z = self.z.clone().detach().autodiff().require_grad();
-        let x = self.generate(problem, z.clone());
-        let grads = tensor::sum_sq(problem.residual(x.clone())).sum().backward();
-        let g = z
-            .grad(&grads)
-            .ok_or_else(|| Error::Backend("NoiseSpaceLangevin: no gradient reached z".into()))?
-            .without_autodiff();
-        Ok((x.detach().without_autodiff(), g))
+        let z = self.z.clone();
+        super::grad_through(
+            INFO.name,
+            &z,
+            |z| self.generate(problem, z),
+            |x| tensor::sum_sq(problem.residual(x)),
+        )
     }
 }
 
 impl Sampler for NoiseSpaceLangevin {
-    fn name(&self) -> &'static str {
-        "NoiseSpaceLangevin"
+    fn info(&self) -> &'static super::SamplerInfo {
+        &INFO
     }
 
     fn step(&mut self, problem: &Problem) -> Result<()> {

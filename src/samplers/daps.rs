@@ -10,14 +10,22 @@
 //! (`lr: 0.5`) is stable for every operator and noise level — a deliberate deviation, stated.
 //! No backpropagation through the prior.
 
-use super::almc::op_norm_sq;
-use super::{ChainState, Sampler, check_steps, sigma_range};
+use super::{ChainState, Sampler};
 use crate::error::{Error, Result};
 use crate::problem::Problem;
 use crate::schedule;
 use crate::tensor::{self, Rng};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
+
+/// How this sampler describes itself (see [`super::SamplerInfo`]).
+pub const INFO: super::SamplerInfo = super::SamplerInfo {
+    name: "Daps",
+    preset: "Daps(steps: 50)",
+    help: "Decoupled annealing posterior sampling (Zhang et al.). Fields: steps, ode_steps, langevin_steps, lr, sigma_min, sigma_max, rho.",
+    priors: super::PriorSupport::Any,
+    anneals: true,
+};
 
 /// `Daps(steps: 100, ode_steps: 5, langevin_steps: 50, lr: 0.5, sigma_min: 0.1, sigma_max: 80, rho: 7)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,19 +71,12 @@ pub struct Daps {
 
 impl Daps {
     pub fn new(params: DapsParams, problem: &Problem, chains: usize, seed: u64) -> Result<Self> {
-        check_steps("Daps", params.steps)?;
         if params.ode_steps == 0 || !(params.lr > 0.0 && params.lr < 2.0) {
             return Err(Error::invalid("Daps", "need ode_steps >= 1 and 0 < lr < 2"));
         }
-        let (lo, hi) = sigma_range(
-            "Daps",
-            Some(params.sigma_min),
-            params.sigma_max,
-            problem.prior.sigma_range(),
-        )?;
-        let mut sigmas = schedule::karras(params.steps, lo, hi, params.rho);
-        sigmas.push(0.0);
-        let lik_lip = op_norm_sq(problem, 30)? / (problem.sigma_y * problem.sigma_y);
+        let sigmas = super::KarrasParams::karras_grid(&params, INFO.name, problem)?;
+        let lik_lip =
+            problem.operator.norm_sq(&problem.device)? / (problem.sigma_y * problem.sigma_y);
         let mut rng = tensor::rng(seed);
         let [c, h, w] = problem.shape();
         let x = tensor::normal(&mut rng, [chains, c, h, w], &problem.device).mul_scalar(sigmas[0]);
@@ -117,8 +118,8 @@ impl Daps {
 }
 
 impl Sampler for Daps {
-    fn name(&self) -> &'static str {
-        "Daps"
+    fn info(&self) -> &'static super::SamplerInfo {
+        &INFO
     }
 
     fn step(&mut self, problem: &Problem) -> Result<()> {

@@ -14,14 +14,23 @@
 //! (eigendecomposition of AᵀA in f64) for `Matrix` up to d = 2048.
 //! Linear Gaussian measurements only.
 
-use super::{ChainState, Sampler, check_steps, sigma_range};
+use super::{ChainState, Sampler, check_steps};
 use crate::error::{Error, Result};
 use crate::linalg::right_singular;
+use crate::operators::Structure;
 use crate::problem::Problem;
-use crate::schedule;
 use crate::tensor::{self, Rng};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
+
+/// How this sampler describes itself (see [`super::SamplerInfo`]).
+pub const INFO: super::SamplerInfo = super::SamplerInfo {
+    name: "Ddrm",
+    preset: "Ddrm(steps: 50)",
+    help: "Denoising diffusion restoration (Kawar et al.) in the operator's SVD basis (closed form for masks, block averages, the channel mean and separable blur; dense up to d = 2048). Fields: steps, eta, eta_b, sigma_min, sigma_max, rho.",
+    priors: super::PriorSupport::Any,
+    anneals: true,
+};
 
 /// `Ddrm(steps: 20, eta: 0.85, eta_b: 1.0, sigma_min: 0.002, sigma_max: 80, rho: 7)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,12 +91,13 @@ impl Ddrm {
         let d = problem.dim();
         let device = &problem.device;
         let name = problem.operator.name();
-        if let Some(s) = problem.operator.orthogonal_rows() {
+        let structure = problem.operator.structure();
+        if let Structure::OrthogonalRows(s) = structure {
             return Self::with_rows(params, problem, chains, seed, s);
         }
         let aty_t = problem.operator.adjoint(problem.y.clone());
         let aty = tensor::to_f64(&aty_t)?;
-        let (v, s_host, vt_aty) = if problem.operator.gram_is_diagonal() {
+        let (v, s_host, vt_aty) = if let Structure::Diagonal = structure {
             // AᵀA is diagonal (identity, masks): V = I and s² is that diagonal.
             let [c, h, w] = problem.shape();
             let ones = Tensor::<4>::ones([1, c, h, w], device);
@@ -97,7 +107,7 @@ impl Ddrm {
                 m2.iter().map(|v| v.max(0.0).sqrt()).collect(),
                 aty,
             )
-        } else if let Some((bh, bw)) = problem.operator.separable() {
+        } else if let Structure::Separable { bh, bw } = structure {
             let [c, h, w] = problem.shape();
             let svd = |m: Vec<f64>, n: usize| {
                 let (s, v) = right_singular(&crate::linalg::Mat {
@@ -137,14 +147,7 @@ impl Ddrm {
             .zip(&vt_aty)
             .map(|(s, v)| if *s > 1e-6 { v / (s * s) } else { 0.0 })
             .collect();
-        let (lo, hi) = sigma_range(
-            "Ddrm",
-            params.sigma_min,
-            params.sigma_max,
-            problem.prior.sigma_range(),
-        )?;
-        let mut sigmas = schedule::karras(params.steps, lo, hi, params.rho);
-        sigmas.push(0.0);
+        let sigmas = super::KarrasParams::karras_grid(&params, INFO.name, problem)?;
         let mut rng = tensor::rng(seed);
         let ybar = tensor::from_f64(&ybar, [1, d], device);
         let mut me = Self {
@@ -205,14 +208,7 @@ impl Ddrm {
         seed: u64,
         s: f64,
     ) -> Result<Self> {
-        let (lo, hi) = sigma_range(
-            "Ddrm",
-            params.sigma_min,
-            params.sigma_max,
-            problem.prior.sigma_range(),
-        )?;
-        let mut sigmas = schedule::karras(params.steps, lo, hi, params.rho);
-        sigmas.push(0.0);
+        let sigmas = super::KarrasParams::karras_grid(&params, INFO.name, problem)?;
         let device = &problem.device;
         let op = problem.operator.as_ref();
         let mut rng = tensor::rng(seed);
@@ -336,8 +332,8 @@ fn basis_forward(v: &Basis, x: Tensor<4>) -> Tensor<2> {
 }
 
 impl Sampler for Ddrm {
-    fn name(&self) -> &'static str {
-        "Ddrm"
+    fn info(&self) -> &'static super::SamplerInfo {
+        &INFO
     }
 
     fn step(&mut self, problem: &Problem) -> Result<()> {

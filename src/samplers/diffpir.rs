@@ -13,6 +13,15 @@ use crate::problem::Problem;
 use crate::tensor::{self};
 use serde::{Deserialize, Serialize};
 
+/// How this sampler describes itself (see [`super::SamplerInfo`]).
+pub const INFO: super::SamplerInfo = super::SamplerInfo {
+    name: "DiffPir",
+    preset: "DiffPir(steps: 50)",
+    help: "Plug-and-play restoration (Zhu et al.): proximal data step between denoiser calls. Fields: steps, lambda, zeta, sigma_min, sigma_max, rho.",
+    priors: super::PriorSupport::Any,
+    anneals: true,
+};
+
 /// `DiffPir(steps: 100, lambda: 1.0, zeta: 0.5, sigma_min: 0.002, sigma_max: 80, rho: 7)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,22 +62,14 @@ impl DiffPir {
                 "need lambda > 0 and 0 <= zeta <= 1",
             ));
         }
-        let core = super::EdmCore::new(
-            "DiffPir",
-            params.steps,
-            (params.sigma_min, params.sigma_max),
-            params.rho,
-            problem,
-            chains,
-            seed,
-        )?;
+        let core = super::EdmCore::new(INFO.name, &params, problem, chains, seed)?;
         Ok(Self { params, core })
     }
 }
 
 impl Sampler for DiffPir {
-    fn name(&self) -> &'static str {
-        "DiffPir"
+    fn info(&self) -> &'static super::SamplerInfo {
+        &INFO
     }
 
     fn step(&mut self, problem: &Problem) -> Result<()> {

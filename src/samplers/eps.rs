@@ -28,6 +28,15 @@ use crate::tensor::{self};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+/// How this sampler describes itself (see [`super::SamplerInfo`]).
+pub const INFO: super::SamplerInfo = super::SamplerInfo {
+    name: "Eps",
+    preset: "Eps(steps: 20)",
+    help: "Exact posterior score (Mammadov, Kara et al.): the denoiser is fed the pivot μ* (zero-shot for networks; exact for mixtures). Fields: steps, mode (Auto|Exact|ZeroShot|FineTuned; Auto uses the fine-tuned EPS network beside the prior when it matches the operator and σ_y), solver (Heun|Euler|Ancestral), sigma_min, sigma_max, rho.",
+    priors: super::PriorSupport::Any,
+    anneals: true,
+};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum EpsMode {
     /// Exact for a Gaussian-mixture prior, zero-shot otherwise.
@@ -128,15 +137,7 @@ impl Eps {
         let fine_tuned = exact.is_none()
             && matching
             && matches!(params.mode, EpsMode::Auto | EpsMode::FineTuned);
-        let core = super::EdmCore::new(
-            "Eps",
-            params.steps,
-            (params.sigma_min, params.sigma_max),
-            params.rho,
-            problem,
-            chains,
-            seed,
-        )?;
+        let core = super::EdmCore::new(INFO.name, &params, problem, chains, seed)?;
         Ok(Self {
             params,
             exact,
@@ -223,8 +224,8 @@ impl Eps {
 }
 
 impl Sampler for Eps {
-    fn name(&self) -> &'static str {
-        "Eps"
+    fn info(&self) -> &'static super::SamplerInfo {
+        &INFO
     }
 
     fn step(&mut self, problem: &Problem) -> Result<()> {

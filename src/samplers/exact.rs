@@ -8,6 +8,15 @@ use crate::problem::Problem;
 use crate::tensor::{self, Rng};
 use burn::tensor::Tensor;
 
+/// How this sampler describes itself (see [`super::SamplerInfo`]).
+pub const INFO: super::SamplerInfo = super::SamplerInfo {
+    name: "Exact",
+    preset: "Exact",
+    help: "Exact posterior samples: Gaussian-mixture priors only (the posterior is a mixture in closed form, computed in f64).",
+    priors: super::PriorSupport::MixtureOnly,
+    anneals: false,
+};
+
 pub struct Exact {
     posterior: Gmm,
     chains: usize,
@@ -51,8 +60,8 @@ impl Exact {
 }
 
 impl Sampler for Exact {
-    fn name(&self) -> &'static str {
-        "Exact"
+    fn info(&self) -> &'static super::SamplerInfo {
+        &INFO
     }
 
     fn step(&mut self, problem: &Problem) -> Result<()> {

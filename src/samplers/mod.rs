@@ -50,7 +50,11 @@ pub struct ChainState {
 
 pub trait Sampler: Send {
     /// The recipe name of the method.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.info().name
+    }
+    /// The method's description (see [`SamplerInfo`]).
+    fn info(&self) -> &'static SamplerInfo;
     /// Advances every chain by one step.
     fn step(&mut self, problem: &Problem) -> Result<()>;
     fn state(&self) -> &ChainState;
@@ -68,77 +72,132 @@ pub trait Sampler: Send {
     }
 }
 
-/// The sampler as a recipe names it (names fixed by the command-line contract).
-/// Written in a recipe as `Exact`, `Prior(steps: 100)`, `Dps(steps: 500, zeta: 1.0)`, …
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub enum SamplerSpec {
-    /// Exact posterior samples (Gaussian-mixture priors only).
-    Exact,
-    /// Unconditional samples from the prior (EDM sampler).
-    Prior(PriorParams),
+/// What a sampler says about itself: read by the window's sampler list, the bench table and
+/// the tests, so a sampler is described once, beside its parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SamplerInfo {
+    /// The recipe name (fixed by the command-line contract).
+    pub name: &'static str,
+    /// The tested preset: the recipe line a user starts from. Every field but `steps` keeps its
+    /// default, and the defaults are the tested ones for the problem given.
+    pub preset: &'static str,
+    /// One paragraph: the method, its paper, and every field.
+    pub help: &'static str,
+    /// Which priors it runs on.
+    pub priors: PriorSupport,
+    /// True when the chains follow a noise level σ that falls over the steps (the σ plot and
+    /// the σ read-out mean something); false for Langevin in a fixed space and exact draws.
+    pub anneals: bool,
+}
+
+/// The priors a sampler needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriorSupport {
+    /// Any prior (networks and mixtures).
+    Any,
+    /// Gaussian-mixture priors only (closed-form posteriors).
+    MixtureOnly,
+}
+
+impl SamplerInfo {
+    /// Whether the sampler runs on this kind of prior; if not, why.
+    pub fn supports(&self, prior_is_mixture: bool) -> std::result::Result<(), String> {
+        match self.priors {
+            PriorSupport::MixtureOnly if !prior_is_mixture => Err(format!(
+                "{} needs a Gaussian-mixture prior (its posterior is known in closed form)",
+                self.name
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The description of the sampler called `name` in recipes.
+pub fn info(name: &str) -> Option<&'static SamplerInfo> {
+    ALL.iter().copied().find(|i| i.name == name)
+}
+
+/// Parses a sampler as a recipe writes it (`Dps(steps: 200)`).
+pub fn parse(text: &str) -> std::result::Result<SamplerSpec, String> {
+    crate::ron_format::options()
+        .from_str(text.trim())
+        .map_err(|e| e.to_string())
+}
+
+/// The table of samplers: the recipe enum [`SamplerSpec`], the list [`ALL`] and [`build`] are
+/// generated from it, so adding a sampler is its own file (parameters, [`SamplerInfo`], the
+/// [`Sampler`] impl with `new(params, problem, chains, seed)`), its `mod` line and one row here.
+/// `Exact` takes no parameters and is written by hand.
+macro_rules! sampler_table {
+    ($( $(#[$doc:meta])* $variant:ident($params:ty) => $module:ident::$ty:ident, )*) => {
+        /// The sampler as a recipe names it (names fixed by the command-line contract).
+        /// Written in a recipe as `Exact`, `Prior(steps: 100)`, `Dps(steps: 500, zeta: 0.3)`, …
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        pub enum SamplerSpec {
+            /// Exact posterior samples (Gaussian-mixture priors only).
+            Exact,
+            $( $(#[$doc])* $variant($params), )*
+        }
+
+        /// Every sampler, in the order the window lists them (posterior samplers first).
+        pub const ALL: &[&SamplerInfo] = &[$( &$module::INFO, )* &exact::INFO];
+
+        impl SamplerSpec {
+            pub fn info(&self) -> &'static SamplerInfo {
+                match self {
+                    SamplerSpec::Exact => &exact::INFO,
+                    $( SamplerSpec::$variant(_) => &$module::INFO, )*
+                }
+            }
+        }
+
+        /// Starts `chains` chains of the sampler on the problem.
+        pub fn build(
+            spec: &SamplerSpec,
+            problem: &Problem,
+            chains: usize,
+            seed: u64,
+        ) -> Result<Box<dyn Sampler>> {
+            if chains == 0 {
+                return Err(Error::invalid("chains", "must be at least 1"));
+            }
+            Ok(match spec {
+                SamplerSpec::Exact => Box::new(Exact::new(problem, chains, seed)?),
+                $( SamplerSpec::$variant(p) => {
+                    Box::new($module::$ty::new(p.clone(), problem, chains, seed)?)
+                } )*
+            })
+        }
+    };
+}
+
+sampler_table! {
     /// Diffusion posterior sampling (Chung et al. 2023).
-    Dps(DpsParams),
-    /// Annealed Langevin with the likelihood gradient (Jalal et al. 2021).
-    Ald(AldParams),
-    /// Likelihood-first annealed Langevin Monte Carlo (Parulekar et al. 2026).
-    Almc(AlmcParams),
-    /// Langevin in the noise space of a deterministic generator (Purohit et al. 2025).
-    NoiseSpaceLangevin(CpsParams),
+    Dps(DpsParams) => dps::Dps,
     /// Exact posterior score (Mammadov, Kara et al. 2026).
-    Eps(EpsParams),
+    Eps(EpsParams) => eps::Eps,
+    /// Likelihood-first annealed Langevin Monte Carlo (Parulekar et al. 2026).
+    Almc(AlmcParams) => almc::Almc,
+    /// Langevin in the noise space of a deterministic generator (Purohit et al. 2025).
+    NoiseSpaceLangevin(CpsParams) => cps::NoiseSpaceLangevin,
+    /// Annealed Langevin with the likelihood gradient (Jalal et al. 2021).
+    Ald(AldParams) => ald::Ald,
     /// Decoupled annealing posterior sampling (Zhang et al. 2025).
-    Daps(DapsParams),
+    Daps(DapsParams) => daps::Daps,
     /// Plug-and-play diffusion restoration (Zhu et al. 2023).
-    DiffPir(DiffPirParams),
+    DiffPir(DiffPirParams) => diffpir::DiffPir,
     /// Pseudoinverse-guided diffusion (Song et al. 2023).
-    PiGdm(PiGdmParams),
+    PiGdm(PiGdmParams) => pigdm::PiGdm,
     /// Denoising diffusion restoration models (Kawar et al. 2022).
-    Ddrm(DdrmParams),
+    Ddrm(DdrmParams) => ddrm::Ddrm,
+    /// Unconditional samples from the prior (EDM sampler).
+    Prior(PriorParams) => prior::PriorSampler,
 }
 
 impl SamplerSpec {
     pub fn name(&self) -> &'static str {
-        match self {
-            SamplerSpec::Exact => "Exact",
-            SamplerSpec::Prior(_) => "Prior",
-            SamplerSpec::Dps(_) => "Dps",
-            SamplerSpec::Ald(_) => "Ald",
-            SamplerSpec::Almc(_) => "Almc",
-            SamplerSpec::NoiseSpaceLangevin(_) => "NoiseSpaceLangevin",
-            SamplerSpec::Eps(_) => "Eps",
-            SamplerSpec::Daps(_) => "Daps",
-            SamplerSpec::DiffPir(_) => "DiffPir",
-            SamplerSpec::PiGdm(_) => "PiGdm",
-            SamplerSpec::Ddrm(_) => "Ddrm",
-        }
+        self.info().name
     }
-}
-
-/// Starts `chains` chains of the sampler on the problem.
-pub fn build(
-    spec: &SamplerSpec,
-    problem: &Problem,
-    chains: usize,
-    seed: u64,
-) -> Result<Box<dyn Sampler>> {
-    if chains == 0 {
-        return Err(Error::invalid("chains", "must be at least 1"));
-    }
-    Ok(match spec {
-        SamplerSpec::Exact => Box::new(Exact::new(problem, chains, seed)?),
-        SamplerSpec::Prior(p) => Box::new(PriorSampler::new(p.clone(), problem, chains, seed)?),
-        SamplerSpec::Dps(p) => Box::new(Dps::new(p.clone(), problem, chains, seed)?),
-        SamplerSpec::Ald(p) => Box::new(Ald::new(p.clone(), problem, chains, seed)?),
-        SamplerSpec::Almc(p) => Box::new(Almc::new(p.clone(), problem, chains, seed)?),
-        SamplerSpec::NoiseSpaceLangevin(p) => {
-            Box::new(NoiseSpaceLangevin::new(p.clone(), problem, chains, seed)?)
-        }
-        SamplerSpec::Eps(p) => Box::new(Eps::new(p.clone(), problem, chains, seed)?),
-        SamplerSpec::Daps(p) => Box::new(Daps::new(p.clone(), problem, chains, seed)?),
-        SamplerSpec::DiffPir(p) => Box::new(DiffPir::new(p.clone(), problem, chains, seed)?),
-        SamplerSpec::PiGdm(p) => Box::new(PiGdm::new(p.clone(), problem, chains, seed)?),
-        SamplerSpec::Ddrm(p) => Box::new(Ddrm::new(p.clone(), problem, chains, seed)?),
-    })
 }
 
 /// Runs a sampler to the end, checking every step for non-finite chains.
@@ -172,6 +231,69 @@ pub fn check_finite(name: &str, state: &ChainState) -> Result<()> {
     })
 }
 
+/// The Karras-grid fields every EDM-family parameter struct carries (`steps`, `sigma_min`,
+/// `sigma_max`, `rho`). The fields stay in each struct so that `deny_unknown_fields` keeps
+/// working (serde's `flatten` would disable it); this trait is the one place that reads them.
+pub(crate) trait KarrasParams {
+    fn steps(&self) -> usize;
+    fn sigma_bounds(&self) -> (Option<f64>, Option<f64>);
+    fn rho(&self) -> f64;
+
+    /// σ_0 > … > σ_{n−1} on the Karras grid (the prior's range unless overridden), then σ_n = 0.
+    fn karras_grid(&self, sampler: &str, problem: &Problem) -> Result<Vec<f64>> {
+        check_steps(sampler, self.steps())?;
+        let (min, max) = self.sigma_bounds();
+        let (lo, hi) = sigma_range(sampler, min, max, problem.prior.sigma_range())?;
+        if !(self.rho().is_finite() && self.rho() > 0.0) {
+            return Err(Error::invalid(
+                sampler,
+                format!("rho must be a positive number, got {}", self.rho()),
+            ));
+        }
+        let mut sigmas = crate::schedule::karras(self.steps(), lo, hi, self.rho());
+        sigmas.push(0.0);
+        Ok(sigmas)
+    }
+}
+
+/// Implements [`KarrasParams`] for parameter structs with the four standard fields.
+macro_rules! karras_params {
+    ($($t:ty),* $(,)?) => {$(
+        impl $crate::samplers::KarrasParams for $t {
+            fn steps(&self) -> usize {
+                self.steps
+            }
+            fn sigma_bounds(&self) -> (Option<f64>, Option<f64>) {
+                (self.sigma_min, self.sigma_max)
+            }
+            fn rho(&self) -> f64 {
+                self.rho
+            }
+        }
+    )*};
+}
+karras_params!(
+    PriorParams,
+    DpsParams,
+    EpsParams,
+    DiffPirParams,
+    PiGdmParams,
+    DdrmParams,
+);
+
+impl KarrasParams for DapsParams {
+    fn steps(&self) -> usize {
+        self.steps
+    }
+    /// DAPS always has a floor of its own (`sigma_min` is not optional).
+    fn sigma_bounds(&self) -> (Option<f64>, Option<f64>) {
+        (Some(self.sigma_min), self.sigma_max)
+    }
+    fn rho(&self) -> f64 {
+        self.rho
+    }
+}
+
 /// What the EDM-family samplers share: the Karras grid σ_0 > … > σ_{n−1} followed by
 /// σ_n = 0, the run's generator, and the chains, drawn at the start from N(0, σ_0² I).
 pub(crate) struct EdmCore {
@@ -183,17 +305,12 @@ pub(crate) struct EdmCore {
 impl EdmCore {
     pub fn new(
         name: &str,
-        steps: usize,
-        (sigma_min, sigma_max): (Option<f64>, Option<f64>),
-        rho: f64,
+        params: &impl KarrasParams,
         problem: &Problem,
         chains: usize,
         seed: u64,
     ) -> Result<Self> {
-        check_steps(name, steps)?;
-        let (lo, hi) = sigma_range(name, sigma_min, sigma_max, problem.prior.sigma_range())?;
-        let mut sigmas = crate::schedule::karras(steps, lo, hi, rho);
-        sigmas.push(0.0);
+        let sigmas = params.karras_grid(name, problem)?;
         let mut rng = tensor::rng(seed);
         let [c, h, w] = problem.shape();
         let x = tensor::normal(&mut rng, [chains, c, h, w], &problem.device).mul_scalar(sigmas[0]);
@@ -202,7 +319,7 @@ impl EdmCore {
             x,
             sigma: sigmas[0],
             step: 0,
-            total_steps: steps,
+            total_steps: params.steps(),
             nfe: 0,
         };
         Ok(Self { sigmas, rng, state })
@@ -213,6 +330,25 @@ impl EdmCore {
         let i = self.state.step;
         (i < self.state.total_steps).then(|| (self.sigmas[i], self.sigmas[i + 1]))
     }
+}
+
+/// `forward(x)` and the gradient of `loss(forward(x))` with respect to x, by one backward pass:
+/// the vector-Jacobian product through the prior (DPS, ΠGDM) or a generator (CPS). `loss`
+/// returns one value per chain; chains are independent, so each gets its own gradient.
+pub(crate) fn grad_through(
+    sampler: &str,
+    x: &Tensor<4>,
+    forward: impl FnOnce(Tensor<4>) -> Tensor<4>,
+    loss: impl FnOnce(Tensor<4>) -> Tensor<4>,
+) -> Result<(Tensor<4>, Tensor<4>)> {
+    let x = x.clone().detach().autodiff().require_grad();
+    let out = forward(x.clone());
+    let grads = loss(out.clone()).sum().backward();
+    let grad = x
+        .grad(&grads)
+        .ok_or_else(|| Error::Backend(format!("{sampler}: no gradient reached the chains")))?
+        .without_autodiff();
+    Ok((out.detach().without_autodiff(), grad))
 }
 
 impl ChainState {

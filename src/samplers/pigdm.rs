@@ -13,6 +13,15 @@ use crate::problem::Problem;
 use crate::tensor::{self};
 use serde::{Deserialize, Serialize};
 
+/// How this sampler describes itself (see [`super::SamplerInfo`]).
+pub const INFO: super::SamplerInfo = super::SamplerInfo {
+    name: "PiGdm",
+    preset: "PiGdm(steps: 50)",
+    help: "Pseudoinverse-guided diffusion (Song et al.). Fields: steps, eta, weight, sigma_min, sigma_max, rho.",
+    priors: super::PriorSupport::Any,
+    anneals: true,
+};
+
 /// `PiGdm(steps: 100, eta: 1.0, weight: 1.0, sigma_min: 0.002, sigma_max: 80, rho: 7)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,46 +58,39 @@ impl PiGdm {
                 "need 0 <= eta <= 1 and weight >= 0",
             ));
         }
-        let core = super::EdmCore::new(
-            "PiGdm",
-            params.steps,
-            (params.sigma_min, params.sigma_max),
-            params.rho,
-            problem,
-            chains,
-            seed,
-        )?;
+        let core = super::EdmCore::new(INFO.name, &params, problem, chains, seed)?;
         Ok(Self { params, core })
     }
 }
 
 impl Sampler for PiGdm {
-    fn name(&self) -> &'static str {
-        "PiGdm"
+    fn info(&self) -> &'static super::SamplerInfo {
+        &INFO
     }
 
     fn step(&mut self, problem: &Problem) -> Result<()> {
         let Some((s, s_next)) = self.core.levels() else {
             return Ok(());
         };
-        let x = self.core.state.x.clone().detach().autodiff().require_grad();
-        let x0 = problem.prior.denoise(x.clone(), s);
         let r2 = s * s / (1.0 + s * s);
         let sy2 = problem.sigma_y * problem.sigma_y;
-        // v = (σ_y² I + r² AᵀA)⁻¹ Aᵀ (y − A x̂0), held constant in the VJP.
-        let resid = problem.residual(x0.clone().detach().without_autodiff());
-        let at_r = problem.operator.adjoint(resid).div_scalar(r2 * sy2);
-        let v = problem
-            .operator
-            .solve_shifted(1.0 / r2, problem.sigma_y, at_r);
-        let grads = tensor::inner(v.autodiff(), x0.clone()).sum().backward();
-        let g = x
-            .grad(&grads)
-            .ok_or_else(|| Error::Backend("PiGdm: no gradient reached the chains".into()))?
-            .without_autodiff();
+        // g = VJP of v = (σ_y² I + r² AᵀA)⁻¹ Aᵀ (y − A x̂0), v held constant.
+        let (x0, g) = super::grad_through(
+            INFO.name,
+            &self.core.state.x,
+            |x| problem.prior.denoise(x, s),
+            |x0| {
+                let resid = problem.residual(x0.clone().detach().without_autodiff());
+                let at_r = problem.operator.adjoint(resid).div_scalar(r2 * sy2);
+                let v = problem
+                    .operator
+                    .solve_shifted(1.0 / r2, problem.sigma_y, at_r);
+                tensor::inner(v.autodiff(), x0)
+            },
+        )?;
         self.core.state.nfe += 1;
-        let x = x.detach().without_autodiff();
-        let x0 = x0.detach().without_autodiff() + g.mul_scalar(self.params.weight * s * s);
+        let x = self.core.state.x.clone();
+        let x0 = x0 + g.mul_scalar(self.params.weight * s * s);
         let eps_hat = (x - x0.clone()).div_scalar(s);
         // DDIM: c² of the remaining σ_{i+1}² is fresh noise (η = 1: the ancestral step).
         let c = self.params.eta * s_next * (1.0 - (s_next * s_next) / (s * s)).max(0.0).sqrt();

@@ -6,6 +6,15 @@ use crate::error::Result;
 use crate::problem::Problem;
 use serde::{Deserialize, Serialize};
 
+/// How this sampler describes itself (see [`super::SamplerInfo`]).
+pub const INFO: super::SamplerInfo = super::SamplerInfo {
+    name: "Prior",
+    preset: "Prior(steps: 40)",
+    help: "Unconditional samples from the prior (ignores y): what the prior believes. Fields: steps, solver (Heun|Euler|Ancestral), sigma_min, sigma_max, rho, distilled (true: the distilled one-step consistency model, one call per step; steps: 1 for one-step samples).",
+    priors: super::PriorSupport::Any,
+    anneals: true,
+};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Solver {
     /// Second-order probability-flow ODE (2 evaluations per step but the last).
@@ -57,22 +66,14 @@ impl PriorSampler {
                 "distilled: true needs a distilled one-step model (a NAME-cm folder beside the prior's model)",
             ));
         }
-        let core = super::EdmCore::new(
-            "Prior",
-            params.steps,
-            (params.sigma_min, params.sigma_max),
-            params.rho,
-            problem,
-            chains,
-            seed,
-        )?;
+        let core = super::EdmCore::new(INFO.name, &params, problem, chains, seed)?;
         Ok(Self { params, core })
     }
 }
 
 impl Sampler for PriorSampler {
-    fn name(&self) -> &'static str {
-        "Prior"
+    fn info(&self) -> &'static super::SamplerInfo {
+        &INFO
     }
 
     fn step(&mut self, problem: &Problem) -> Result<()> {

@@ -125,11 +125,7 @@ impl TrainConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
-        let cfg: TrainConfig = ron::Options::default()
-            .with_default_extension(
-                ron::extensions::Extensions::IMPLICIT_SOME
-                    | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
-            )
+        let cfg: TrainConfig = crate::ron_format::options()
             .from_str(&text)
             .map_err(|e| Error::file(path, format!("not a valid training config: {e}")))?;
         cfg.validate().map_err(|e| e.in_file(path))?;

@@ -1,0 +1,253 @@
+//! The designer panel: prior, picture, degradation (with the brush's settings) and sampler.
+//! Widgets edit the choices in place; everything with a consequence (loading a picture, a
+//! dialog, undo) comes back as an [`Action`].
+
+use super::actions::Action;
+use super::catalog::{self, PriorEntry};
+use super::mask_editor::MaskEditor;
+use super::setup::{OpKind, Setup};
+use crate::priors::PriorSpec;
+use crate::samplers;
+use egui::{Color32, RichText};
+
+/// What the panel shows but does not edit.
+pub struct DesignerView<'a> {
+    pub priors: &'a [PriorEntry],
+    /// What was done to the picture to fit the prior ("resized from …").
+    pub image_note: Option<&'a str>,
+}
+
+pub fn designer_ui(
+    ui: &mut egui::Ui,
+    v: &DesignerView,
+    setup: &mut Setup,
+    mask: &mut MaskEditor,
+    working_side: &mut usize,
+) -> Vec<Action> {
+    let mut out = vec![];
+    let prior = v
+        .priors
+        .iter()
+        .find(|p| p.name == setup.prior)
+        .or(v.priors.first());
+    prior_ui(ui, v, setup, &mut out);
+    ui.add_space(6.0);
+    image_ui(ui, v, prior, setup, working_side, &mut out);
+    ui.add_space(6.0);
+    degradation_ui(ui, setup, mask, &mut out);
+    ui.add_space(6.0);
+    let mixture = prior.is_some_and(|p| matches!(p.spec, PriorSpec::Gmm(_)));
+    sampler_ui(ui, setup, mixture);
+    out
+}
+
+fn prior_ui(ui: &mut egui::Ui, v: &DesignerView, setup: &mut Setup, out: &mut Vec<Action>) {
+    ui.label(RichText::new("Prior").strong());
+    let current = v
+        .priors
+        .iter()
+        .find(|p| p.name == setup.prior)
+        .or(v.priors.first())
+        .map(|p| p.label.clone())
+        .unwrap_or_default();
+    let before = setup.prior.clone();
+    egui::ComboBox::new("prior", "prior")
+        .selected_text(current)
+        .width(170.0)
+        .truncate()
+        .show_ui(ui, |ui| {
+            for p in v.priors {
+                ui.selectable_value(&mut setup.prior, p.name.clone(), &p.label);
+            }
+        });
+    if setup.prior != before {
+        out.push(Action::PriorChanged);
+    }
+}
+
+fn image_ui(
+    ui: &mut egui::Ui,
+    v: &DesignerView,
+    prior: Option<&PriorEntry>,
+    setup: &mut Setup,
+    working_side: &mut usize,
+    out: &mut Vec<Action>,
+) {
+    ui.label(RichText::new("Image").strong());
+    let before = setup.image.clone();
+    ui.horizontal_wrapped(|ui| {
+        let gallery = catalog::gallery_bytes(&setup.image).is_some();
+        egui::ComboBox::new("gallery", "image")
+            .selected_text(if gallery {
+                setup.image.clone()
+            } else {
+                "(file)".into()
+            })
+            .show_ui(ui, |ui| {
+                for (name, _) in catalog::GALLERY {
+                    ui.selectable_value(&mut setup.image, name.to_string(), name);
+                }
+            });
+        if ui
+            .button("Open…")
+            .on_hover_text("Open a PNG/JPEG (or drop one on the window)")
+            .clicked()
+        {
+            out.push(Action::AskOpenImage);
+        }
+    });
+    if let Some(note) = v.image_note {
+        ui.label(RichText::new(note).small().weak());
+    }
+    ui.checkbox(&mut setup.image_is_y, "this picture is the degraded y")
+        .on_hover_text(
+            "Use a real degraded photo as the observation: y = A(picture) with no noise added \
+             and no truth (the degradation below says what happened to it)",
+        );
+    if prior.is_some_and(|p| p.any_size) {
+        let mut side = *working_side;
+        ui.add(
+            egui::Slider::new(&mut side, 32..=512)
+                .text("working size (px)")
+                .step_by(4.0),
+        );
+        if side != *working_side {
+            *working_side = side;
+            out.push(Action::ImageChanged);
+        }
+    }
+    if setup.image != before {
+        out.push(Action::ImageChanged);
+    }
+}
+
+fn degradation_ui(
+    ui: &mut egui::Ui,
+    setup: &mut Setup,
+    mask: &mut MaskEditor,
+    out: &mut Vec<Action>,
+) {
+    ui.label(RichText::new("Degradation").strong());
+    egui::ComboBox::new("operator", "degradation")
+        .selected_text(setup.op.label())
+        .show_ui(ui, |ui| {
+            for k in OpKind::ALL {
+                ui.selectable_value(&mut setup.op, k, k.label());
+            }
+        });
+    match setup.op {
+        OpKind::Inpaint => {
+            let p = &mut setup.pattern;
+            ui.horizontal(|ui| {
+                ui.checkbox(&mut p.use_box, "box");
+                ui.add_enabled(
+                    p.use_box,
+                    egui::Slider::new(&mut p.box_fraction, 0.1..=0.9).text("side"),
+                );
+            });
+            ui.horizontal(|ui| {
+                ui.checkbox(&mut p.use_random, "random");
+                ui.add_enabled(
+                    p.use_random,
+                    egui::Slider::new(&mut p.keep_fraction, 0.05..=0.95).text("kept"),
+                );
+            });
+            ui.label(RichText::new("Brush: paint on the y view to remove pixels").small());
+            ui.horizontal(|ui| {
+                ui.add(egui::Slider::new(&mut mask.radius, 0.5..=12.0).text("size"));
+                ui.checkbox(&mut mask.eraser, "eraser");
+            });
+            ui.horizontal(|ui| {
+                let ctx = ui.ctx().clone();
+                if ui
+                    .add_enabled(
+                        mask.can_undo(),
+                        egui::Button::new("Undo")
+                            .shortcut_text(ctx.format_shortcut(&super::toolbar::UNDO)),
+                    )
+                    .clicked()
+                {
+                    out.push(Action::Undo);
+                }
+                if ui
+                    .add_enabled(
+                        mask.can_redo(),
+                        egui::Button::new("Redo")
+                            .shortcut_text(ctx.format_shortcut(&super::toolbar::REDO)),
+                    )
+                    .clicked()
+                {
+                    out.push(Action::Redo);
+                }
+            });
+            ui.horizontal(|ui| {
+                if ui.button("Clear").clicked() {
+                    out.push(Action::ClearMask);
+                }
+                ui.checkbox(&mut mask.inverted, "invert");
+            });
+        }
+        OpKind::Downsample => {
+            ui.add(egui::Slider::new(&mut setup.factor, 2..=8).text("factor"));
+        }
+        OpKind::Blur => {
+            ui.add(egui::Slider::new(&mut setup.blur_sigma, 0.3..=5.0).text("blur σ (px)"));
+        }
+        OpKind::Denoise | OpKind::Grayscale => {}
+    }
+    ui.add(
+        egui::Slider::new(&mut setup.noise_sigma, 0.001..=1.0)
+            .logarithmic(true)
+            .text("noise σ_y"),
+    )
+    .on_hover_text("Standard deviation of the measurement noise, in data units ([-1, 1] images)");
+}
+
+fn sampler_ui(ui: &mut egui::Ui, setup: &mut Setup, mixture: bool) {
+    ui.label(RichText::new("Sampler").strong());
+    let parsed = samplers::parse(&setup.sampler);
+    let current = parsed
+        .as_ref()
+        .map(|s| s.name().to_string())
+        .unwrap_or_else(|_| "(edited)".into());
+    egui::ComboBox::new("sampler", "sampler")
+        .selected_text(current.clone())
+        .show_ui(ui, |ui| {
+            for info in samplers::ALL {
+                let r = match info.supports(mixture) {
+                    Ok(()) => ui
+                        .selectable_label(current == info.name, info.name)
+                        .on_hover_text(info.help),
+                    Err(why) => ui
+                        .add_enabled(false, egui::Button::selectable(false, info.name))
+                        .on_disabled_hover_text(why),
+                };
+                if r.clicked() {
+                    setup.sampler = info.preset.to_string();
+                }
+            }
+        });
+    if let Some(info) = samplers::info(&current) {
+        ui.label(RichText::new(info.help).small().weak());
+        if let Err(why) = info.supports(mixture) {
+            ui.colored_label(Color32::LIGHT_RED, why);
+        }
+    }
+    ui.add(
+        egui::TextEdit::singleline(&mut setup.sampler)
+            .code_editor()
+            .desired_width(f32::INFINITY),
+    )
+    .on_hover_text("The recipe's sampler line; every field but steps has a tested default");
+    if let Err(e) = &parsed {
+        ui.colored_label(Color32::LIGHT_RED, e);
+    }
+    ui.horizontal(|ui| {
+        ui.add(
+            egui::DragValue::new(&mut setup.chains)
+                .range(1..=256)
+                .prefix("chains "),
+        );
+        ui.add(egui::DragValue::new(&mut setup.seed).prefix("seed "));
+    });
+}

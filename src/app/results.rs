@@ -1,0 +1,221 @@
+//! The central panel: truth, y (the brush paints here), the posterior mean, the spread with its
+//! scale, a before/after split and the chains. One zoom/pan window and one screen↔picture
+//! transform per view ([`ImageTransform`]) serve the brush, the zoom and the pan alike.
+
+use super::actions::Action;
+use super::textures::{PreviewTextures, RunTextures};
+use super::views::{self, ImageTransform, Tex, ViewWindow};
+use egui::{Color32, RichText, Sense};
+
+/// What the panel draws.
+pub struct ResultsView<'a> {
+    pub run: &'a RunTextures,
+    pub preview: &'a PreviewTextures,
+    /// A run has produced a frame.
+    pub has_run: bool,
+    /// The run's results are from other choices than the panel's now (dimmed and labelled).
+    pub stale: bool,
+    /// The y view is the brush's canvas (inpainting in the designer).
+    pub painting: bool,
+    /// Brush radius in picture pixels (the cursor circle).
+    pub brush_radius: f32,
+    pub show_x0: bool,
+    pub show_std: bool,
+}
+
+/// Where the y view's picture was drawn (tests and the brush read it).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Layout {
+    pub y_view: Option<ImageTransform>,
+}
+
+pub fn results_ui(
+    ui: &mut egui::Ui,
+    v: &ResultsView,
+    window: &mut ViewWindow,
+    compare: &mut f32,
+    layout: &mut Layout,
+) -> Vec<Action> {
+    let mut out = vec![];
+    let side = ((ui.available_width() - 60.0) / 4.0).clamp(96.0, 280.0);
+    let dim = if v.stale {
+        Color32::from_gray(110)
+    } else {
+        Color32::WHITE
+    };
+    // Inputs: the run's while it matches the choices, else the choices' own (new y at once).
+    let use_run_inputs = v.has_run && !v.stale && !v.painting;
+    let truth = if use_run_inputs && v.run.truth.get().is_some() {
+        &v.run.truth
+    } else {
+        &v.preview.truth
+    };
+    let y = if use_run_inputs {
+        &v.run.y
+    } else {
+        &v.preview.y
+    };
+    let suffix = if v.stale { " (previous choices)" } else { "" };
+    let mut new_window = *window;
+    ui.horizontal(|ui| {
+        let (r, t) = views::image_view(ui, "Truth", truth, window, side, Color32::WHITE);
+        if let Some(t) = t {
+            new_window.interact(&t, &r, true);
+        }
+        let title = if v.painting {
+            "y (paint here)"
+        } else {
+            "Measurement y"
+        };
+        let (r, t) = views::image_view(ui, title, y, window, side, Color32::WHITE);
+        layout.y_view = t;
+        if let Some(t) = t {
+            new_window.interact(&t, &r, !v.painting);
+            if v.painting {
+                out.extend(brush(ui, &r, &t, v.brush_radius));
+            }
+        }
+        let (r, t) = views::image_view(
+            ui,
+            &format!("Posterior mean{suffix}"),
+            &v.run.mean,
+            window,
+            side,
+            dim,
+        );
+        if let Some(t) = t {
+            new_window.interact(&t, &r, true);
+        }
+        let label = if v.show_std {
+            "Std per pixel"
+        } else {
+            "Variance per pixel"
+        };
+        let (r, t) = views::image_view(ui, label, &v.run.spread, window, side, dim);
+        if let Some(t) = t {
+            new_window.interact(&t, &r, true);
+        }
+        if v.run.spread.get().is_some() {
+            views::colorbar(
+                ui,
+                v.run.spread_top,
+                side - 30.0,
+                if v.show_std { "std" } else { "var" },
+            );
+        }
+    });
+    *window = new_window;
+
+    ui.add_space(4.0);
+    ui.horizontal(|ui| {
+        ui.vertical(|ui| {
+            ui.label(RichText::new("Before / after").strong());
+            before_after(ui, y, &v.run.mean, window, compare, side, dim);
+        });
+        ui.vertical(|ui| chains_ui(ui, v, window, side, dim));
+    });
+    out
+}
+
+/// The brush on the y view: paint while the primary button is down, a circle of the brush's
+/// size under the pointer.
+fn brush(ui: &egui::Ui, resp: &egui::Response, t: &ImageTransform, radius: f32) -> Vec<Action> {
+    let mut out = vec![];
+    if resp.dragged_by(egui::PointerButton::Primary) || resp.clicked() {
+        if let Some(p) = resp.interact_pointer_pos() {
+            out.push(Action::Paint(t.image_from_ui(p)));
+        }
+        if resp.clicked() {
+            out.push(Action::EndStroke);
+        }
+    }
+    if resp.drag_stopped() {
+        out.push(Action::EndStroke);
+    }
+    if let Some(p) = resp.hover_pos() {
+        ui.painter_at(resp.rect).circle_stroke(
+            p,
+            radius * t.scale(),
+            egui::Stroke::new(1.5, Color32::from_rgb(255, 210, 60)),
+        );
+    }
+    out
+}
+
+/// y on the left of the split, the mean on the right, both letterboxed the same way.
+fn before_after(
+    ui: &mut egui::Ui,
+    before: &Tex,
+    after: &Tex,
+    window: &ViewWindow,
+    compare: &mut f32,
+    side: f32,
+    tint: Color32,
+) {
+    let (rect, resp) = ui.allocate_exact_size(egui::vec2(side, side), Sense::click_and_drag());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 2.0, Color32::from_gray(30));
+    if let (Some(b), Some(a)) = (before.get(), after.get()) {
+        let t = ImageTransform::fit(rect, a.size(), window.uv());
+        let split = t.inner.min.x + t.inner.width() * *compare;
+        let uv_split = t.uv.min.x + t.uv.width() * *compare;
+        let left = egui::Rect::from_min_max(t.inner.min, egui::pos2(split, t.inner.max.y));
+        let right = egui::Rect::from_min_max(egui::pos2(split, t.inner.min.y), t.inner.max);
+        painter.image(
+            b.id(),
+            left,
+            egui::Rect::from_min_max(t.uv.min, egui::pos2(uv_split, t.uv.max.y)),
+            Color32::WHITE,
+        );
+        painter.image(
+            a.id(),
+            right,
+            egui::Rect::from_min_max(egui::pos2(uv_split, t.uv.min.y), t.uv.max),
+            tint,
+        );
+        painter.line_segment(
+            [
+                egui::pos2(split, t.inner.min.y),
+                egui::pos2(split, t.inner.max.y),
+            ],
+            egui::Stroke::new(2.0, Color32::YELLOW),
+        );
+        if resp.dragged()
+            && let Some(p) = resp.interact_pointer_pos()
+        {
+            *compare = ((p.x - t.inner.min.x) / t.inner.width()).clamp(0.0, 1.0);
+        }
+    }
+    ui.add(
+        egui::Slider::new(compare, 0.0..=1.0)
+            .show_value(false)
+            .text("split"),
+    );
+}
+
+fn chains_ui(ui: &mut egui::Ui, v: &ResultsView, window: &ViewWindow, side: f32, tint: Color32) {
+    let what = if v.show_x0 {
+        "Chains (x0-hat)"
+    } else {
+        "Chains (x_t)"
+    };
+    ui.label(RichText::new(what).strong());
+    let n = v.run.chains.len();
+    if n == 0 {
+        ui.label("—");
+        return;
+    }
+    let cols = (n as f32).sqrt().ceil().max(1.0) as usize;
+    let cell = ((side * 1.3) / cols as f32).max(24.0);
+    egui::Grid::new("chains")
+        .spacing([2.0, 2.0])
+        .show(ui, |ui| {
+            for (k, tex) in v.run.chains.iter().enumerate() {
+                let (rect, _) = ui.allocate_exact_size(egui::vec2(cell, cell), Sense::hover());
+                views::paint_image(&ui.painter_at(rect), rect, tex, window, tint);
+                if (k + 1) % cols == 0 {
+                    ui.end_row();
+                }
+            }
+        });
+}

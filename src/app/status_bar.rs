@@ -1,0 +1,78 @@
+//! The bottom line: backend, the run's state and figures, the UI's own frame time.
+
+use crate::engine::{Snapshot, Status};
+
+/// What the status line shows.
+pub struct StatusView<'a> {
+    pub backend: &'a str,
+    pub latest: Option<&'a Snapshot>,
+    /// UI time per frame, p95 (None in deterministic test runs).
+    pub frame_p95_ms: Option<f32>,
+    /// Show timing figures (off for snapshot tests).
+    pub timings: bool,
+}
+
+pub fn status_ui(ui: &mut egui::Ui, v: &StatusView) {
+    ui.horizontal(|ui| {
+        ui.label(format!("backend: {}", v.backend));
+        ui.separator();
+        let Some(s) = v.latest else {
+            ui.label("ready: press Run");
+            return;
+        };
+        ui.label(status_text(&s.status));
+        ui.separator();
+        let anneals = s.inputs.as_ref().is_none_or(|i| i.anneals);
+        let mut figures = format!("step {}/{}  NFE {}", s.step, s.total_steps, s.nfe);
+        if anneals {
+            figures += &format!("  σ {}", sigma_text(s.sigma));
+        }
+        figures += &format!("  {} chains", s.chains);
+        ui.label(figures);
+        if let Some(p) = s.psnr {
+            ui.label(format!("PSNR(mean) {p:.2} dB"));
+        }
+        if let Some(d) = s.inputs.as_ref().and_then(|i| i.detail.as_deref()) {
+            ui.separator();
+            ui.label(egui::RichText::new(d).weak());
+        }
+        if v.timings {
+            ui.separator();
+            ui.label(speed_text(s));
+        }
+        if let Some(p95) = v.frame_p95_ms {
+            ui.separator();
+            ui.label(format!("frame p95 {p95:.1} ms"));
+        }
+    });
+}
+
+pub fn status_text(s: &Status) -> String {
+    match s {
+        Status::Running => "running".into(),
+        Status::Paused => "paused".into(),
+        Status::Done => "done".into(),
+        Status::Stopped => "stopped".into(),
+        Status::Failed(m) => format!("failed: {m}"),
+    }
+}
+
+/// σ with enough digits to read at every scale (0.002 … 80).
+pub fn sigma_text(sigma: f64) -> String {
+    if sigma == 0.0 {
+        "0".into()
+    } else if sigma < 0.01 {
+        format!("{sigma:.2e}")
+    } else {
+        format!("{sigma:.3}")
+    }
+}
+
+/// Steps per second while sampling (pauses excluded), or the time taken once finished.
+pub fn speed_text(s: &Snapshot) -> String {
+    match s.status {
+        Status::Running if s.step >= 2 => format!("{:.1} steps/s", s.steps_per_second),
+        Status::Running | Status::Paused => format!("{:.1} s sampling", s.busy_seconds),
+        _ => format!("{} steps in {:.2} s", s.step, s.busy_seconds),
+    }
+}
