@@ -1,7 +1,7 @@
 //! Images in and out: photos to [-1, 1] tensors in C order, and PNG renderings of results.
 
 use crate::error::{Error, Result};
-use image::{ImageBuffer, Luma, Rgb, imageops::FilterType};
+use image::{ImageBuffer, Rgb, imageops::FilterType};
 use std::path::Path;
 
 /// Loads an image as [C, H, W] values in [-1, 1]. C = 1 converts to grey, C = 3 to RGB.
@@ -139,11 +139,4 @@ pub fn grid(
 pub fn save_png(img: &ImageBuffer<Rgb<u8>, Vec<u8>>, path: &Path) -> Result<()> {
     img.save_with_format(path, image::ImageFormat::Png)
         .map_err(|e| Error::file(path, format!("cannot write PNG: {e}")))
-}
-
-/// Grey image helper for single-channel data in [-1, 1].
-pub fn to_luma(data: &[f32], h: usize, w: usize) -> ImageBuffer<Luma<u8>, Vec<u8>> {
-    ImageBuffer::from_fn(w as u32, h as u32, |x, y| {
-        Luma([to_u8(data[y as usize * w + x as usize])])
-    })
 }

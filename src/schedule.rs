@@ -33,11 +33,6 @@ pub fn ou_time_from_sigma(sigma: f64) -> f64 {
     0.5 * (sigma * sigma).ln_1p()
 }
 
-/// VP scaling: x_vp = x_ve / √(1 + σ²).
-pub fn vp_scale(sigma: f64) -> f64 {
-    1.0 / (1.0 + sigma * sigma).sqrt()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,9 @@
 //! them after drawing (egui demo style), so no panel touches the engine, the disk or another
 //! panel's state.
 
+use super::dialogs::{self, Purpose};
+use super::{Mode, PosteriorApp, catalog};
+use crate::engine::Status;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -38,4 +41,132 @@ pub enum Action {
     /// A file dropped on the window.
     Dropped(PathBuf),
     DroppedBytes(std::sync::Arc<[u8]>),
+}
+
+impl PosteriorApp {
+    /// Carries out one action (the window does this after drawing each frame).
+    pub fn apply(&mut self, action: Action) {
+        match action {
+            Action::Run => self.start(),
+            Action::Pause => self.pause(),
+            Action::Resume => self.resume(),
+            Action::TogglePause => match self.status() {
+                Some(Status::Running) => self.pause(),
+                Some(Status::Paused) => self.resume(),
+                _ => {}
+            },
+            Action::Step => self.step_once(),
+            Action::Stop => self.stop(),
+            Action::Reset => self.reset(),
+            Action::Undo => {
+                self.mask.undo();
+            }
+            Action::Redo => {
+                self.mask.redo();
+            }
+            Action::ClearMask => self.mask.clear(),
+            Action::Paint(at) => self.mask.paint(at),
+            Action::EndStroke => self.mask.end_stroke(),
+            Action::PriorChanged => {
+                // A gallery picture made for the old prior gives way to the new prior's own.
+                if catalog::gallery_bytes(&self.setup.image).is_some()
+                    && let Some(p) = self.prior()
+                {
+                    self.setup.image = catalog::default_image(p).into();
+                }
+                self.image_changed();
+            }
+            Action::ImageChanged => self.image_changed(),
+            Action::Designer => self.mode = Mode::Designer,
+            Action::RecipeMode => match self
+                .current_recipe()
+                .and_then(|(r, b)| Ok((r.to_ron()?, b)))
+            {
+                Ok((text, base)) => self.mode = Mode::Recipe { text, base },
+                Err(e) => self
+                    .toasts
+                    .error(format!("the choices do not make a recipe yet: {e}")),
+            },
+            Action::AskOpenImage
+            | Action::AskExport
+            | Action::OpenImage(_)
+            | Action::Dropped(_)
+            | Action::DroppedBytes(_)
+            | Action::ExportTo(_) => self.apply_file(action),
+        }
+    }
+
+    /// The actions that choose, read or write files.
+    fn apply_file(&mut self, action: Action) {
+        match action {
+            Action::AskOpenImage => {
+                let start = if catalog::gallery_bytes(&self.setup.image).is_some() {
+                    String::new()
+                } else {
+                    self.setup.image.clone()
+                };
+                self.prompt.open(Purpose::OpenImage, start);
+                if self.prompt.dialog_available {
+                    self.prompt.browse_now();
+                }
+            }
+            Action::AskExport => {
+                if self.run.as_ref().is_some_and(|r| r.latest.is_some()) {
+                    let dir = dialogs::default_export_folder();
+                    self.prompt.open(Purpose::Export, dir.display().to_string());
+                } else {
+                    self.toasts.error("export: nothing has run yet");
+                }
+            }
+            Action::OpenImage(p) | Action::Dropped(p) => {
+                self.setup.image = p.display().to_string();
+                self.mode = Mode::Designer;
+                self.image_changed();
+            }
+            Action::DroppedBytes(bytes) => {
+                self.dropped += 1;
+                let p = self.session.join(format!("dropped-image-{}", self.dropped));
+                match std::fs::write(&p, &bytes[..]) {
+                    Ok(()) => self.apply(Action::Dropped(p)),
+                    Err(e) => self.toasts.error(format!(
+                        "{}: cannot keep the dropped picture: {e}",
+                        p.display()
+                    )),
+                }
+            }
+            Action::ExportTo(chosen) => {
+                let dir = dialogs::export_target(&chosen);
+                let full = std::path::absolute(&dir).unwrap_or(dir.clone());
+                match self.export_to(&full) {
+                    Ok(files) => self.toasts.note(format!(
+                        "exported {} files to {}",
+                        files.len(),
+                        full.display()
+                    )),
+                    Err(e) => self.toasts.error(e.to_string()),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A new picture (or prior): the strokes belonged to the old one, and results of another
+    /// picture are forgotten unless a run is still going (then they are marked stale).
+    pub(super) fn image_changed(&mut self) {
+        self.mask.clear();
+        self.reload_image();
+        if !matches!(self.status(), Some(Status::Running | Status::Paused)) {
+            self.reset();
+        }
+    }
+
+    /// Files dropped on the window become the picture.
+    pub(super) fn dropped_files(ctx: &egui::Context) -> Option<Action> {
+        let f = ctx.input(|i| i.raw.dropped_files.first().cloned())?;
+        let path = f.path().to_path_buf();
+        if path.is_file() {
+            return Some(Action::Dropped(path));
+        }
+        f.bytes().ok().map(|b| Action::DroppedBytes(b.into()))
+    }
 }

@@ -86,10 +86,6 @@ impl MaskEditor {
         (self.strokes.len(), painted, current, self.inverted)
     }
 
-    pub fn is_painting(&self) -> bool {
-        self.current.is_some()
-    }
-
     pub fn undo(&mut self) -> bool {
         match self.strokes.pop() {
             Some(s) => {

@@ -9,6 +9,7 @@
 pub mod about;
 pub mod actions;
 pub mod catalog;
+mod choices;
 pub mod controls;
 pub mod designer;
 pub mod dialogs;
@@ -17,6 +18,7 @@ pub mod mask_editor;
 pub mod plots;
 pub mod preview;
 pub mod results;
+mod run_control;
 pub mod setup;
 pub mod status_bar;
 pub mod textures;
@@ -25,19 +27,19 @@ pub mod toolbar;
 pub mod views;
 
 use crate::backend::{self, BackendKind};
-use crate::engine::{Command, Engine, Snapshot, Status};
+use crate::engine::{Engine, Snapshot};
 use crate::error::{Error, Result};
 use crate::recipe::Recipe;
 pub use actions::Action;
 use catalog::{PriorEntry, WorkingImage};
 pub use controls::Mode;
-use dialogs::{Choice, PathPrompt, Purpose};
+use dialogs::{Choice, PathPrompt};
 use mask_editor::MaskEditor;
 use preview::{Measurement, PreviewWorker};
 use setup::{OpKind, Setup};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use textures::{PreviewTextures, RunTextures};
 use toasts::Toasts;
 use toolbar::ViewPrefs;
@@ -209,392 +211,6 @@ impl PosteriorApp {
         Ok(app)
     }
 
-    fn load_recipe_file(&mut self, path: &Path) -> Result<()> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::file(path, format!("cannot read recipe: {e}")))?;
-        Recipe::parse(&text).map_err(|e| Error::file(path, format!("not a valid recipe: {e}")))?;
-        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        self.mode = Mode::Recipe { text, base };
-        Ok(())
-    }
-
-    pub fn prior(&self) -> Option<&PriorEntry> {
-        self.priors
-            .iter()
-            .find(|p| p.name == self.setup.prior)
-            .or(self.priors.first())
-    }
-
-    /// Re-reads the chosen picture into the prior's working shape.
-    pub fn reload_image(&mut self) {
-        let Some(prior) = self.prior().cloned() else {
-            self.image = None;
-            return;
-        };
-        let name = self.setup.image.clone();
-        let bytes = match catalog::gallery_bytes(&name) {
-            Some(b) => Ok(b.to_vec()),
-            None => std::fs::read(&name),
-        };
-        let bytes = match bytes {
-            Ok(b) => b,
-            Err(e) => {
-                self.toasts.error(format!("{name}: cannot read image: {e}"));
-                // Back to the prior's own gallery picture.
-                self.setup.image = catalog::default_image(&prior).into();
-                if catalog::gallery_bytes(&self.setup.image).is_some() {
-                    self.reload_image();
-                }
-                return;
-            }
-        };
-        match catalog::working_image(
-            &bytes,
-            &name,
-            prior.shape,
-            prior.any_size,
-            self.working_side,
-        ) {
-            Ok(img) => self.image = Some(Arc::new(img)),
-            Err(e) => self.toasts.error(e.to_string()),
-        }
-    }
-
-    /// A key of everything the next run depends on (the preview and staleness use it).
-    pub fn choices_key(&self) -> Option<u64> {
-        use std::hash::{Hash, Hasher};
-        let img = self.image.as_ref()?;
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        format!("{:?}", self.setup).hash(&mut h);
-        self.mask.revision().hash(&mut h);
-        img.note.hash(&mut h);
-        img.shape.hash(&mut h);
-        Some(h.finish())
-    }
-
-    /// Builds the recipe of the current choices (inputs written to a fresh run folder).
-    pub fn current_recipe(&mut self) -> Result<(Recipe, PathBuf)> {
-        match &self.mode {
-            Mode::Recipe { text, base } => {
-                let r = Recipe::parse(text)
-                    .map_err(|e| Error::invalid("recipe", format!("not a valid recipe: {e}")))?;
-                Ok((r, base.clone()))
-            }
-            Mode::Designer => {
-                let prior = self
-                    .prior()
-                    .cloned()
-                    .ok_or_else(|| Error::invalid("prior", "no prior is available"))?;
-                let img = self
-                    .image
-                    .clone()
-                    .ok_or_else(|| Error::invalid("image", "no image is loaded"))?;
-                self.runs += 1;
-                let dir = self.session.join(format!("run-{}", self.runs));
-                let r = self.setup.recipe(
-                    prior.spec.clone(),
-                    img.shape,
-                    &img.data,
-                    &self.mask,
-                    &dir,
-                )?;
-                Ok((r, dir))
-            }
-        }
-    }
-
-    fn begin(&mut self, paused: bool) -> bool {
-        let choices = match self.mode {
-            Mode::Designer => self.choices_key(),
-            Mode::Recipe { .. } => None,
-        };
-        match self.current_recipe() {
-            Ok((recipe, base)) => {
-                let id = self.engine.start(recipe.clone(), base.clone(), paused);
-                self.run = Some(RunView {
-                    id,
-                    recipe,
-                    base,
-                    latest: None,
-                    choices,
-                });
-                self.tex = RunTextures::default();
-                true
-            }
-            Err(e) => {
-                self.toasts.error(e.to_string());
-                false
-            }
-        }
-    }
-
-    /// Run: starts a new run of the current choices (cancelling any other).
-    pub fn start(&mut self) {
-        self.begin(false);
-    }
-    pub fn pause(&mut self) {
-        self.engine.send(Command::Pause);
-    }
-    pub fn resume(&mut self) {
-        self.engine.send(Command::Resume);
-    }
-    /// One step, then pause; on no run (or a finished one) a new run starts paused.
-    pub fn step_once(&mut self) {
-        let active = matches!(self.status(), Some(Status::Running | Status::Paused))
-            || self.run.as_ref().is_some_and(|r| r.latest.is_none());
-        if !active && !self.begin(true) {
-            return;
-        }
-        self.engine.send(Command::Step);
-    }
-    pub fn stop(&mut self) {
-        self.engine.send(Command::Stop);
-    }
-    /// Reset: stop and forget the run (the views go back to the inputs).
-    pub fn reset(&mut self) {
-        self.engine.send(Command::Stop);
-        self.run = None;
-        self.tex = RunTextures::default();
-    }
-
-    pub fn status(&self) -> Option<&Status> {
-        self.run.as_ref()?.latest.as_ref().map(|s| &s.status)
-    }
-
-    /// Whether the run's results no longer match the panel's choices.
-    pub fn results_are_stale(&self) -> bool {
-        match (&self.mode, &self.run) {
-            (Mode::Designer, Some(r)) => r.choices.is_some() && r.choices != self.choices_key(),
-            _ => false,
-        }
-    }
-
-    /// Takes the newest snapshot, if any (never blocks).
-    pub fn poll(&mut self) {
-        let Some(snap) = self.engine.take_snapshot() else {
-            return;
-        };
-        let Some(run) = &mut self.run else { return };
-        if snap.run_id != run.id {
-            return;
-        }
-        if let Status::Failed(msg) = &snap.status {
-            self.toasts.error(format!("run failed: {msg}"));
-        }
-        run.latest = Some(snap);
-    }
-
-    /// Waits (tests only) until the run is finished or `timeout` passes.
-    pub fn wait_done(&mut self, timeout: Duration) -> bool {
-        let t0 = Instant::now();
-        while t0.elapsed() < timeout {
-            self.poll();
-            match self.status() {
-                Some(Status::Done | Status::Stopped | Status::Failed(_)) => return true,
-                _ => std::thread::sleep(Duration::from_millis(10)),
-            }
-        }
-        false
-    }
-
-    /// Writes PNGs, arrays and the recipe of the current run into `dir`.
-    pub fn export_to(&mut self, dir: &Path) -> Result<Vec<PathBuf>> {
-        let run = self
-            .run
-            .as_ref()
-            .ok_or_else(|| Error::invalid("export", "nothing has run yet"))?;
-        let snap = run
-            .latest
-            .as_ref()
-            .ok_or_else(|| Error::invalid("export", "the run has not produced a frame yet"))?;
-        if snap.shape.contains(&0) {
-            return Err(Error::invalid(
-                "export",
-                "the run failed: there is nothing to export",
-            ));
-        }
-        let files = export::write(dir, &run.recipe, &run.base, snap)?;
-        self.last_export = Some(dir.to_path_buf());
-        Ok(files)
-    }
-
-    /// Asks the worker for the preview of the current choices and takes what it finished.
-    fn update_preview(&mut self, ctx: &egui::Context) {
-        let Some(img) = self.image.clone() else {
-            return;
-        };
-        let truth_key = Arc::as_ptr(&img) as u64;
-        if self.truth_key != Some(truth_key) {
-            self.truth_key = Some(truth_key);
-            self.preview_tex.set_truth(ctx, &img.data, img.shape);
-        }
-        if self.mode != Mode::Designer {
-            return;
-        }
-        let key = self.choices_key();
-        if key.is_some() && key != self.preview_key {
-            self.preview_key = key;
-            self.previewer.request(preview::Request {
-                key: key.unwrap_or_default(),
-                setup: self.setup.clone(),
-                mask: self.mask.clone(),
-                image: img,
-            });
-            if self.deterministic {
-                // Tests draw what a user would see once the preview is in (snapshots).
-                let t0 = Instant::now();
-                while t0.elapsed() < Duration::from_secs(20) {
-                    if let Some(done) = self.previewer.take() {
-                        let finished = Some(done.0) == key;
-                        self.take_preview(ctx, done);
-                        if finished {
-                            break;
-                        }
-                    }
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                return;
-            }
-        }
-        if let Some(done) = self.previewer.take() {
-            self.take_preview(ctx, done);
-        }
-    }
-
-    fn take_preview(
-        &mut self,
-        ctx: &egui::Context,
-        (key, result): (u64, std::result::Result<Measurement, String>),
-    ) {
-        if Some(key) != self.preview_key {
-            return;
-        }
-        match result {
-            Ok(m) => {
-                self.preview_tex.set_y(ctx, &m);
-                self.preview = Some(m);
-            }
-            Err(e) => {
-                self.preview = None;
-                self.preview_tex.y.clear();
-                self.toasts.error(e);
-            }
-        }
-    }
-
-    /// Carries out one action (the window does this after drawing each frame).
-    pub fn apply(&mut self, action: Action) {
-        match action {
-            Action::Run => self.start(),
-            Action::Pause => self.pause(),
-            Action::Resume => self.resume(),
-            Action::TogglePause => match self.status() {
-                Some(Status::Running) => self.pause(),
-                Some(Status::Paused) => self.resume(),
-                _ => {}
-            },
-            Action::Step => self.step_once(),
-            Action::Stop => self.stop(),
-            Action::Reset => self.reset(),
-            Action::Undo => {
-                self.mask.undo();
-            }
-            Action::Redo => {
-                self.mask.redo();
-            }
-            Action::ClearMask => self.mask.clear(),
-            Action::Paint(at) => self.mask.paint(at),
-            Action::EndStroke => self.mask.end_stroke(),
-            Action::PriorChanged => {
-                // A gallery picture made for the old prior gives way to the new prior's own.
-                if catalog::gallery_bytes(&self.setup.image).is_some()
-                    && let Some(p) = self.prior()
-                {
-                    self.setup.image = catalog::default_image(p).into();
-                }
-                self.image_changed();
-            }
-            Action::ImageChanged => self.image_changed(),
-            Action::Designer => self.mode = Mode::Designer,
-            Action::RecipeMode => match self
-                .current_recipe()
-                .and_then(|(r, b)| Ok((r.to_ron()?, b)))
-            {
-                Ok((text, base)) => self.mode = Mode::Recipe { text, base },
-                Err(e) => self
-                    .toasts
-                    .error(format!("the choices do not make a recipe yet: {e}")),
-            },
-            Action::AskOpenImage => {
-                let start = if catalog::gallery_bytes(&self.setup.image).is_some() {
-                    String::new()
-                } else {
-                    self.setup.image.clone()
-                };
-                self.prompt.open(Purpose::OpenImage, start);
-                if self.prompt.dialog_available {
-                    self.prompt.browse_now();
-                }
-            }
-            Action::AskExport => {
-                if self.run.as_ref().is_some_and(|r| r.latest.is_some()) {
-                    let dir = dialogs::default_export_folder();
-                    self.prompt.open(Purpose::Export, dir.display().to_string());
-                } else {
-                    self.toasts.error("export: nothing has run yet");
-                }
-            }
-            Action::OpenImage(p) | Action::Dropped(p) => {
-                self.setup.image = p.display().to_string();
-                self.mode = Mode::Designer;
-                self.image_changed();
-            }
-            Action::DroppedBytes(bytes) => {
-                self.dropped += 1;
-                let p = self.session.join(format!("dropped-image-{}", self.dropped));
-                match std::fs::write(&p, &bytes[..]) {
-                    Ok(()) => self.apply(Action::Dropped(p)),
-                    Err(e) => self.toasts.error(format!(
-                        "{}: cannot keep the dropped picture: {e}",
-                        p.display()
-                    )),
-                }
-            }
-            Action::ExportTo(chosen) => {
-                let dir = dialogs::export_target(&chosen);
-                let full = std::path::absolute(&dir).unwrap_or(dir.clone());
-                match self.export_to(&full) {
-                    Ok(files) => self.toasts.note(format!(
-                        "exported {} files to {}",
-                        files.len(),
-                        full.display()
-                    )),
-                    Err(e) => self.toasts.error(e.to_string()),
-                }
-            }
-        }
-    }
-
-    /// A new picture (or prior): the strokes belonged to the old one, and results of another
-    /// picture are forgotten unless a run is still going (then they are marked stale).
-    fn image_changed(&mut self) {
-        self.mask.clear();
-        self.reload_image();
-        if !matches!(self.status(), Some(Status::Running | Status::Paused)) {
-            self.reset();
-        }
-    }
-
-    /// Files dropped on the window become the picture.
-    fn dropped_files(ctx: &egui::Context) -> Option<Action> {
-        let f = ctx.input(|i| i.raw.dropped_files.first().cloned())?;
-        let path = f.path().to_path_buf();
-        if path.is_file() {
-            return Some(Action::Dropped(path));
-        }
-        f.bytes().ok().map(|b| Action::DroppedBytes(b.into()))
-    }
-
     /// Draws one frame (eframe calls this; tests call it through the harness): panels draw and
     /// return actions, applied once everything is drawn.
     pub fn frame(&mut self, ui: &mut egui::Ui) {
@@ -612,17 +228,52 @@ impl PosteriorApp {
                 .update(&ctx, snap, self.prefs.show_x0, self.prefs.show_std);
         }
         let latest = self.run.as_ref().and_then(|r| r.latest.clone());
-        let status = latest.as_ref().map(|s| s.status.clone());
 
+        actions.extend(self.bars_ui(ui, latest.as_ref()));
+        actions.extend(self.controls_ui(ui));
+        egui::Panel::bottom("plots")
+            .resizable(true)
+            .default_size(190.0)
+            .show(ui, |ui| match &latest {
+                Some(s) => plots::plots_ui(ui, s),
+                None => {
+                    ui.label("Plots of σ, residuals and PSNR appear when a run starts.");
+                }
+            });
+        actions.extend(self.central_ui(ui, latest.as_ref()));
+        egui::Window::new("About Posterior Lab")
+            .open(&mut self.show_about)
+            .collapsible(false)
+            .show(&ctx, about::about_ui);
+        match self.prompt.ui(&ctx) {
+            Some(Choice::Open(p)) => actions.push(Action::OpenImage(p)),
+            Some(Choice::Export(p)) => actions.push(Action::ExportTo(p)),
+            None => {}
+        }
+        self.toasts.ui(&ctx);
+
+        for a in actions {
+            self.apply(a);
+        }
+        self.frame_ms.push(t0.elapsed().as_secs_f32() * 1000.0);
+        if self.frame_ms.len() > 2000 {
+            self.frame_ms.drain(..1000);
+        }
+    }
+
+    /// The toolbar on top and the status line at the bottom.
+    fn bars_ui(&mut self, ui: &mut egui::Ui, latest: Option<&Snapshot>) -> Vec<Action> {
+        let mut actions = vec![];
+        let status = latest.map(|s| s.status.clone());
         egui::Panel::top("toolbar").show(ui, |ui| {
-            actions.extend(toolbar::toolbar_ui(
+            actions = toolbar::toolbar_ui(
                 ui,
                 status.as_ref(),
                 latest.is_some(),
                 &mut self.prefs,
                 &mut self.window,
                 &mut self.show_about,
-            ));
+            );
         });
         let frame_p95 = (!self.deterministic && self.frame_ms.len() > 10)
             .then(|| percentile(&self.frame_ms, 0.95));
@@ -631,12 +282,18 @@ impl PosteriorApp {
                 ui,
                 &status_bar::StatusView {
                     backend: &self.backend,
-                    latest: latest.as_ref(),
+                    latest,
                     frame_p95_ms: frame_p95,
                     timings: !self.deterministic,
                 },
             );
         });
+        actions
+    }
+
+    /// The left panel: the designer or the recipe editor.
+    fn controls_ui(&mut self, ui: &mut egui::Ui) -> Vec<Action> {
+        let mut actions = vec![];
         egui::Panel::left("controls")
             .resizable(true)
             .default_size(300.0)
@@ -661,15 +318,12 @@ impl PosteriorApp {
                     }
                 });
             });
-        egui::Panel::bottom("plots")
-            .resizable(true)
-            .default_size(190.0)
-            .show(ui, |ui| match &latest {
-                Some(s) => plots::plots_ui(ui, s),
-                None => {
-                    ui.label("Plots of σ, residuals and PSNR appear when a run starts.");
-                }
-            });
+        actions
+    }
+
+    /// The views: inputs, results, before/after and the chains.
+    fn central_ui(&mut self, ui: &mut egui::Ui, latest: Option<&Snapshot>) -> Vec<Action> {
+        let mut actions = vec![];
         let stale = self.results_are_stale();
         let painting = self.mode == Mode::Designer && self.setup.op == OpKind::Inpaint;
         egui::CentralPanel::default().show(ui, |ui| {
@@ -677,40 +331,23 @@ impl PosteriorApp {
                 let v = results::ResultsView {
                     run: &self.tex,
                     preview: &self.preview_tex,
-                    has_run: latest.as_ref().is_some_and(|s| !s.shape.contains(&0)),
+                    has_run: latest.is_some_and(|s| !s.shape.contains(&0)),
                     stale,
                     painting,
                     brush_radius: self.mask.radius,
                     show_x0: self.prefs.show_x0,
                     show_std: self.prefs.show_std,
                 };
-                actions.extend(results::results_ui(
+                actions = results::results_ui(
                     ui,
                     &v,
                     &mut self.window,
                     &mut self.compare,
                     &mut self.layout,
-                ));
+                );
             });
         });
-        egui::Window::new("About Posterior Lab")
-            .open(&mut self.show_about)
-            .collapsible(false)
-            .show(&ctx, about::about_ui);
-        match self.prompt.ui(&ctx) {
-            Some(Choice::Open(p)) => actions.push(Action::OpenImage(p)),
-            Some(Choice::Export(p)) => actions.push(Action::ExportTo(p)),
-            None => {}
-        }
-        self.toasts.ui(&ctx);
-
-        for a in actions {
-            self.apply(a);
-        }
-        self.frame_ms.push(t0.elapsed().as_secs_f32() * 1000.0);
-        if self.frame_ms.len() > 2000 {
-            self.frame_ms.drain(..1000);
-        }
+        actions
     }
 }
 

@@ -5,9 +5,11 @@
 use super::catalog::WorkingImage;
 use super::mask_editor::MaskEditor;
 use super::setup::Setup;
+use super::{Mode, PosteriorApp};
 use crate::error::Result;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// What the preview is computed from.
 pub struct Request {
@@ -102,4 +104,70 @@ pub fn measure(req: &Request) -> Result<Measurement> {
         seen,
         shape,
     })
+}
+
+impl PosteriorApp {
+    /// Asks the worker for the preview of the current choices and takes what it finished.
+    pub(super) fn update_preview(&mut self, ctx: &egui::Context) {
+        let Some(img) = self.image.clone() else {
+            return;
+        };
+        let truth_key = Arc::as_ptr(&img) as u64;
+        if self.truth_key != Some(truth_key) {
+            self.truth_key = Some(truth_key);
+            self.preview_tex.set_truth(ctx, &img.data, img.shape);
+        }
+        if self.mode != Mode::Designer {
+            return;
+        }
+        let key = self.choices_key();
+        if key.is_some() && key != self.preview_key {
+            self.preview_key = key;
+            self.previewer.request(Request {
+                key: key.unwrap_or_default(),
+                setup: self.setup.clone(),
+                mask: self.mask.clone(),
+                image: img,
+            });
+            if self.deterministic {
+                // Tests draw what a user would see once the preview is in (snapshots).
+                let t0 = Instant::now();
+                while t0.elapsed() < Duration::from_secs(20) {
+                    if let Some(done) = self.previewer.take() {
+                        let finished = Some(done.0) == key;
+                        self.take_preview(ctx, done);
+                        if finished {
+                            break;
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                return;
+            }
+        }
+        if let Some(done) = self.previewer.take() {
+            self.take_preview(ctx, done);
+        }
+    }
+
+    fn take_preview(
+        &mut self,
+        ctx: &egui::Context,
+        (key, result): (u64, std::result::Result<Measurement, String>),
+    ) {
+        if Some(key) != self.preview_key {
+            return;
+        }
+        match result {
+            Ok(m) => {
+                self.preview_tex.set_y(ctx, &m);
+                self.preview = Some(m);
+            }
+            Err(e) => {
+                self.preview = None;
+                self.preview_tex.y.clear();
+                self.toasts.error(e);
+            }
+        }
+    }
 }

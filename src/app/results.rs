@@ -36,7 +36,6 @@ pub fn results_ui(
     compare: &mut f32,
     layout: &mut Layout,
 ) -> Vec<Action> {
-    let mut out = vec![];
     let side = ((ui.available_width() - 60.0) / 4.0).clamp(96.0, 280.0);
     let dim = if v.stale {
         Color32::from_gray(110)
@@ -45,15 +44,41 @@ pub fn results_ui(
     };
     // Inputs: the run's while it matches the choices, else the choices' own (new y at once).
     let use_run_inputs = v.has_run && !v.stale && !v.painting;
-    let truth = if use_run_inputs && v.run.truth.get().is_some() {
-        &v.run.truth
-    } else {
-        &v.preview.truth
-    };
     let y = if use_run_inputs {
         &v.run.y
     } else {
         &v.preview.y
+    };
+    let out = top_row(ui, v, y, use_run_inputs, window, layout, side, dim);
+    ui.add_space(4.0);
+    ui.horizontal(|ui| {
+        ui.vertical(|ui| {
+            ui.label(RichText::new("Before / after").strong());
+            before_after(ui, y, &v.run.mean, window, compare, side, dim);
+        });
+        ui.vertical(|ui| chains_ui(ui, v, window, side, dim));
+    });
+    out
+}
+
+/// Truth, y, the mean and the spread with its scale, side by side; zoom and pan on any of them
+/// move all.
+#[allow(clippy::too_many_arguments)]
+fn top_row(
+    ui: &mut egui::Ui,
+    v: &ResultsView,
+    y: &Tex,
+    use_run_inputs: bool,
+    window: &mut ViewWindow,
+    layout: &mut Layout,
+    side: f32,
+    dim: Color32,
+) -> Vec<Action> {
+    let mut out = vec![];
+    let truth = if use_run_inputs && v.run.truth.get().is_some() {
+        &v.run.truth
+    } else {
+        &v.preview.truth
     };
     let suffix = if v.stale { " (previous choices)" } else { "" };
     let mut new_window = *window;
@@ -75,14 +100,8 @@ pub fn results_ui(
                 out.extend(brush(ui, &r, &t, v.brush_radius));
             }
         }
-        let (r, t) = views::image_view(
-            ui,
-            &format!("Posterior mean{suffix}"),
-            &v.run.mean,
-            window,
-            side,
-            dim,
-        );
+        let mean_title = format!("Posterior mean{suffix}");
+        let (r, t) = views::image_view(ui, &mean_title, &v.run.mean, window, side, dim);
         if let Some(t) = t {
             new_window.interact(&t, &r, true);
         }
@@ -96,24 +115,11 @@ pub fn results_ui(
             new_window.interact(&t, &r, true);
         }
         if v.run.spread.get().is_some() {
-            views::colorbar(
-                ui,
-                v.run.spread_top,
-                side - 30.0,
-                if v.show_std { "std" } else { "var" },
-            );
+            let unit = if v.show_std { "std" } else { "var" };
+            views::colorbar(ui, v.run.spread_top, side - 30.0, unit);
         }
     });
     *window = new_window;
-
-    ui.add_space(4.0);
-    ui.horizontal(|ui| {
-        ui.vertical(|ui| {
-            ui.label(RichText::new("Before / after").strong());
-            before_after(ui, y, &v.run.mean, window, compare, side, dim);
-        });
-        ui.vertical(|ui| chains_ui(ui, v, window, side, dim));
-    });
     out
 }
 

@@ -120,16 +120,6 @@ impl ImageTransform {
         [u * self.size[0] as f32, v * self.size[1] as f32]
     }
 
-    /// Picture pixel coordinates → screen position.
-    pub fn ui_from_image(&self, at: [f32; 2]) -> egui::Pos2 {
-        let u = at[0] / self.size[0] as f32;
-        let v = at[1] / self.size[1] as f32;
-        pos2(
-            self.inner.min.x + (u - self.uv.min.x) / self.uv.width() * self.inner.width(),
-            self.inner.min.y + (v - self.uv.min.y) / self.uv.height() * self.inner.height(),
-        )
-    }
-
     /// Screen pixels per picture pixel.
     pub fn scale(&self) -> f32 {
         self.inner.width() / (self.uv.width() * self.size[0] as f32)

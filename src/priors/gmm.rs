@@ -244,20 +244,6 @@ impl Gmm {
         Ok(gmm)
     }
 
-    pub fn to_spec(&self) -> GmmFile {
-        GmmFile {
-            weights: self.weights(),
-            means: self.comps.iter().map(|c| c.mean.clone()).collect(),
-            covariances: Some(
-                self.comps
-                    .iter()
-                    .map(|c| (0..self.dim).map(|r| c.cov.row(r).to_vec()).collect())
-                    .collect(),
-            ),
-            variances: None,
-        }
-    }
-
     pub fn dim(&self) -> usize {
         self.dim
     }

@@ -252,15 +252,6 @@ fn pad_edge(x: Tensor<4>, m: usize) -> Tensor<4> {
     x
 }
 
-/// EDM preconditioning weights for noise level σ and data scale σ_d.
-pub fn edm_weights(sigma: f64, sigma_data: f64) -> (f64, f64, f64) {
-    let s2 = sigma * sigma + sigma_data * sigma_data;
-    let c_skip = sigma_data * sigma_data / s2;
-    let c_out = sigma * sigma_data / s2.sqrt();
-    let c_in = 1.0 / s2.sqrt();
-    (c_skip, c_out, c_in)
-}
-
 /// The network with its preconditioning: a denoiser D(x, σ).
 #[derive(Module, Debug)]
 pub struct EdmUNet {

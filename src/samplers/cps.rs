@@ -162,11 +162,6 @@ impl NoiseSpaceLangevin {
         })
     }
 
-    /// True when Φ is the distilled one-step generator.
-    pub fn uses_distilled(&self) -> bool {
-        self.distilled
-    }
-
     /// Φ(z): the distilled generator's one call, or the Heun probability-flow ODE from σ_max·z
     /// to 0 on a fixed grid.
     fn generate(&mut self, problem: &Problem, z: Tensor<4>) -> Tensor<4> {

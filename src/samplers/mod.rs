@@ -390,6 +390,11 @@ pub(crate) fn edm_step(
     })
 }
 
+/// ρ of the Karras grid when a recipe gives none (Karras et al. 2022).
+pub(crate) fn default_rho() -> f64 {
+    7.0
+}
+
 /// Validates a noise range given by the user or defaulted from the prior.
 pub(crate) fn sigma_range(
     sampler: &str,

@@ -37,7 +37,7 @@ pub struct PiGdmParams {
     pub sigma_min: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sigma_max: Option<f64>,
-    #[serde(default = "super::prior::default_rho")]
+    #[serde(default = "super::default_rho")]
     pub rho: f64,
 }
 

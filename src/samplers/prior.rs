@@ -39,7 +39,7 @@ pub struct PriorParams {
     pub sigma_min: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sigma_max: Option<f64>,
-    #[serde(default = "default_rho")]
+    #[serde(default = "super::default_rho")]
     pub rho: f64,
     /// Use the prior's distilled consistency generator (`NAME-cm/` beside the model) instead of
     /// the denoiser: each step maps x at level σ to f(x, σ) in one call and re-noises it to the
@@ -47,10 +47,6 @@ pub struct PriorParams {
     /// is then unused.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub distilled: bool,
-}
-
-pub(crate) fn default_rho() -> f64 {
-    7.0
 }
 
 pub struct PriorSampler {

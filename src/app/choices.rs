@@ -1,0 +1,105 @@
+//! What the next run is made of: the prior, the working picture, and the recipe built from the
+//! panel's choices (or the recipe text as written).
+
+use super::catalog::PriorEntry;
+use super::{Mode, PosteriorApp, catalog};
+use crate::error::{Error, Result};
+use crate::recipe::Recipe;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+impl PosteriorApp {
+    pub(super) fn load_recipe_file(&mut self, path: &Path) -> Result<()> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::file(path, format!("cannot read recipe: {e}")))?;
+        Recipe::parse(&text).map_err(|e| Error::file(path, format!("not a valid recipe: {e}")))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        self.mode = Mode::Recipe { text, base };
+        Ok(())
+    }
+
+    pub fn prior(&self) -> Option<&PriorEntry> {
+        self.priors
+            .iter()
+            .find(|p| p.name == self.setup.prior)
+            .or(self.priors.first())
+    }
+
+    /// Re-reads the chosen picture into the prior's working shape.
+    pub fn reload_image(&mut self) {
+        let Some(prior) = self.prior().cloned() else {
+            self.image = None;
+            return;
+        };
+        let name = self.setup.image.clone();
+        let bytes = match catalog::gallery_bytes(&name) {
+            Some(b) => Ok(b.to_vec()),
+            None => std::fs::read(&name),
+        };
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(e) => {
+                self.toasts.error(format!("{name}: cannot read image: {e}"));
+                // Back to the prior's own gallery picture.
+                self.setup.image = catalog::default_image(&prior).into();
+                if catalog::gallery_bytes(&self.setup.image).is_some() {
+                    self.reload_image();
+                }
+                return;
+            }
+        };
+        match catalog::working_image(
+            &bytes,
+            &name,
+            prior.shape,
+            prior.any_size,
+            self.working_side,
+        ) {
+            Ok(img) => self.image = Some(Arc::new(img)),
+            Err(e) => self.toasts.error(e.to_string()),
+        }
+    }
+
+    /// A key of everything the next run depends on (the preview and staleness use it).
+    pub fn choices_key(&self) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        let img = self.image.as_ref()?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        format!("{:?}", self.setup).hash(&mut h);
+        self.mask.revision().hash(&mut h);
+        img.note.hash(&mut h);
+        img.shape.hash(&mut h);
+        Some(h.finish())
+    }
+
+    /// Builds the recipe of the current choices (inputs written to a fresh run folder).
+    pub fn current_recipe(&mut self) -> Result<(Recipe, PathBuf)> {
+        match &self.mode {
+            Mode::Recipe { text, base } => {
+                let r = Recipe::parse(text)
+                    .map_err(|e| Error::invalid("recipe", format!("not a valid recipe: {e}")))?;
+                Ok((r, base.clone()))
+            }
+            Mode::Designer => {
+                let prior = self
+                    .prior()
+                    .cloned()
+                    .ok_or_else(|| Error::invalid("prior", "no prior is available"))?;
+                let img = self
+                    .image
+                    .clone()
+                    .ok_or_else(|| Error::invalid("image", "no image is loaded"))?;
+                self.runs += 1;
+                let dir = self.session.join(format!("run-{}", self.runs));
+                let r = self.setup.recipe(
+                    prior.spec.clone(),
+                    img.shape,
+                    &img.data,
+                    &self.mask,
+                    &dir,
+                )?;
+                Ok((r, dir))
+            }
+        }
+    }
+}
