@@ -157,6 +157,13 @@ fn sample(
     if !quiet {
         eprintln!("{}", sel.notice);
     }
+    // The output folder is checked before the run, not discovered unusable after it.
+    let parsed = recipe::Recipe::from_file(&recipe_path)?;
+    let base = recipe_path.parent().map(PathBuf::from).unwrap_or_default();
+    let mut inputs = parsed.input_paths(&base);
+    inputs.push(recipe_path.clone());
+    output::check_target(&out, &inputs)?;
+    crate::signals::install();
     let loaded = recipe::load(&recipe_path, &sel.device)?;
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new(0);
@@ -174,6 +181,10 @@ fn sample(
             bar.set_length(state.total_steps as u64);
             bar.set_position(state.step as u64);
         }
+    })
+    .and_then(|r| match crate::signals::interrupted() {
+        true => Err(Error::Cancelled),
+        false => Ok(r),
     });
     if let Some(bar) = &bar {
         bar.finish_and_clear();
@@ -299,6 +310,9 @@ fn eval_model(
     } else {
         d::read_idx_images(&data)?
     };
+    if set.is_empty() {
+        return Err(Error::file(&data, "holds no images to evaluate on"));
+    }
     if set.shape != prior.card.shape && !prior.card.any_size {
         return Err(Error::file(
             &data,

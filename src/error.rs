@@ -25,13 +25,26 @@ pub enum Error {
         chains: usize,
     },
 
+    #[error(
+        "{what} diverged at step {step}: estimates reach {max:.3e}, far outside the prior's data \
+         range (about ±{bound}), in chain(s) {chains}; lower the step size (e.g. zeta) or use \
+         more steps"
+    )]
+    Diverged {
+        what: String,
+        step: usize,
+        max: f64,
+        bound: f64,
+        chains: String,
+    },
+
     #[error("the {sampler} sampler cannot run here: {reason}")]
     Unsupported { sampler: String, reason: String },
 
     #[error("backend: {0}")]
     Backend(String),
 
-    #[error("cancelled")]
+    #[error("interrupted: the run was stopped and nothing was written")]
     Cancelled,
 }
 

@@ -14,8 +14,11 @@ pub fn load(path: &Path, shape: [usize; 3], resize: bool) -> Result<Vec<f32>> {
             format!("an image gives 1 or 3 channels, but the shape asks for {c}"),
         ));
     }
-    let img =
-        image::open(path).map_err(|e| Error::file(path, format!("cannot read image: {e}")))?;
+    let bytes = crate::files::read(path, crate::files::MAX_DATA_BYTES).map_err(|e| match e {
+        Error::File { message, .. } => Error::file(path, format!("cannot read image: {message}")),
+        other => other,
+    })?;
+    let img = decode(&bytes).map_err(|e| Error::file(path, e))?;
     let (iw, ih) = (img.width() as usize, img.height() as usize);
     let img = if (ih, iw) != (h, w) {
         if !resize {
@@ -139,4 +142,24 @@ pub fn grid(
 pub fn save_png(img: &ImageBuffer<Rgb<u8>, Vec<u8>>, path: &Path) -> Result<()> {
     img.save_with_format(path, image::ImageFormat::Png)
         .map_err(|e| Error::file(path, format!("cannot write PNG: {e}")))
+}
+
+/// Largest picture side accepted when decoding (a 12-megapixel photo fits; a header claiming a
+/// gigapixel does not get its memory).
+pub const MAX_IMAGE_SIDE: u32 = 16384;
+
+/// Decodes a PNG or JPEG with the decoder's limits set (side and memory), so a hostile header
+/// is an error, not an abort.
+pub fn decode(bytes: &[u8]) -> std::result::Result<image::DynamicImage, String> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| format!("cannot read image: {e}"))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(1 << 30);
+    reader.limits(limits);
+    reader
+        .decode()
+        .map_err(|e| format!("cannot read image: {e}"))
 }

@@ -26,7 +26,7 @@ const MAGIC: &[u8] = b"\x93NUMPY";
 
 /// Reads a `.npy` file; every problem is reported against the file's path.
 pub fn read(path: &Path) -> Result<NpyArray> {
-    let bytes = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    let bytes = crate::files::read(path, crate::files::MAX_DATA_BYTES)?;
     parse(&bytes).map_err(|msg| Error::file(path, format!("not a valid .npy array: {msg}")))
 }
 
@@ -49,7 +49,7 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
         }
         v => return Err(format!("unsupported format version {v}")),
     };
-    let end = start + header_len;
+    let end = header_len.saturating_add(start);
     if bytes.len() < end {
         return Err("truncated header".into());
     }
@@ -62,7 +62,7 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
     let fortran = dict_value(header, "fortran_order").ok_or("header has no 'fortran_order'")?;
     let shape_text = dict_value(header, "shape").ok_or("header has no 'shape'")?;
     let shape = parse_shape(&shape_text)?;
-    let count: usize = shape.iter().product();
+    let count = crate::files::element_count("shape", &shape)?;
 
     let payload = &bytes[end..];
     let (size, convert): (usize, fn(&[u8]) -> f64) = match descr.as_str() {
@@ -82,10 +82,11 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
         }
     };
     let is_fortran = fortran.trim().starts_with("True");
-    if payload.len() < count * size {
+    // count ≤ MAX_ELEMENTS, so count·size cannot overflow.
+    let needed = count * size;
+    if payload.len() < needed {
         return Err(format!(
-            "data is truncated: shape {shape:?} needs {} bytes, the file has {}",
-            count * size,
+            "data is truncated: shape {shape:?} needs {needed} bytes, the file has {}",
             payload.len()
         ));
     }

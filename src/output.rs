@@ -113,8 +113,12 @@ pub fn run(
 /// Writes every output of the run into `dir` (created if missing), all or nothing.
 pub fn write(dir: &Path, loaded: &Loaded, result: &RunResult) -> Result<()> {
     let staging = staging_dir(dir)?;
-    let outcome =
-        write_files(&staging, loaded, result).and_then(|files| commit(&staging, dir, &files));
+    let outcome = write_files(&staging, loaded, result).and_then(|files| {
+        if crate::signals::interrupted() {
+            return Err(Error::Cancelled);
+        }
+        commit(&staging, dir, &files)
+    });
     // Empty after a commit; after a failure it holds only copies of outputs, never inputs.
     let _ = std::fs::remove_dir_all(&staging);
     outcome
@@ -127,10 +131,15 @@ fn staging_dir(dir: &Path) -> Result<PathBuf> {
     };
     std::fs::create_dir_all(&parent)
         .map_err(|e| Error::file(&parent, format!("cannot create folder: {e}")))?;
-    let name = dir
+    // Shortened, so that a long --out name still leaves room for the suffix.
+    let name: String = dir
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "out".into());
+        .unwrap_or_else(|| "out".into())
+        .chars()
+        .take(100)
+        .collect();
+    remove_stale_staging(&parent, &name);
     let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
     // A leftover of an earlier run with the same process id: outputs only, safe to drop.
     let _ = std::fs::remove_dir_all(&staging);
@@ -177,14 +186,116 @@ fn write_files(staging: &Path, loaded: &Loaded, r: &RunResult) -> Result<Vec<Str
     Ok(files)
 }
 
-fn commit(staging: &Path, dir: &Path, files: &[String]) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::file(dir, format!("cannot create output folder: {e}")))?;
-    for f in files {
-        let to = dir.join(f);
-        std::fs::rename(staging.join(f), &to)
-            .or_else(|_| std::fs::copy(staging.join(f), &to).map(|_| ()))
-            .map_err(|e| Error::file(&to, format!("cannot write: {e}")))?;
+/// Every file `sample` may write: an output folder holding only these is an earlier result and
+/// may be replaced; a folder holding anything else is refused.
+pub const OUTPUT_NAMES: [&str; 10] = [
+    "samples.npy",
+    "mean.npy",
+    "variance.npy",
+    "truth.npy",
+    "y.npy",
+    "summary.ron",
+    "mean.png",
+    "variance.png",
+    "samples.png",
+    "x.npy",
+];
+
+/// Checks, before anything runs, that `dir` can receive the outputs: it is missing, empty, or
+/// an earlier result (only output names), and none of the recipe's inputs lives in it.
+pub fn check_target(dir: &Path, inputs: &[PathBuf]) -> Result<()> {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    match std::fs::symlink_metadata(dir) {
+        Err(_) => return Ok(()),
+        Ok(m) if !m.is_dir() => {
+            return Err(Error::file(
+                dir,
+                "exists and is not a folder: choose another --out",
+            ));
+        }
+        Ok(_) => {}
+    }
+    let target = canon(dir);
+    for input in inputs {
+        let p = canon(input);
+        if p == target || p.parent() == Some(target.as_path()) {
+            return Err(Error::file(
+                dir,
+                format!(
+                    "holds an input of the recipe ({}): outputs would replace it; choose another --out",
+                    input.display()
+                ),
+            ));
+        }
+    }
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| Error::file(dir, format!("cannot read: {e}")))?;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !OUTPUT_NAMES.contains(&name.as_str()) {
+            return Err(Error::file(
+                dir,
+                format!(
+                    "already holds other files (e.g. {name}): choose an empty or new folder for --out"
+                ),
+            ));
+        }
     }
     Ok(())
+}
+
+/// Moves the finished outputs in as one folder: a rename of the staging folder, so `dir` holds
+/// the old result or the new one, never a mix. An earlier result is swapped out, then removed.
+fn commit(staging: &Path, dir: &Path, _files: &[String]) -> Result<()> {
+    check_target(dir, &[])?;
+    let old = dir.exists().then(|| {
+        let mut name = dir.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".old-{}", std::process::id()));
+        dir.with_file_name(name)
+    });
+    if let Some(old) = &old {
+        std::fs::rename(dir, old)
+            .map_err(|e| Error::file(dir, format!("cannot replace the earlier result: {e}")))?;
+    }
+    if let Err(e) = std::fs::rename(staging, dir) {
+        if let Some(old) = &old {
+            // Put the earlier result back: nothing is lost.
+            let _ = std::fs::rename(old, dir);
+        }
+        return Err(Error::file(dir, format!("cannot write: {e}")));
+    }
+    if let Some(old) = &old {
+        // Only earlier outputs (checked above).
+        let _ = std::fs::remove_dir_all(old);
+    }
+    Ok(())
+}
+
+/// Removes staging folders left by runs that were killed (their process is gone).
+fn remove_stale_staging(parent: &Path, name: &str) {
+    let prefix = format!(".{name}.partial-");
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().to_string();
+        let Some(pid) = file
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !process_alive(pid) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        // Unknown elsewhere: keep the folder.
+        true
+    }
 }

@@ -64,14 +64,31 @@ impl Recipe {
     }
 
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::file(path, format!("cannot read recipe: {e}")))?;
+        let text = crate::files::read_text(path)?;
         Self::parse(&text).map_err(|e| Error::file(path, format!("not a valid recipe: {e}")))
     }
 
     pub fn to_ron(&self) -> Result<String> {
         crate::ron_format::to_string(self)
             .map_err(|e| Error::invalid("recipe", format!("cannot be written as RON: {e}")))
+    }
+
+    /// Every file and folder the recipe reads, resolved against `base`.
+    pub fn input_paths(&self, base: &Path) -> Vec<PathBuf> {
+        let mut out = vec![];
+        match &self.prior {
+            PriorSpec::Gmm(f) | PriorSpec::Model(f) => out.push(base.join(f)),
+        }
+        if let OperatorSpec::Mask(f) | OperatorSpec::Matrix(f) = &self.operator {
+            out.push(base.join(f));
+        }
+        match &self.measurement {
+            MeasurementSpec::Npy(f) => out.push(base.join(f)),
+            MeasurementSpec::Simulate { truth, .. } => match truth {
+                TruthSpec::Npy(f) | TruthSpec::Image(f) => out.push(base.join(f)),
+            },
+        }
+        out
     }
 
     pub fn shape(&self) -> [usize; 3] {
@@ -125,7 +142,13 @@ pub fn load_recipe(recipe: Recipe, base: &Path, device: &Device) -> Result<Loade
             format!("must be between 1 and {}, got {}", 1 << 20, recipe.chains),
         ));
     }
-    let d = c * h * w;
+    let d = crate::files::element_count("shape", &shape).map_err(|m| Error::invalid("shape", m))?;
+    check_memory(
+        recipe.chains,
+        shape,
+        matches!(recipe.prior, PriorSpec::Model(_)),
+        available_memory(),
+    )?;
 
     let prior: Arc<dyn crate::priors::Denoiser> = match &recipe.prior {
         PriorSpec::Gmm(file) => {
@@ -203,6 +226,52 @@ pub fn load_recipe(recipe: Recipe, base: &Path, device: &Device) -> Result<Loade
         y,
         y_shape,
     })
+}
+
+/// Rough peak memory of a run in bytes: the chains and a handful of buffers like them for a
+/// mixture prior; for a network, its activations (about 512 floats per pixel and chain at the
+/// U-Net's widest, kept for the backward pass of guided samplers).
+pub fn estimate_run_bytes(chains: usize, shape: [usize; 3], network: bool) -> u128 {
+    let [c, h, w] = shape.map(|v| v as u128);
+    let per_chain = if network {
+        h * w * (512 + 16 * c)
+    } else {
+        16 * c * h * w
+    };
+    chains as u128 * per_chain * 4
+}
+
+/// Refuses a run whose estimated memory exceeds what the machine has, before allocating.
+pub fn check_memory(
+    chains: usize,
+    shape: [usize; 3],
+    network: bool,
+    available: Option<u64>,
+) -> Result<()> {
+    let need = estimate_run_bytes(chains, shape, network);
+    if let Some(have) = available
+        && need > u128::from(have)
+    {
+        let gib = |b: u128| b as f64 / (1u64 << 30) as f64;
+        return Err(Error::invalid(
+            "recipe",
+            format!(
+                "{chains} chains of {shape:?} need about {:.1} GiB; about {:.1} GiB is available: \
+                 reduce chains or the image size",
+                gib(need),
+                gib(u128::from(have))
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Memory the system can give this process now (Linux: MemAvailable), if known.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
 }
 
 /// y = A(x) + σ_y n with the noise of a recipe's `seed`: the one place a measurement is

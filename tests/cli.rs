@@ -393,3 +393,221 @@ fn a_sampler_refuses_what_it_cannot_handle() {
         assert!(!out.exists());
     }
 }
+
+/// Writes raw bytes as a file (hostile `.npy` headers and the like).
+fn raw(dir: &Path, name: &str, bytes: &[u8]) {
+    std::fs::write(dir.join(name), bytes).unwrap();
+}
+
+/// A `.npy` file with the given header dictionary and payload.
+fn npy_with_header(dict: &str, payload: &[u8]) -> Vec<u8> {
+    let mut header = dict.to_string();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend(payload);
+    out
+}
+
+/// Hostile input found by a fuzzing user: each ends with exit status 1 and one `error:` line
+/// naming the problem (never a panic, an abort or a hang), and nothing in the output folder.
+#[test]
+fn hostile_inputs_end_with_one_error_line() {
+    let dir = workspace("hostile");
+    raw(
+        &dir,
+        "overflow.npy",
+        &npy_with_header(
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (2305843009213693952, 8), }",
+            &[0; 64],
+        ),
+    );
+    raw(
+        &dir,
+        "fortran-huge.npy",
+        &npy_with_header(
+            "{'descr': '<f4', 'fortran_order': True, 'shape': (4611686018427387904, 4, 4), }",
+            &[0; 64],
+        ),
+    );
+    let fifo = dir.join("fifo.npy");
+    let c = std::ffi::CString::new(fifo.display().to_string()).unwrap();
+    // SAFETY: plain mkfifo on a path we own.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let exact = BASE.replace("SAMPLER", "Exact");
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        (
+            "npy-overflow",
+            exact.replace("x.npy", "overflow.npy"),
+            vec!["overflow.npy", "elements"],
+        ),
+        (
+            "npy-fortran-huge",
+            exact.replace("x.npy", "fortran-huge.npy"),
+            vec!["fortran-huge.npy", "elements"],
+        ),
+        (
+            "fifo",
+            exact.replace("x.npy", "fifo.npy"),
+            vec!["fifo.npy", "not a regular file"],
+        ),
+        (
+            "shape-wraps",
+            exact.replace("shape: (1, 4, 4)", "shape: (1, 4294967296, 4294967296)"),
+            vec!["shape"],
+        ),
+        (
+            "shape-too-big",
+            exact.replace("shape: (1, 4, 4)", "shape: (3, 100000, 100000)"),
+            vec!["shape", "reduce the size"],
+        ),
+        (
+            "steps-huge",
+            BASE.replace("SAMPLER", "Dps(steps: 4611686018427387904)"),
+            vec!["Dps", "steps must be between"],
+        ),
+        (
+            "daps-ode-steps",
+            BASE.replace("SAMPLER", "Daps(steps: 5, ode_steps: 1000000000000)"),
+            vec!["Daps", "ode_steps"],
+        ),
+        (
+            "rho-zero",
+            BASE.replace("SAMPLER", "Dps(steps: 5, rho: 0)"),
+            vec!["rho"],
+        ),
+        (
+            "ddrm-eta-b",
+            BASE.replace("SAMPLER", "Ddrm(steps: 5, eta_b: -5)"),
+            vec!["Ddrm", "eta_b"],
+        ),
+        (
+            "dps-diverges",
+            BASE.replace("SAMPLER", "Dps(steps: 30, zeta: 1000000)"),
+            vec!["diverged", "zeta"],
+        ),
+    ];
+    for (name, body, needles) in cases {
+        let r = recipe(&dir, &format!("{name}.ron"), &body);
+        let out = dir.join(format!("out-{name}"));
+        let o = run(&r, &out);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(lines.len(), 1, "{name}: expected one error line in {err}");
+        for n in needles {
+            assert!(lines[0].contains(n), "{name}: '{}' lacks '{n}'", lines[0]);
+        }
+        assert!(!out.exists(), "{name}: output folder was created");
+    }
+    // A bad argument is exit status 1 too (clap's default is 2).
+    let o = bin().args(["sample", "--no-such-flag"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+}
+
+/// `--out` never loses anything: a folder holding the recipe's inputs or other files is refused
+/// before the run, an earlier result is replaced whole, and no staging folder is left behind.
+#[test]
+fn out_folder_is_all_or_nothing_and_never_overwrites_inputs() {
+    let dir = workspace("out-safety");
+    let r = recipe(&dir, "r.ron", &BASE.replace("SAMPLER", "Exact"));
+    let before = std::fs::read(dir.join("x.npy")).unwrap();
+    let o = run(&r, &dir);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("input of the recipe"), "{err}");
+    assert_eq!(std::fs::read(dir.join("x.npy")).unwrap(), before);
+    assert!(!dir.join("samples.npy").exists());
+
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), b"mine").unwrap();
+    let o = run(&r, &other);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("other files"));
+    assert_eq!(std::fs::read(other.join("notes.txt")).unwrap(), b"mine");
+
+    let out = dir.join("result");
+    assert!(run(&r, &out).status.success());
+    let first = std::fs::read(out.join("samples.npy")).unwrap();
+    let r2 = recipe(
+        &dir,
+        "r2.ron",
+        &BASE
+            .replace("SAMPLER", "Exact")
+            .replace("seed: 7", "seed: 8"),
+    );
+    assert!(
+        run(&r2, &out).status.success(),
+        "an earlier result is replaced"
+    );
+    assert_ne!(std::fs::read(out.join("samples.npy")).unwrap(), first);
+    let leftovers: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains(".partial-") || n.contains(".old-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // A very long --out name still works (the staging name is shortened).
+    let long = dir.join("o".repeat(240));
+    let o = run(&r, &long);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// An EPS fine-tune or a distilled generator is not a prior: naming one says so; a broken
+/// companion beside a prior does not block the prior.
+#[test]
+fn companions_are_not_priors_and_broken_ones_do_not_block() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    if !root.join("fashion-mnist-eps/card.ron").exists() {
+        eprintln!("skipped: models/fashion-mnist-eps is not here");
+        return;
+    }
+    let dir = scratch("companions");
+    let heldout = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/recipes");
+    let body = |model: &str| {
+        format!(
+            r#"(prior: Model("{model}"), shape: (1, 28, 28), operator: Identity,
+               measurement: Simulate(truth: Image("{}/../gallery/fashion-sneaker.png")),
+               noise_sigma: 0.1, sampler: Eps(steps: 2), chains: 2, seed: 1)"#,
+            heldout.display()
+        )
+    };
+    let r = recipe(
+        &dir,
+        "eps.ron",
+        &body(&root.join("fashion-mnist-eps").display().to_string()),
+    );
+    let o = run(&r, &dir.join("out-eps"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("EPS fine-tune of 'fashion-mnist'"), "{err}");
+
+    // A copy of the prior with a broken generator beside it.
+    let models = dir.join("models");
+    for (from, to) in [
+        ("fashion-mnist", "fashion-mnist"),
+        ("fashion-mnist-cm", "fashion-mnist-cm"),
+    ] {
+        let d = models.join(to);
+        std::fs::create_dir_all(&d).unwrap();
+        for f in ["card.ron", "model.bpk"] {
+            std::fs::copy(root.join(from).join(f), d.join(f)).unwrap();
+        }
+    }
+    std::fs::write(models.join("fashion-mnist-cm/card.ron"), b"(name: broken").unwrap();
+    let r = recipe(
+        &dir,
+        "ok.ron",
+        &body(&models.join("fashion-mnist").display().to_string()),
+    );
+    let o = run(&r, &dir.join("out-ok"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("ignoring the one-step generator"), "{err}");
+}

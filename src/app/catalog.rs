@@ -133,7 +133,12 @@ pub fn priors(session: &Path) -> Vec<PriorEntry> {
             let Ok(card) = ModelCard::parse(&text, &card_path) else {
                 continue;
             };
-            if !p.join(&card.weights).is_file() || out.iter().any(|e| e.name == card.name) {
+            // Companions (EPS fine-tunes, distilled generators) are found through their base
+            // prior, never offered as priors themselves.
+            if !p.join(&card.weights).is_file()
+                || card.companion_of().is_some()
+                || out.iter().any(|e| e.name == card.name)
+            {
                 continue;
             }
             out.push(PriorEntry {
@@ -216,8 +221,7 @@ pub fn working_image(
     any_size: bool,
     working_side: usize,
 ) -> Result<WorkingImage> {
-    let img = image::load_from_memory(bytes)
-        .map_err(|e| Error::file(name, format!("cannot read image: {e}")))?;
+    let img = crate::image_io::decode(bytes).map_err(|e| Error::file(name, e))?;
     let (w0, h0) = (img.width() as usize, img.height() as usize);
     let (h, w) = if any_size {
         let scale = (working_side as f64 / w0.max(h0) as f64).min(1.0);

@@ -10,8 +10,7 @@ use std::sync::Arc;
 
 impl PosteriorApp {
     pub(super) fn load_recipe_file(&mut self, path: &Path) -> Result<()> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::file(path, format!("cannot read recipe: {e}")))?;
+        let text = crate::files::read_text(path)?;
         Recipe::parse(&text).map_err(|e| Error::file(path, format!("not a valid recipe: {e}")))?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         self.mode = Mode::Recipe { text, base };
@@ -34,12 +33,12 @@ impl PosteriorApp {
         let name = self.setup.image.clone();
         let bytes = match catalog::gallery_bytes(&name) {
             Some(b) => Ok(b.to_vec()),
-            None => std::fs::read(&name),
+            None => crate::files::read(Path::new(&name), crate::files::MAX_DATA_BYTES),
         };
         let bytes = match bytes {
             Ok(b) => b,
             Err(e) => {
-                self.toasts.error(format!("{name}: cannot read image: {e}"));
+                self.toasts.error(e.to_string());
                 // Back to the prior's own gallery picture.
                 self.setup.image = catalog::default_image(&prior).into();
                 if catalog::gallery_bytes(&self.setup.image).is_some() {

@@ -126,12 +126,8 @@ impl PosteriorApp {
     pub fn new(cc: &eframe::CreationContext<'_>, opts: Options) -> Result<Self> {
         let sel = backend::select(opts.backend)?;
         let ctx = cc.egui_ctx.clone();
-        let engine = Engine::spawn(
-            sel.device.clone(),
-            Some(Box::new(move || ctx.request_repaint())),
-        );
-        let ctx = cc.egui_ctx.clone();
         let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint());
+        let engine = Engine::spawn(sel.device.clone(), Some(wake.clone()));
         let mut app = Self::build(
             engine,
             sel.description.clone(),

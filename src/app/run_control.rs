@@ -77,6 +77,12 @@ impl PosteriorApp {
 
     /// Takes the newest snapshot, if any (never blocks).
     pub fn poll(&mut self) {
+        if self.engine.ensure_alive() {
+            self.toasts.error(
+                "the engine stopped unexpectedly and was restarted; press Run to start again",
+            );
+            self.run = None;
+        }
         let Some(snap) = self.engine.take_snapshot() else {
             return;
         };

@@ -9,4 +9,4 @@ mod snapshot;
 mod worker;
 
 pub use snapshot::{RunInputs, Snapshot, Status, TracePoint};
-pub use worker::{Command, Engine};
+pub use worker::{Command, Engine, FAILPOINT_SEED, Wake};

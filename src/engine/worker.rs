@@ -40,9 +40,13 @@ const SHOWN_CHAINS: usize = 16;
 const TRACED_CHAINS: usize = 8;
 
 type Slot = Arc<Mutex<Option<Snapshot>>>;
+/// Called after each published frame (the window passes a repaint request).
+pub type Wake = Arc<dyn Fn() + Send + Sync>;
 
 /// The caller's handle: send commands, take the newest snapshot.
 pub struct Engine {
+    device: Device,
+    wake: Option<Wake>,
     tx: Sender<Command>,
     slot: Slot,
     current: Arc<AtomicU64>,
@@ -53,28 +57,35 @@ pub struct Engine {
 impl Engine {
     /// Starts the worker on `device`. `wake` is called after each published frame (the window
     /// passes a repaint request).
-    pub fn spawn(device: Device, wake: Option<Box<dyn Fn() + Send>>) -> Self {
-        let (tx, rx) = mpsc::channel();
+    pub fn spawn(device: Device, wake: Option<Wake>) -> Self {
         let slot: Slot = Arc::new(Mutex::new(None));
         let current = Arc::new(AtomicU64::new(0));
-        let worker = Worker {
-            device,
-            rx,
-            slot: slot.clone(),
-            wake,
-            run: None,
-        };
-        let handle = std::thread::Builder::new()
-            .name("posterior-lab-engine".into())
-            .spawn(move || worker.run_loop())
-            .ok();
+        let (tx, handle) = start_worker(&device, &slot, &wake);
         Self {
+            device,
+            wake,
             tx,
             slot,
             current,
             next_run: 1,
             handle,
         }
+    }
+
+    /// Starts a fresh worker when the old one is gone (it never should be: runs that panic are
+    /// caught and reported as failed); true when it had to.
+    pub fn ensure_alive(&mut self) -> bool {
+        if self.is_alive() {
+            return false;
+        }
+        if let Some(h) = self.handle.take() {
+            // Its panic has been reported by the panic hook; nothing else to collect.
+            let _ = h.join();
+        }
+        let (tx, handle) = start_worker(&self.device, &self.slot, &self.wake);
+        self.tx = tx;
+        self.handle = handle;
+        true
     }
 
     /// Starts a new run (cancelling any other); returns its id.
@@ -124,6 +135,26 @@ impl Engine {
     }
 }
 
+fn start_worker(
+    device: &Device,
+    slot: &Slot,
+    wake: &Option<Wake>,
+) -> (Sender<Command>, Option<JoinHandle<()>>) {
+    let (tx, rx) = mpsc::channel();
+    let worker = Worker {
+        device: device.clone(),
+        rx,
+        slot: slot.clone(),
+        wake: wake.clone(),
+        run: None,
+    };
+    let handle = std::thread::Builder::new()
+        .name("posterior-lab-engine".into())
+        .spawn(move || worker.run_loop())
+        .ok();
+    (tx, handle)
+}
+
 impl Drop for Engine {
     fn drop(&mut self) {
         self.stop_thread();
@@ -146,7 +177,7 @@ struct Worker {
     device: Device,
     rx: Receiver<Command>,
     slot: Slot,
-    wake: Option<Box<dyn Fn() + Send>>,
+    wake: Option<Wake>,
     run: Option<Run>,
 }
 
@@ -193,7 +224,11 @@ impl Worker {
                 paused,
             } => {
                 self.run = None;
-                match self.begin(run_id, *recipe, &base, paused) {
+                let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.begin(run_id, *recipe, &base, paused)
+                }))
+                .unwrap_or_else(|p| Err(internal_error(p)));
+                match started {
                     Ok(run) => {
                         self.run = Some(run);
                         self.publish(if paused {
@@ -258,11 +293,18 @@ impl Worker {
             return;
         }
         let t0 = Instant::now();
-        let outcome = run
-            .sampler
-            .step(&run.loaded.problem)
-            .and_then(|_| samplers::check_finite(run.sampler.name(), run.sampler.state()))
-            .and_then(|_| trace_point(run));
+        // A panic inside a step (a bug, or a backend failure) ends this run, not the engine.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            failpoint(run.loaded.recipe.seed);
+            run.sampler
+                .step(&run.loaded.problem)
+                .and_then(|_| {
+                    let (s, p) = (run.sampler.as_ref(), &run.loaded.problem);
+                    samplers::check_state(s.name(), s.state(), p)
+                })
+                .and_then(|_| trace_point(run))
+        }))
+        .unwrap_or_else(|p| Err(internal_error(p)));
         run.busy += t0.elapsed();
         run.steps_done_here += 1;
         if let Err(e) = outcome {
@@ -325,6 +367,30 @@ impl Worker {
             w();
         }
     }
+}
+
+/// The seed that, with `POSTERIOR_LAB_FAILPOINT=engine-panic` in the environment, makes a step
+/// panic: how the tests check that a panicking run leaves the engine usable.
+pub const FAILPOINT_SEED: u64 = 0xDEAD_BEEF;
+
+fn failpoint(seed: u64) {
+    if seed == FAILPOINT_SEED
+        && std::env::var_os("POSTERIOR_LAB_FAILPOINT").is_some_and(|v| v == "engine-panic")
+    {
+        panic!("failpoint engine-panic");
+    }
+}
+
+/// A caught panic as an error the user sees.
+fn internal_error(payload: Box<dyn std::any::Any + Send>) -> Error {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    Error::Backend(format!(
+        "internal error in the engine ({what}); the run was stopped, the engine is still usable"
+    ))
 }
 
 /// Reads the chains back and summarises them for the screen.

@@ -21,6 +21,9 @@ use std::f64::consts::PI;
 use std::path::Path;
 
 /// The RON file form (see the command-line contract).
+/// Most f64 entries of all covariance matrices of a mixture together (1 GiB).
+const MAX_DENSE_ENTRIES: u128 = 1 << 27;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GmmFile {
@@ -170,8 +173,36 @@ impl Gmm {
         Ok(Self { dim, comps })
     }
 
+    /// Largest d of a mixture with full covariances.
+    pub const MAX_FULL_COVARIANCE_DIM: usize = 512;
+
     pub fn from_spec(spec: GmmFile) -> Result<Self> {
         let k = spec.weights.len();
+        // Each component is held as a dense d×d matrix and full covariances are
+        // eigendecomposed: bound both before allocating (minutes or gigabytes otherwise).
+        let d = spec.means.first().map_or(0, Vec::len);
+        let entries = (k as u128) * (d as u128) * (d as u128);
+        if entries > MAX_DENSE_ENTRIES {
+            return Err(Error::invalid(
+                "mixture",
+                format!(
+                    "{k} components of dimension {d} need {:.1} GiB of covariance matrices; \
+                     the limit is {} GiB (fewer components or a smaller image)",
+                    (entries * 8) as f64 / (1u64 << 30) as f64,
+                    (MAX_DENSE_ENTRIES * 8) >> 30
+                ),
+            ));
+        }
+        if spec.covariances.is_some() && d > Self::MAX_FULL_COVARIANCE_DIM {
+            return Err(Error::invalid(
+                "covariances",
+                format!(
+                    "full covariances are limited to d <= {} (each is \
+                     eigendecomposed, O(d^3)); this mixture has d = {d}: give `variances` instead",
+                    Self::MAX_FULL_COVARIANCE_DIM
+                ),
+            ));
+        }
         let covs = match (spec.covariances, spec.variances) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(
@@ -222,10 +253,17 @@ impl Gmm {
         Self::new(spec.weights, spec.means, covs)
     }
 
+    /// Parses the text of a mixture file (the file's checks, without its dimension).
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let spec: GmmFile = crate::ron_format::options()
+            .from_str(text)
+            .map_err(|e| format!("not a valid mixture file: {e}"))?;
+        Self::from_spec(spec).map_err(|e| e.to_string())
+    }
+
     /// Reads a mixture file and checks its dimension against `expected_dim` (= C·H·W).
     pub fn from_file(path: &Path, expected_dim: Option<usize>) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+        let text = crate::files::read_text(path)?;
         let spec: GmmFile = crate::ron_format::options()
             .from_str(&text)
             .map_err(|e| Error::file(path, format!("not a valid mixture file: {e}")))?;
@@ -625,6 +663,10 @@ impl Denoiser for GmmDenoiser {
 
     fn gmm(&self) -> Option<&Gmm> {
         Some(&self.gmm)
+    }
+
+    fn data_bound(&self) -> f64 {
+        self.gmm.rms_radius().max(1.0)
     }
 
     /// EDM's σ_max = 80 presumes data of scale ~1; samplers start from N(0, σ_max² I), so for

@@ -22,6 +22,11 @@ pub trait Denoiser: Send + Sync {
     fn sigma_range(&self) -> (f64, f64) {
         (0.002, 80.0)
     }
+    /// The scale of the data: |x| stays within a few times this (1 for images in [-1, 1]).
+    /// Estimates far beyond it mean a sampler diverged.
+    fn data_bound(&self) -> f64 {
+        1.0
+    }
     /// The exact mixture when this prior is a Gaussian mixture (enables `Exact` and exact checks).
     fn gmm(&self) -> Option<&Gmm> {
         None

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 /// The machine-readable half of a model card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ModelCard {
     pub name: String,
     /// (C, H, W) of the training images.
@@ -45,6 +46,7 @@ pub struct ModelCard {
 
 /// What an EPS fine-tuned denoiser was trained for; `Eps` uses it only when the problem matches.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EpsCard {
     /// Name of the prior it was fine-tuned from (the folder `NAME-eps` sits beside `NAME`).
     pub base: String,
@@ -74,6 +76,7 @@ impl EpsOperator {
 
 /// How a one-step generator was distilled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GeneratorCard {
     pub base: String,
     /// "consistency distillation" and its Karras grid size.
@@ -94,6 +97,17 @@ fn default_weights() -> String {
 pub const CARD_FILE: &str = "card.ron";
 
 impl ModelCard {
+    /// What the model is when it is not a prior of its own: an EPS fine-tune or a distilled
+    /// generator of a base prior (they sit beside it as `NAME-eps/`, `NAME-cm/`).
+    pub fn companion_of(&self) -> Option<String> {
+        if let Some(e) = &self.eps {
+            return Some(format!("the EPS fine-tune of '{}'", e.base));
+        }
+        self.generator
+            .as_ref()
+            .map(|g| format!("the one-step generator distilled from '{}'", g.base))
+    }
+
     pub fn to_ron(&self) -> Result<String> {
         crate::ron_format::to_string(self).map_err(|e| Error::invalid("model card", e))
     }
@@ -227,8 +241,7 @@ impl Generator {
 /// Reads a model folder's card and weights.
 pub fn read_model(path: &Path, device: &Device) -> Result<(ModelCard, EdmUNet, PathBuf)> {
     let (card_path, dir) = locate(path)?;
-    let text = std::fs::read_to_string(&card_path)
-        .map_err(|e| Error::file(&card_path, format!("cannot read: {e}")))?;
+    let text = crate::files::read_text(&card_path)?;
     let card = ModelCard::parse(&text, &card_path)?;
     let weights = dir.join(&card.weights);
     let record = crate::backend::quiet_stderr(|| ModuleRecord::load(&weights))
@@ -256,21 +269,37 @@ impl NetworkPrior {
     /// fine-tune and its one-step generator when they sit beside it.
     pub fn load(path: &Path, shape: Option<[usize; 3]>, device: &Device) -> Result<Self> {
         let (card, model, dir) = read_model(path, device)?;
+        if let Some(role) = card.companion_of() {
+            return Err(Error::file(
+                &dir,
+                format!(
+                    "'{}' is {role}, not a prior: name the base model's folder",
+                    card.name
+                ),
+            ));
+        }
         let mut prior = Self::from_parts(card, model, shape, &dir)?;
+        // A companion that cannot be read is skipped with a note: the prior itself still works
+        // for every sampler that does not need it.
         if let Some(p) = sibling(&dir, "eps") {
-            let (card, model, path) = read_model(&p, device)?;
-            if card.eps.as_ref().is_some_and(|e| e.base == prior.card.name) {
-                prior.eps = Some(EpsDenoiser { card, model, path });
+            match read_model(&p, device) {
+                Ok((card, model, path)) => {
+                    if card.eps.as_ref().is_some_and(|e| e.base == prior.card.name) {
+                        prior.eps = Some(EpsDenoiser { card, model, path });
+                    }
+                }
+                Err(e) => eprintln!("note: ignoring the EPS fine-tune beside the prior: {e}"),
             }
         }
         if let Some(p) = sibling(&dir, "cm") {
-            let (card, model, path) = read_model(&p, device)?;
-            if card
-                .generator
-                .as_ref()
-                .is_some_and(|g| g.base == prior.card.name)
-            {
-                prior.generator = Some(Generator { card, model, path });
+            match read_model(&p, device) {
+                Ok((card, model, path)) => {
+                    let ours = card.generator.as_ref().map(|g| &g.base) == Some(&prior.card.name);
+                    if ours {
+                        prior.generator = Some(Generator { card, model, path });
+                    }
+                }
+                Err(e) => eprintln!("note: ignoring the one-step generator beside the prior: {e}"),
             }
         }
         Ok(prior)

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 /// Architecture, stored in the model card so a file can be rebuilt without the code's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct UNetConfig {
     /// Channels of the image the denoiser restores (1 grey, 3 colour).
     pub image_channels: usize,

@@ -72,9 +72,7 @@ pub struct Ald {
 impl Ald {
     pub fn new(params: AldParams, problem: &Problem, chains: usize, seed: u64) -> Result<Self> {
         check_steps("Ald", params.steps)?;
-        if params.inner == 0 {
-            return Err(Error::invalid("Ald", "inner must be at least 1"));
-        }
+        super::check_count("Ald", "inner", params.inner, 1)?;
         let (lo, hi) = sigma_range(
             "Ald",
             Some(params.sigma_min),

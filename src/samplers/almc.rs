@@ -106,6 +106,7 @@ pub struct Almc {
 impl Almc {
     pub fn new(params: AlmcParams, problem: &Problem, chains: usize, seed: u64) -> Result<Self> {
         check_steps("Almc", params.steps)?;
+        super::check_count(INFO.name, "warmup", params.warmup, 0)?;
         let (t, tau) = (params.t_max, params.tau);
         if !(tau > 0.0 && t > tau && t.is_finite()) {
             return Err(Error::invalid(

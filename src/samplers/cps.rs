@@ -104,6 +104,8 @@ pub struct NoiseSpaceLangevin {
 impl NoiseSpaceLangevin {
     pub fn new(params: CpsParams, problem: &Problem, chains: usize, seed: u64) -> Result<Self> {
         check_steps("NoiseSpaceLangevin", params.steps)?;
+        super::check_count(INFO.name, "warmup", params.warmup, 0)?;
+        super::check_count(INFO.name, "generator_steps", params.generator_steps, 1)?;
         if params.generator_steps == 0 || !(params.warmup_lr > 0.0) {
             return Err(Error::invalid(
                 "NoiseSpaceLangevin",

@@ -71,7 +71,9 @@ pub struct Daps {
 
 impl Daps {
     pub fn new(params: DapsParams, problem: &Problem, chains: usize, seed: u64) -> Result<Self> {
-        if params.ode_steps == 0 || !(params.lr > 0.0 && params.lr < 2.0) {
+        super::check_count(INFO.name, "ode_steps", params.ode_steps, 1)?;
+        super::check_count(INFO.name, "langevin_steps", params.langevin_steps, 0)?;
+        if !(params.lr > 0.0 && params.lr < 2.0) {
             return Err(Error::invalid("Daps", "need ode_steps >= 1 and 0 < lr < 2"));
         }
         let sigmas = super::KarrasParams::karras_grid(&params, INFO.name, problem)?;

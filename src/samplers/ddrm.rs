@@ -88,6 +88,13 @@ pub struct Ddrm {
 impl Ddrm {
     pub fn new(params: DdrmParams, problem: &Problem, chains: usize, seed: u64) -> Result<Self> {
         check_steps("Ddrm", params.steps)?;
+        let (eta, eta_b) = (params.eta, params.eta_b);
+        if !((0.0..=1.0).contains(&eta) && (0.0..=1.0).contains(&eta_b)) {
+            return Err(Error::invalid(
+                "Ddrm",
+                format!("need 0 <= eta <= 1 and 0 <= eta_b <= 1, got {eta} and {eta_b}"),
+            ));
+        }
         let d = problem.dim();
         let device = &problem.device;
         let name = problem.operator.name();

@@ -209,7 +209,10 @@ pub fn run(
 ) -> Result<()> {
     while !sampler.is_done() {
         sampler.step(problem)?;
-        check_finite(sampler.name(), sampler.state())?;
+        check_state(sampler.name(), sampler.state(), problem)?;
+        if crate::signals::interrupted() {
+            return Err(Error::Cancelled);
+        }
         on_step(sampler.state());
     }
     Ok(())
@@ -228,6 +231,41 @@ pub fn check_finite(name: &str, state: &ChainState) -> Result<()> {
         what: format!("{name} chains"),
         step: state.step,
         chains: chains.max(1),
+    })
+}
+
+/// How far beyond the prior's data scale an estimate may go before the run counts as diverged.
+pub const DIVERGENCE_FACTOR: f64 = 100.0;
+
+/// [`check_finite`], then divergence: an estimate x̂0 beyond [`DIVERGENCE_FACTOR`] times the
+/// prior's data scale is an error like NaN (a result in ±1e5 for data in [−1, 1] is no result).
+pub fn check_state(name: &str, state: &ChainState, problem: &Problem) -> Result<()> {
+    check_finite(name, state)?;
+    let bound = problem.prior.data_bound();
+    let limit = DIVERGENCE_FACTOR * bound;
+    let top = tensor::to_f64(&state.x0_hat.clone().abs().max())?
+        .first()
+        .copied()
+        .unwrap_or(0.0);
+    if top.is_finite() && top <= limit {
+        return Ok(());
+    }
+    let [b, ..] = state.x0_hat.dims();
+    let v = tensor::to_vec(&state.x0_hat)?;
+    let d = v.len() / b.max(1);
+    let bad: Vec<String> = v
+        .chunks(d.max(1))
+        .enumerate()
+        .filter(|(_, c)| c.iter().any(|x| !(f64::from(x.abs()) <= limit)))
+        .map(|(k, _)| k.to_string())
+        .take(8)
+        .collect();
+    Err(Error::Diverged {
+        what: format!("{name} chains"),
+        step: state.step,
+        max: top,
+        bound,
+        chains: bad.join(", "),
     })
 }
 
@@ -413,9 +451,22 @@ pub(crate) fn sigma_range(
     Ok((lo, hi))
 }
 
+/// Most steps (or inner iterations) one sampler field may ask for: far beyond any useful run,
+/// small enough that a typo (`steps: 1e11`) is refused up front instead of running for days or
+/// allocating its schedule.
+pub const MAX_ITERATIONS: usize = 1_000_000;
+
 pub(crate) fn check_steps(sampler: &str, steps: usize) -> Result<()> {
-    if steps == 0 {
-        return Err(Error::invalid(sampler, "steps must be at least 1"));
+    check_count(sampler, "steps", steps, 1)
+}
+
+/// A count field between `min` and [`MAX_ITERATIONS`].
+pub(crate) fn check_count(sampler: &str, field: &str, value: usize, min: usize) -> Result<()> {
+    if value < min || value > MAX_ITERATIONS {
+        return Err(Error::invalid(
+            sampler,
+            format!("{field} must be between {min} and {MAX_ITERATIONS}, got {value}"),
+        ));
     }
     Ok(())
 }

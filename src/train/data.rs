@@ -5,7 +5,6 @@
 use crate::error::{Error, Result};
 use crate::tensor::Rng;
 use rand::RngExt;
-use std::io::Read;
 use std::path::Path;
 
 /// A set of same-sized images, values in [-1, 1], C order.
@@ -29,13 +28,13 @@ impl ImageSet {
 }
 
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    let raw = crate::files::read(path, crate::files::MAX_DATA_BYTES)?;
     if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = vec![];
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| Error::file(path, format!("not a valid gzip file: {e}")))?;
-        Ok(out)
+        crate::files::bounded(
+            flate2::read::GzDecoder::new(&raw[..]),
+            path,
+            crate::files::MAX_DATA_BYTES,
+        )
     } else {
         Ok(raw)
     }
@@ -44,7 +43,12 @@ fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
 /// Reads an IDX image file (magic 0x00000803: unsigned bytes, N × H × W), gzipped or not.
 pub fn read_idx_images(path: &Path) -> Result<ImageSet> {
     let bytes = read_maybe_gz(path)?;
-    let bad = |m: &str| Error::file(path, format!("not an IDX image file: {m}"));
+    parse_idx_images(&bytes).map_err(|m| Error::file(path, format!("not an IDX image file: {m}")))
+}
+
+/// Parses the (decompressed) bytes of an IDX image file.
+pub fn parse_idx_images(bytes: &[u8]) -> std::result::Result<ImageSet, String> {
+    let bad = |m: &str| m.to_string();
     if bytes.len() < 16 {
         return Err(bad("shorter than its header"));
     }
@@ -58,7 +62,11 @@ pub fn read_idx_images(path: &Path) -> Result<ImageSet> {
         )));
     }
     let (n, h, w) = (word(4), word(8), word(12));
-    if bytes.len() != 16 + n * h * w {
+    let pixels = crate::files::element_count("IDX data", &[n, h, w])?;
+    if h == 0 || w == 0 {
+        return Err(bad("images of size 0"));
+    }
+    if bytes.len() - 16 != pixels {
         return Err(bad(&format!(
             "header says {n}x{h}x{w} but the file holds {} pixels",
             bytes.len() - 16
@@ -124,8 +132,8 @@ pub fn photo_patches(
         if !matches!(ext.as_str(), "png" | "jpg" | "jpeg") {
             continue;
         }
-        let img =
-            image::open(&p).map_err(|e| Error::file(&p, format!("cannot read image: {e}")))?;
+        let img = crate::image_io::decode(&crate::files::read(&p, crate::files::MAX_DATA_BYTES)?)
+            .map_err(|e| Error::file(&p, e))?;
         let img = if img.width().max(img.height()) > max_side {
             img.resize(max_side, max_side, image::imageops::FilterType::Triangle)
         } else {

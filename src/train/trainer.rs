@@ -137,6 +137,26 @@ impl TrainConfig {
         if self.batch == 0 {
             return bad("batch", "must be positive".into());
         }
+        if self.steps == 0 || self.steps > crate::samplers::MAX_ITERATIONS {
+            return bad(
+                "steps",
+                format!(
+                    "must be between 1 and {}, got {}",
+                    crate::samplers::MAX_ITERATIONS,
+                    self.steps
+                ),
+            );
+        }
+        if let DataSpec::Synthetic { shape, count } = &self.data {
+            if *count == 0 || shape.contains(&0) {
+                return bad(
+                    "data",
+                    "a synthetic set needs count >= 1 and a non-empty shape".into(),
+                );
+            }
+            crate::files::element_count("synthetic data", &[*count, shape[0], shape[1], shape[2]])
+                .map_err(|m| Error::invalid("data", m))?;
+        }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return bad("lr", format!("must be positive, got {}", self.lr));
         }
