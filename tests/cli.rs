@@ -402,7 +402,7 @@ fn raw(dir: &Path, name: &str, bytes: &[u8]) {
 /// A `.npy` file with the given header dictionary and payload.
 fn npy_with_header(dict: &str, payload: &[u8]) -> Vec<u8> {
     let mut header = dict.to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');

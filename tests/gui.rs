@@ -579,3 +579,33 @@ fn panel_snapshot_designer() {
     h.run_steps(2);
     h.snapshot("panel_designer");
 }
+
+/// A run that panics inside the engine shows as a failed run in the window, and the next run
+/// works: the window never goes dead.
+#[test]
+fn a_panicking_run_leaves_the_window_usable() {
+    need_vulkan!();
+    // Only runs with the failpoint seed panic, so other tests are unaffected.
+    // SAFETY: set once; the engine threads only read it.
+    unsafe { std::env::set_var("POSTERIOR_LAB_FAILPOINT", "engine-panic") };
+    let mut a = app();
+    h_prior_gmm(&mut a);
+    a.setup.seed = posterior_lab::engine::FAILPOINT_SEED;
+    let mut h = harness(a);
+    h.run_steps(2);
+    h.state_mut().start();
+    let s = wait_for(&mut h, |s| matches!(s.status, Status::Failed(_)));
+    assert!(matches!(s.status, Status::Failed(ref m) if m.contains("internal error")));
+    h.run_steps(2);
+    assert!(
+        h.state()
+            .toasts
+            .log
+            .iter()
+            .any(|t| t.contains("internal error"))
+    );
+    h.state_mut().setup.seed = 3;
+    h.state_mut().start();
+    assert!(h.state_mut().wait_done(Duration::from_secs(120)));
+    assert_eq!(h.state().status(), Some(&Status::Done));
+}
