@@ -10,6 +10,8 @@ use std::path::Path;
 pub const MAX_TEXT_BYTES: u64 = 256 << 20;
 /// Largest binary input (arrays, images, data sets), compressed or not.
 pub const MAX_DATA_BYTES: u64 = 4 << 30;
+/// Largest decompressed data set (a gzip bomb stops here, not at the end of memory).
+pub const MAX_DECOMPRESSED_BYTES: u64 = 1 << 30;
 /// Largest number of elements in one array (2^28 floats: 1 GiB as f32).
 pub const MAX_ELEMENTS: usize = 1 << 28;
 

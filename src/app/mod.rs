@@ -170,6 +170,9 @@ impl PosteriorApp {
             std::env::temp_dir().join(format!("posterior-lab-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&session)
             .map_err(|e| Error::file(&session, format!("cannot create: {e}")))?;
+        if !deterministic {
+            watch_signals(session.clone());
+        }
         let priors = catalog::priors(&session);
         let saved = Persisted::default();
         let mut app = Self {
@@ -347,6 +350,22 @@ impl PosteriorApp {
     }
 }
 
+/// After SIGINT/SIGTERM (see [`crate::signals`]) the event loop never returns, so a watcher
+/// removes the window's temporary folder and ends the process.
+fn watch_signals(session: PathBuf) {
+    let _ = std::thread::Builder::new()
+        .name("posterior-lab-signals".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                if crate::signals::interrupted() {
+                    let _ = std::fs::remove_dir_all(&session);
+                    std::process::exit(130);
+                }
+            }
+        });
+}
+
 pub fn percentile(v: &[f32], q: f64) -> f32 {
     if v.is_empty() {
         return 0.0;
@@ -398,8 +417,10 @@ impl Drop for PosteriorApp {
     }
 }
 
-/// Opens the window (blocks until it is closed).
+/// Opens the window (blocks until it is closed). SIGINT/SIGTERM close it without leaving its
+/// temporary folder behind.
 pub fn run(opts: Options) -> Result<()> {
+    crate::signals::install();
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_inner_size([1280.0, 860.0])

@@ -33,7 +33,7 @@ fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
         crate::files::bounded(
             flate2::read::GzDecoder::new(&raw[..]),
             path,
-            crate::files::MAX_DATA_BYTES,
+            crate::files::MAX_DECOMPRESSED_BYTES,
         )
     } else {
         Ok(raw)
