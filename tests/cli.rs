@@ -611,3 +611,41 @@ fn companions_are_not_priors_and_broken_ones_do_not_block() {
     assert!(o.status.success(), "{err}");
     assert!(err.contains("ignoring the one-step generator"), "{err}");
 }
+
+/// Ctrl+C (SIGINT) or SIGTERM during a run: exit with one message, no output folder, no staging
+/// folder left behind.
+#[test]
+fn an_interrupted_run_writes_nothing() {
+    let dir = workspace("interrupt");
+    let r = recipe(
+        &dir,
+        "long.ron",
+        &BASE.replace("SAMPLER", "Ald(steps: 1000000, inner: 5)"),
+    );
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let out = dir.join(format!("out-{signal}"));
+        let child = bin()
+            .args(["sample", "--recipe"])
+            .arg(&r)
+            .arg("--out")
+            .arg(&out)
+            .args(["--backend", "cpu", "--quiet"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        // SAFETY: a signal to our own child.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains("interrupted"), "{err}");
+        assert!(!out.exists());
+    }
+    let leftovers: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains(".partial-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

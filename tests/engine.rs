@@ -175,3 +175,27 @@ fn a_panicking_run_is_reported_and_the_engine_stays_usable() {
     wait_for(&engine, run, |s| s.status == Status::Done);
     engine.shutdown();
 }
+
+/// A worker that died anyway (a panic outside a run) is noticed and replaced; the window calls
+/// this on every frame and says so.
+#[test]
+fn a_dead_worker_is_restarted() {
+    // SAFETY: set once; the engine threads only read it.
+    unsafe { std::env::set_var("POSTERIOR_LAB_FAILPOINT", "engine-panic") };
+    let mut engine = Engine::spawn(burn::tensor::Device::flex(), None);
+    let mut r = recipe("gmm-inpaint-dps.ron");
+    r.seed = posterior_lab::engine::FAILPOINT_SEED;
+    let run = engine.start(r, recipes(), true);
+    wait_for(&engine, run, |s| s.status == Status::Paused);
+    engine.send(Command::Stop);
+    let t0 = Instant::now();
+    while engine.is_alive() && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!engine.is_alive(), "the failpoint ends the worker");
+    assert!(engine.ensure_alive(), "a dead worker is replaced");
+    assert!(!engine.ensure_alive(), "a live one is left alone");
+    let run = engine.start(recipe("gmm-inpaint-exact.ron"), recipes(), false);
+    wait_for(&engine, run, |s| s.status == Status::Done);
+    engine.shutdown();
+}

@@ -259,6 +259,12 @@ impl Worker {
                 self.step_and_publish(&mut never);
             }
             Command::Stop => {
+                // Failpoint outside any catch: the worker thread dies (tests of the restart).
+                if let Some(r) = &self.run
+                    && r.paused
+                {
+                    failpoint(r.loaded.recipe.seed);
+                }
                 self.publish(Status::Stopped);
                 self.run = None;
             }
@@ -370,7 +376,8 @@ impl Worker {
 }
 
 /// The seed that, with `POSTERIOR_LAB_FAILPOINT=engine-panic` in the environment, makes a step
-/// panic: how the tests check that a panicking run leaves the engine usable.
+/// panic (caught: the run fails) and a Stop of a paused run panic (uncaught: the worker dies):
+/// how the tests check that the engine stays usable and that a dead worker is restarted.
 pub const FAILPOINT_SEED: u64 = 0xDEAD_BEEF;
 
 fn failpoint(seed: u64) {

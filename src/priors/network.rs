@@ -424,4 +424,14 @@ mod tests {
         }
         assert!(seen >= 5, "only {seen} cards under {}", models.display());
     }
+
+    #[test]
+    fn a_misspelt_card_field_is_an_error() {
+        let card =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/fashion-mnist/card.ron");
+        let text = std::fs::read_to_string(&card).unwrap();
+        let bad = text.replace("trained_steps", "trainned_steps");
+        let err = ModelCard::parse(&bad, &card).unwrap_err().to_string();
+        assert!(err.contains("trainned_steps"), "{err}");
+    }
 }

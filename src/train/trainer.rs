@@ -123,8 +123,7 @@ fn d_pstd() -> f64 {
 
 impl TrainConfig {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+        let text = crate::files::read_text(path)?;
         let cfg: TrainConfig = crate::ron_format::options()
             .from_str(&text)
             .map_err(|e| Error::file(path, format!("not a valid training config: {e}")))?;
@@ -603,8 +602,7 @@ pub fn train(
     let mut resumed_from = None;
     let state_file = paths.checkpoint.join("state.ron");
     if !opts.fresh && state_file.exists() {
-        let text = std::fs::read_to_string(&state_file)
-            .map_err(|e| Error::file(&state_file, format!("cannot read: {e}")))?;
+        let text = crate::files::read_text(&state_file)?;
         state = ron::from_str(&text)
             .map_err(|e| Error::file(&state_file, format!("not a training state: {e}")))?;
         let load = |name: &str, m: EdmUNet| -> Result<EdmUNet> {
