@@ -20,10 +20,10 @@ use serde::{Deserialize, Serialize};
 use std::f64::consts::PI;
 use std::path::Path;
 
-/// The RON file form (see the command-line contract).
 /// Most f64 entries of all covariance matrices of a mixture together (1 GiB).
 const MAX_DENSE_ENTRIES: u128 = 1 << 27;
 
+/// The RON file form (see the command-line contract).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GmmFile {
@@ -174,7 +174,7 @@ impl Gmm {
     }
 
     /// Largest d of a mixture with full covariances.
-    pub const MAX_FULL_COVARIANCE_DIM: usize = 512;
+    pub const MAX_FULL_COVARIANCE_DIM: usize = 256;
 
     pub fn from_spec(spec: GmmFile) -> Result<Self> {
         let k = spec.weights.len();
@@ -674,5 +674,32 @@ impl Denoiser for GmmDenoiser {
     /// the start then differs from the true p(x_σmax) by KL ≈ R²/(2σ_max²) ≤ 1/3200.
     fn sigma_range(&self) -> (f64, f64) {
         (0.002, 80f64.max(40.0 * self.gmm.rms_radius()))
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn oversized_mixtures_are_refused_before_allocating() {
+        let d = Gmm::MAX_FULL_COVARIANCE_DIM + 1;
+        let full = GmmFile {
+            weights: vec![1.0],
+            means: vec![vec![0.0; d]],
+            covariances: Some(vec![vec![vec![0.0; d]; d]]),
+            variances: None,
+        };
+        let err = Gmm::from_spec(full).unwrap_err().to_string();
+        assert!(err.contains("variances"), "{err}");
+        let (k, d) = (40, 2048);
+        let many = GmmFile {
+            weights: vec![1.0 / k as f64; k],
+            means: vec![vec![0.0; d]; k],
+            covariances: None,
+            variances: Some(vec![vec![1.0; d]; k]),
+        };
+        let err = Gmm::from_spec(many).unwrap_err().to_string();
+        assert!(err.contains("GiB"), "{err}");
     }
 }
