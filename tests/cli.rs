@@ -649,3 +649,22 @@ fn an_interrupted_run_writes_nothing() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// `eval-model` on an empty held-out set is one clear error, not a division by zero.
+#[test]
+fn eval_model_refuses_an_empty_set() {
+    let dir = scratch("eval-empty");
+    npy::write(&dir.join("empty.npy"), &[0, 28, 28], &[]).unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/fashion-mnist");
+    let o = bin()
+        .args(["eval-model", "--model"])
+        .arg(&model)
+        .arg("--data")
+        .arg(dir.join("empty.npy"))
+        .args(["--backend", "cpu"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("no images"), "{err}");
+}

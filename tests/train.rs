@@ -321,3 +321,28 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// Training settings that cannot make a model are refused before anything runs or is written.
+#[test]
+fn empty_or_zero_step_training_is_refused() {
+    let dir = std::env::temp_dir().join(format!("pl-train-refuse-{}", std::process::id()));
+    let mut cfg = tiny(&dir, 0);
+    assert!(cfg.validate().unwrap_err().to_string().contains("steps"));
+    cfg.steps = 5;
+    cfg.data = DataSpec::Synthetic {
+        shape: [1, 12, 12],
+        count: 0,
+    };
+    assert!(
+        cfg.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("synthetic")
+    );
+    cfg.data = DataSpec::Synthetic {
+        shape: [1, 1 << 20, 1 << 20],
+        count: 1 << 20,
+    };
+    assert!(cfg.validate().is_err(), "a set that cannot fit is refused");
+    assert!(!dir.join("model.bpk").exists());
+}

@@ -244,6 +244,13 @@ pub fn read_model(path: &Path, device: &Device) -> Result<(ModelCard, EdmUNet, P
     let text = crate::files::read_text(&card_path)?;
     let card = ModelCard::parse(&text, &card_path)?;
     let weights = dir.join(&card.weights);
+    // Only a regular file (a FIFO named as weights would block the loader).
+    if !weights.is_file() {
+        return Err(Error::file(
+            &weights,
+            "is not a regular file (the model's weights)",
+        ));
+    }
     let record = crate::backend::quiet_stderr(|| ModuleRecord::load(&weights))
         .map_err(|e| Error::file(&weights, format!("cannot read weights: {e}")))?;
     let model = EdmUNet::new(&card.unet, device)
