@@ -226,11 +226,21 @@ pub fn check_finite(name: &str, state: &ChainState) -> Result<()> {
     if v.first().is_some_and(|v| v.is_finite()) {
         return Ok(());
     }
-    let chains = tensor::non_finite_chains(&state.x)?;
+    // Name the chains (first few) so the user knows where to look in an export.
+    let [b, ..] = state.x.dims();
+    let v = tensor::to_vec(&state.x)?;
+    let bad: Vec<usize> = v
+        .chunks((v.len() / b.max(1)).max(1))
+        .enumerate()
+        .filter(|(_, c)| c.iter().any(|x| !x.is_finite()))
+        .map(|(k, _)| k)
+        .collect();
+    let list: Vec<String> = bad.iter().take(8).map(|k| k.to_string()).collect();
+    let more = if bad.len() > 8 { ", …" } else { "" };
     Err(Error::NonFinite {
-        what: format!("{name} chains"),
+        what: format!("{name} chains [{}{more}]", list.join(", ")),
         step: state.step,
-        chains: chains.max(1),
+        chains: bad.len().max(1),
     })
 }
 
