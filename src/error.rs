@@ -27,7 +27,7 @@ pub enum Error {
 
     #[error(
         "{what} diverged at step {step}: estimates reach {max:.3e}, far outside the prior's data \
-         range (about ±{bound}), in chain(s) {chains}; lower the step size (e.g. zeta) or use \
+         range (about ±{bound:.2}), in chain(s) {chains}; lower the step size (e.g. zeta) or use \
          more steps"
     )]
     Diverged {
