@@ -61,10 +61,24 @@ impl PosteriorApp {
 
     /// A key of everything the next run depends on (the preview and staleness use it).
     pub fn choices_key(&self) -> Option<u64> {
+        self.key_of(&format!("{:?}", self.setup))
+    }
+
+    /// A key of what y depends on (not the sampler, chains…): the preview is recomputed only
+    /// when it changes, so typing in the sampler line costs nothing on a large photo.
+    pub fn measurement_key(&self) -> Option<u64> {
+        let s = &self.setup;
+        self.key_of(&format!(
+            "{}|{:?}|{:?}|{}|{}|{}|{}|{}",
+            s.image, s.op, s.pattern, s.factor, s.blur_sigma, s.noise_sigma, s.seed, s.image_is_y
+        ))
+    }
+
+    fn key_of(&self, choices: &str) -> Option<u64> {
         use std::hash::{Hash, Hasher};
         let img = self.image.as_ref()?;
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        format!("{:?}", self.setup).hash(&mut h);
+        choices.hash(&mut h);
         self.mask.revision().hash(&mut h);
         img.note.hash(&mut h);
         img.shape.hash(&mut h);

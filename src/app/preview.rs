@@ -120,7 +120,7 @@ impl PosteriorApp {
         if self.mode != Mode::Designer {
             return;
         }
-        let key = self.choices_key();
+        let key = self.measurement_key();
         if key.is_some() && key != self.preview_key {
             self.preview_key = key;
             self.previewer.request(Request {
