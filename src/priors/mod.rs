@@ -1,10 +1,12 @@
 //! Priors: one denoiser interface D(x, σ) ≈ E[x_0 | x_σ = x], with score (D − x)/σ² (Tweedie).
 
 pub mod gmm;
+pub mod gmm_file;
 pub mod network;
 pub mod unet;
 
 pub use gmm::{Gmm, GmmDenoiser};
+pub use gmm_file::GmmFile;
 pub use network::{EpsDenoiser, Generator, ModelCard, NetworkPrior};
 
 use burn::tensor::Tensor;

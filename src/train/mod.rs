@@ -1,5 +1,6 @@
 //! Training of network priors (EDM loss, checkpoints) — data sets first.
 
+pub mod config;
 pub mod data;
 pub mod tasks;
 pub mod trainer;
