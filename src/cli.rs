@@ -36,6 +36,10 @@ pub enum Command {
         /// No progress output.
         #[arg(long)]
         quiet: bool,
+        /// Principal components of the samples written to pca.npy (default: up to 16, at
+        /// most chains − 1).
+        #[arg(long, value_name = "K")]
+        components: Option<usize>,
     },
     /// Print throughput figures for each backend.
     Bench {
@@ -105,7 +109,8 @@ pub fn run(cli: Cli) -> Result<()> {
             out,
             backend,
             quiet,
-        }) => sample(recipe, out, backend, quiet),
+            components,
+        }) => sample(recipe, out, backend, quiet, components),
         Some(Command::Bench {
             backend,
             quick,
@@ -152,6 +157,7 @@ fn sample(
     out: PathBuf,
     backend: Option<BackendKind>,
     quiet: bool,
+    components: Option<usize>,
 ) -> Result<()> {
     let sel = backend::select(backend)?;
     if !quiet {
@@ -163,6 +169,9 @@ fn sample(
     let mut inputs = parsed.input_paths(&base);
     inputs.push(recipe_path.clone());
     output::check_target(&out, &inputs)?;
+    if let Some(k) = components {
+        crate::uncertainty::check_components(k, parsed.chains)?;
+    }
     crate::signals::install();
     let loaded = recipe::load(&recipe_path, &sel.device)?;
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
@@ -176,7 +185,7 @@ fn sample(
         bar.set_message(loaded.recipe.sampler.name());
         bar
     });
-    let result = output::run(&loaded, &sel.description, |state| {
+    let result = output::run(&loaded, &sel.description, components, |state| {
         if let Some(bar) = &bar {
             bar.set_length(state.total_steps as u64);
             bar.set_position(state.step as u64);
@@ -199,8 +208,16 @@ fn sample(
     output::write(&out, &loaded, &result)?;
     if !quiet {
         let s = &result.summary;
+        let calibration = match (&s.coverage, s.z2) {
+            (Some(cov), z2) => format!(
+                ", 90% interval coverage {:.2}{}",
+                cov.iter().find(|c| c.0 == 0.9).map_or(f64::NAN, |c| c.1),
+                z2.map(|z| format!(", z² {z:.2}")).unwrap_or_default()
+            ),
+            _ => String::new(),
+        };
         eprintln!(
-            "{}: {} chains, {} nfe/chain, {:.2} s, residual {:.3}{} -> {}",
+            "{}: {} chains, {} nfe/chain, {:.2} s, residual {:.3}{}{} -> {}",
             s.sampler,
             s.chains,
             s.nfe_per_chain,
@@ -209,6 +226,7 @@ fn sample(
             s.psnr_mean
                 .map(|p| format!(", PSNR of mean {p:.2} dB"))
                 .unwrap_or_default(),
+            calibration,
             out.display()
         );
     }

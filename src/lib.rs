@@ -28,5 +28,6 @@ pub mod signals;
 pub mod tensor;
 pub mod testbeds;
 pub mod train;
+pub mod uncertainty;
 
 pub use error::{Error, Result};

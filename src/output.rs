@@ -10,6 +10,7 @@ use crate::npy;
 use crate::recipe::Loaded;
 use crate::samplers::{self, ChainState};
 use crate::tensor;
+use crate::uncertainty::{self, Pca, PixelStats};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -22,6 +23,10 @@ pub struct RunResult {
     pub samples: Vec<f32>,
     pub mean: Vec<f32>,
     pub variance: Vec<f32>,
+    /// Principal components of the final samples.
+    pub pca: Pca,
+    /// Per-pixel intervals and, when the truth is known, calibration.
+    pub stats: PixelStats,
     pub summary: Summary,
 }
 
@@ -47,16 +52,39 @@ pub struct Summary {
     pub psnr_mean: Option<f64>,
     /// Mean PSNR of the individual samples against the truth, when known.
     pub psnr_samples: Option<f64>,
+    /// Fraction of the chains' total variance along each principal direction (`pca.npy`).
+    #[serde(default)]
+    pub pca_explained: Vec<f64>,
+    /// When the truth is known: (level, fraction of pixels whose truth lies in the central
+    /// interval of that level), for levels 0.5, 0.8, 0.9, 0.95.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Vec<(f64, f64)>>,
+    /// The same over the pixels the operator does not see (inpainting holes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage_unseen: Option<Vec<(f64, f64)>>,
+    /// Mean (truth − mean)² / predictive variance: about 1 when calibrated, above when
+    /// over-confident (see `uncertainty::Calibration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub z2: Option<f64>,
+    /// Mean per-pixel CRPS of the chains against the truth (data units; lower is better).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crps: Option<f64>,
 }
 
 /// Runs the recipe's sampler to the end; `on_step` sees every intermediate state.
+/// `components`: how many principal components to write (default: up to
+/// [`uncertainty::DEFAULT_COMPONENTS`], at most chains − 1); checked before anything runs.
 pub fn run(
     loaded: &Loaded,
     backend: &str,
+    components: Option<usize>,
     mut on_step: impl FnMut(&ChainState),
 ) -> Result<RunResult> {
     let recipe = &loaded.recipe;
     let problem = &loaded.problem;
+    let k =
+        components.unwrap_or(uncertainty::DEFAULT_COMPONENTS.min(recipe.chains.saturating_sub(1)));
+    uncertainty::check_components(k, recipe.chains)?;
     let start = Instant::now();
     let mut sampler = samplers::build(&recipe.sampler, problem, recipe.chains, recipe.seed)?;
     samplers::run(sampler.as_mut(), problem, &mut on_step)?;
@@ -84,6 +112,11 @@ pub fn run(
         }
         None => (None, None),
     };
+    let pca = uncertainty::pca(&samples, chains, k)?;
+    let (_, seen) =
+        crate::operators::display_measurement(problem.operator.as_ref(), problem.y.clone())?;
+    let stats = uncertainty::pixel_stats(&samples, chains, loaded.truth.as_deref(), Some(&seen))?;
+    let cal = stats.calibration.as_ref();
     let state = sampler.state();
     Ok(RunResult {
         shape: problem.shape(),
@@ -106,7 +139,14 @@ pub fn run(
             residual_per_chain: residuals,
             psnr_mean,
             psnr_samples,
+            pca_explained: pca.explained(),
+            coverage: cal.map(|c| c.coverage.clone()),
+            coverage_unseen: cal.and_then(|c| c.coverage_unseen.clone()),
+            z2: cal.and_then(|c| c.z2),
+            crps: cal.map(|c| c.crps),
         },
+        pca,
+        stats,
     })
 }
 
@@ -159,6 +199,11 @@ fn write_files(staging: &Path, loaded: &Loaded, r: &RunResult) -> Result<Vec<Str
     put_npy("samples.npy", &[r.chains, c, h, w], &r.samples)?;
     put_npy("mean.npy", &[c, h, w], &r.mean)?;
     put_npy("variance.npy", &[c, h, w], &r.variance)?;
+    put_npy("pca.npy", &[r.pca.k(), c, h, w], &r.pca.components)?;
+    let pca_var: Vec<f32> = r.pca.variances.iter().map(|v| *v as f32).collect();
+    put_npy("pca_variance.npy", &[r.pca.k()], &pca_var)?;
+    let quantiles = [r.stats.lower.as_slice(), r.stats.upper.as_slice()].concat();
+    put_npy("quantiles.npy", &[2, c, h, w], &quantiles)?;
     if let Some(t) = &loaded.truth {
         put_npy("truth.npy", &[c, h, w], t)?;
         put_npy("y.npy", &loaded.y_shape, &loaded.y)?;
@@ -188,10 +233,15 @@ fn write_files(staging: &Path, loaded: &Loaded, r: &RunResult) -> Result<Vec<Str
 
 /// Every file `sample` may write: an output folder holding only these is an earlier result and
 /// may be replaced; a folder holding anything else is refused.
-pub const OUTPUT_NAMES: [&str; 10] = [
+pub const OUTPUT_NAMES: [&str; 15] = [
     "samples.npy",
     "mean.npy",
     "variance.npy",
+    "pca.npy",
+    "pca_variance.npy",
+    "quantiles.npy",
+    "trace.npy",
+    "trace_x0.npy",
     "truth.npy",
     "y.npy",
     "summary.ron",
