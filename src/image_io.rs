@@ -97,6 +97,31 @@ pub fn viridis(t: f32) -> [u8; 3] {
     out
 }
 
+/// A diverging blue–white–red colormap at t in [-1, 1] (ColorBrewer RdBu anchors): signed
+/// quantities such as principal directions.
+pub fn diverging(t: f32) -> [u8; 3] {
+    const ANCHORS: [[f32; 3]; 5] = [
+        [33.0, 102.0, 172.0],
+        [146.0, 197.0, 222.0],
+        [247.0, 247.0, 247.0],
+        [244.0, 165.0, 130.0],
+        [178.0, 24.0, 43.0],
+    ];
+    let t = if t.is_finite() {
+        t.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
+    let x = (t + 1.0) * 2.0;
+    let i = (x.floor() as usize).min(3);
+    let f = x - i as f32;
+    let mut out = [0u8; 3];
+    for k in 0..3 {
+        out[k] = (ANCHORS[i][k] * (1.0 - f) + ANCHORS[i + 1][k] * f).round() as u8;
+    }
+    out
+}
+
 /// Per-pixel variance [C, H, W] as a colormap image: averaged over channels, scaled to its max.
 /// Returns the image and the value that maps to the top of the colormap.
 pub fn variance_map(var: &[f32], shape: [usize; 3]) -> (ImageBuffer<Rgb<u8>, Vec<u8>>, f32) {

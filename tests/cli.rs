@@ -124,6 +124,104 @@ fn sample_writes_every_output_of_the_contract() {
     for png in ["mean.png", "variance.png", "samples.png"] {
         assert!(image::open(out.join(png)).is_ok(), "{png}");
     }
+    // Uncertainty outputs: 11 orthonormal directions (chains − 1) whose variances add up to
+    // the per-pixel variances (divisor chains − 1), the 2.5%/97.5% quantiles around the mean,
+    // and calibration figures since the truth is known.
+    let pca = npy::read(&out.join("pca.npy")).unwrap();
+    assert_eq!(pca.shape, vec![11, 1, 4, 4]);
+    let pca_var = npy::read(&out.join("pca_variance.npy")).unwrap();
+    assert_eq!(pca_var.shape, vec![11]);
+    for i in 0..11 {
+        for j in 0..11 {
+            let dot: f32 = (0..16)
+                .map(|p| pca.data[i * 16 + p] * pca.data[j * 16 + p])
+                .sum();
+            let want = if i == j && pca_var.data[i] > 0.0 {
+                1.0
+            } else {
+                0.0
+            };
+            assert!((dot - want).abs() < 1e-4, "<v{i}, v{j}> = {dot}");
+        }
+    }
+    let total: f32 = var.data.iter().sum::<f32>() * 12.0 / 11.0;
+    let sum: f32 = pca_var.data.iter().sum();
+    assert!((sum - total).abs() < 1e-3 * total, "{sum} vs {total}");
+    assert!(pca_var.data.windows(2).all(|w| w[0] >= w[1]));
+    let q = npy::read(&out.join("quantiles.npy")).unwrap();
+    assert_eq!(q.shape, vec![2, 1, 4, 4]);
+    let mean = npy::read(&out.join("mean.npy")).unwrap();
+    for p in 0..16 {
+        assert!(q.data[p] <= mean.data[p] && mean.data[p] <= q.data[16 + p]);
+    }
+    let coverage = s.coverage.clone().unwrap();
+    assert_eq!(
+        coverage.iter().map(|c| c.0).collect::<Vec<_>>(),
+        vec![0.5, 0.8, 0.9, 0.95]
+    );
+    assert!(coverage.windows(2).all(|w| w[0].1 <= w[1].1));
+    assert_eq!(s.coverage_unseen.as_ref().map(|c| c.len()), Some(4));
+    assert!(s.z2.is_some_and(|z| z.is_finite() && z > 0.0));
+    assert!(s.crps.is_some_and(|c| c.is_finite() && c > 0.0));
+    assert_eq!(s.pca_explained.len(), 11);
+    // K on request, and a K the chains cannot carry is refused before anything runs.
+    let out_k = dir.join("out-k");
+    let o = bin()
+        .args([
+            "sample",
+            "--quiet",
+            "--backend",
+            "cpu",
+            "--components",
+            "3",
+            "--recipe",
+        ])
+        .arg(&r)
+        .arg("--out")
+        .arg(&out_k)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        npy::read(&out_k.join("pca.npy")).unwrap().shape,
+        vec![3, 1, 4, 4]
+    );
+    let out_bad = dir.join("out-bad");
+    let o = bin()
+        .args([
+            "sample",
+            "--quiet",
+            "--backend",
+            "cpu",
+            "--components",
+            "12",
+            "--recipe",
+        ])
+        .arg(&r)
+        .arg("--out")
+        .arg(&out_bad)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("K = 12 is more than chains − 1 = 11"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!out_bad.exists());
+    // One chain: no directions to find, still every file (K = 0).
+    let one = recipe(
+        &dir,
+        "one.ron",
+        &BASE
+            .replace("SAMPLER", "Exact")
+            .replace("chains: 12", "chains: 1"),
+    );
+    let out_one = dir.join("out-one");
+    let o = run(&one, &out_one);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        npy::read(&out_one.join("pca.npy")).unwrap().shape,
+        vec![0, 1, 4, 4]
+    );
     // No staging folder is left behind.
     let leftovers: Vec<_> = std::fs::read_dir(dir.join("out"))
         .unwrap()

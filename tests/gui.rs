@@ -138,6 +138,79 @@ fn main_views_after_a_run_snapshot() {
     );
 }
 
+/// The uncertainty page after an exact run: the spectrum and directions of all chains, a
+/// direction chosen by a click, the picture moved along it by the slider, intervals and
+/// calibration against the truth; the export carries the same figures.
+#[test]
+fn uncertainty_view_explores_directions_and_calibration() {
+    need_vulkan!();
+    use posterior_lab::app::toolbar::CentralTab;
+    let mut a = app();
+    h_prior_gmm(&mut a);
+    a.setup.chains = 24;
+    let mut h = harness(a);
+    h.run_steps(2);
+    h.state_mut().start();
+    assert!(h.state_mut().wait_done(Duration::from_secs(120)));
+    h.run_steps(2);
+    let snap = latest(&h).unwrap();
+    let u = snap
+        .uncertainty
+        .clone()
+        .expect("a finished run has its uncertainty figures");
+    assert_eq!(u.step, snap.step, "computed on the final state");
+    assert_eq!(u.pca.k(), 8);
+    assert!(u.stats.calibration.is_some(), "the truth is known");
+    h.get_by_label("Uncertainty").click();
+    h.run_steps(2);
+    assert_eq!(h.state().prefs.tab, CentralTab::Uncertainty);
+    assert!(
+        h.query_by_label("Mean moved along direction 1 picture")
+            .is_some()
+    );
+    h.get_by_label("Direction 2").click();
+    h.run_steps(2);
+    assert_eq!(h.state().uncertainty.component, 1);
+    assert!(
+        h.query_by_label("Mean moved along direction 2 picture")
+            .is_some()
+    );
+    h.snapshot("uncertainty_view");
+    // The slider moves the picture: t standard deviations along the direction.
+    h.state_mut().explorer.t = 2.0;
+    h.run_steps(2);
+    let moved = u.pca.along(&u.mean, 1, 2.0);
+    let shift: f32 = moved
+        .iter()
+        .zip(&u.mean)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f32>()
+        .sqrt();
+    assert!((f64::from(shift) - 2.0 * u.pca.variances[1].sqrt()).abs() < 1e-4);
+    // Unseen-pixel coverage exists for the box mask and is selectable.
+    h.get_by_label("Intervals and calibration").click();
+    h.run_steps(2);
+    assert!(h.query_by_label("97.5% quantile picture").is_some());
+    h.get_by_label("unseen pixels").click();
+    h.run_steps(2);
+    assert!(h.state().uncertainty.unseen_only);
+    assert!(h.query_all_by_label_contains("z²").next().is_some());
+    h.snapshot("uncertainty_calibration");
+    // Export writes the figures under the command line's names.
+    let dir = std::env::temp_dir().join(format!("pl-gui-unc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    h.state_mut().apply(Action::ExportTo(dir.clone()));
+    let pca = posterior_lab::npy::read(&dir.join("pca.npy")).unwrap();
+    assert_eq!(pca.shape, vec![8, 1, 8, 8]);
+    assert_eq!(
+        posterior_lab::npy::read(&dir.join("quantiles.npy"))
+            .unwrap()
+            .shape,
+        vec![2, 1, 8, 8]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn keyboard_shortcuts_drive_the_run() {
     need_vulkan!();
@@ -493,6 +566,7 @@ fn fixed_snapshot() -> Snapshot {
         })),
         psnr: Some(24.5),
         trace: Arc::new(trace),
+        uncertainty: None,
     }
 }
 

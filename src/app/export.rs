@@ -90,6 +90,17 @@ pub fn write(dir: &Path, recipe: &Recipe, base: &Path, snap: &Snapshot) -> Resul
     put("chains.npy", &|p| {
         npy::write(p, &[shown, c, h, w], &snap.x0_hat)
     })?;
+    // The uncertainty figures of the newest frame that has them (same names as `sample`).
+    if let Some(u) = snap.uncertainty.as_ref().filter(|u| u.mean.len() == d) {
+        let k = u.pca.k();
+        put("pca.npy", &|p| {
+            npy::write(p, &[k, c, h, w], &u.pca.components)
+        })?;
+        let var: Vec<f32> = u.pca.variances.iter().map(|v| *v as f32).collect();
+        put("pca_variance.npy", &|p| npy::write(p, &[k], &var))?;
+        let q = [u.stats.lower.as_slice(), u.stats.upper.as_slice()].concat();
+        put("quantiles.npy", &|p| npy::write(p, &[2, c, h, w], &q))?;
+    }
     if c == 1 || c == 3 {
         put("mean.png", &|p| {
             image_io::save_png(&image_io::to_rgb(&snap.mean, shape), p)

@@ -24,6 +24,7 @@ pub mod status_bar;
 pub mod textures;
 pub mod toasts;
 pub mod toolbar;
+pub mod uncertainty;
 pub mod views;
 
 use crate::backend::{self, BackendKind};
@@ -40,9 +41,10 @@ use setup::{OpKind, Setup};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-use textures::{PreviewTextures, RunTextures};
+use textures::{PreviewTextures, RunTextures, UncertaintyTextures};
 use toasts::Toasts;
-use toolbar::ViewPrefs;
+use toolbar::{CentralTab, ViewPrefs};
+use uncertainty::{Explorer, UncertaintyPrefs};
 use views::ViewWindow;
 
 /// How the window was started.
@@ -63,6 +65,7 @@ pub struct Persisted {
     pub prefs: ViewPrefs,
     /// Longer side of the working picture for any-size (patch) priors.
     pub working_side: usize,
+    pub uncertainty: UncertaintyPrefs,
 }
 
 impl Default for Persisted {
@@ -71,6 +74,7 @@ impl Default for Persisted {
             setup: Setup::default(),
             prefs: ViewPrefs::default(),
             working_side: 128,
+            uncertainty: UncertaintyPrefs::default(),
         }
     }
 }
@@ -90,6 +94,8 @@ pub struct PosteriorApp {
     pub setup: Setup,
     pub prefs: ViewPrefs,
     pub working_side: usize,
+    pub uncertainty: UncertaintyPrefs,
+    pub explorer: Explorer,
     pub mode: Mode,
     engine: Engine,
     pub backend: String,
@@ -105,6 +111,7 @@ pub struct PosteriorApp {
     preview_tex: PreviewTextures,
     truth_key: Option<u64>,
     tex: RunTextures,
+    utex: UncertaintyTextures,
     window: ViewWindow,
     compare: f32,
     pub toasts: Toasts,
@@ -141,6 +148,7 @@ impl PosteriorApp {
             app.setup = saved.setup;
             app.prefs = saved.prefs;
             app.working_side = saved.working_side.clamp(32, 512);
+            app.uncertainty = saved.uncertainty;
             app.reload_image();
         }
         if let Some(path) = &opts.recipe
@@ -179,6 +187,8 @@ impl PosteriorApp {
             setup: saved.setup,
             prefs: saved.prefs,
             working_side: saved.working_side,
+            uncertainty: saved.uncertainty,
+            explorer: Explorer::default(),
             mode: Mode::Designer,
             engine,
             backend,
@@ -193,6 +203,7 @@ impl PosteriorApp {
             preview_tex: PreviewTextures::default(),
             truth_key: None,
             tex: RunTextures::default(),
+            utex: UncertaintyTextures::default(),
             window: ViewWindow::default(),
             compare: 0.5,
             toasts: Toasts::default(),
@@ -222,9 +233,19 @@ impl PosteriorApp {
             actions.push(Action::Run);
         }
         self.update_preview(&ctx);
+        self.explorer.tick(&ctx);
         if let Some(snap) = self.run.as_ref().and_then(|r| r.latest.as_ref()) {
             self.tex
                 .update(&ctx, snap, self.prefs.show_x0, self.prefs.show_std);
+            if let Some(u) = &snap.uncertainty {
+                let truth = snap.inputs.as_ref().and_then(|i| i.truth.as_deref());
+                let (id, shape) = (snap.run_id, snap.shape);
+                self.utex
+                    .update(&ctx, id, u, shape, self.uncertainty.show_width, truth);
+                let i = self.uncertainty.component;
+                self.utex
+                    .update_moved(&ctx, id, u, shape, i, self.explorer.t);
+            }
         }
         let latest = self.run.as_ref().and_then(|r| r.latest.clone());
 
@@ -326,6 +347,41 @@ impl PosteriorApp {
         let stale = self.results_are_stale();
         let painting = self.mode == Mode::Designer && self.setup.op == OpKind::Inpaint;
         egui::CentralPanel::default().show(ui, |ui| {
+            ui.horizontal(|ui| {
+                let tab = &mut self.prefs.tab;
+                ui.selectable_value(tab, CentralTab::Restoration, "Restoration");
+                ui.selectable_value(tab, CentralTab::Uncertainty, "Uncertainty")
+                    .on_hover_text(
+                        "How the chains vary (principal directions) and whether their spread \
+                         covers the truth (intervals, calibration)",
+                    );
+            });
+            ui.separator();
+            if self.prefs.tab == CentralTab::Uncertainty {
+                egui::ScrollArea::both().show(ui, |ui| {
+                    let v = uncertainty::UncertaintyView {
+                        frame: latest.and_then(|s| s.uncertainty.as_deref()),
+                        tex: &self.utex,
+                        mean: &self.tex.mean,
+                        chains: &self.tex.chains,
+                        chains_are_x0: self.prefs.show_x0,
+                        chains_total: latest.map_or(0, |s| s.chains),
+                        has_truth: latest
+                            .and_then(|s| s.inputs.as_ref())
+                            .is_some_and(|i| i.truth.is_some()),
+                        stale,
+                        timings: !self.deterministic,
+                    };
+                    uncertainty::uncertainty_ui(
+                        ui,
+                        &v,
+                        &mut self.uncertainty,
+                        &mut self.explorer,
+                        &mut self.window,
+                    );
+                });
+                return;
+            }
             egui::ScrollArea::both().show(ui, |ui| {
                 let v = results::ResultsView {
                     run: &self.tex,
@@ -386,6 +442,7 @@ impl eframe::App for PosteriorApp {
                 setup: self.setup.clone(),
                 prefs: self.prefs,
                 working_side: self.working_side,
+                uncertainty: self.uncertainty,
             };
             eframe::set_value(storage, eframe::APP_KEY, &saved);
         }

@@ -3,7 +3,7 @@
 
 use super::preview::Measurement;
 use super::views::{self, Tex};
-use crate::engine::Snapshot;
+use crate::engine::{Snapshot, UncertaintyFrame};
 
 /// The run's pictures.
 #[derive(Default)]
@@ -81,6 +81,116 @@ impl PreviewTextures {
             ctx,
             "y-preview",
             views::measurement_image(&m.y_view, &m.seen, m.shape),
+        );
+    }
+}
+
+/// The uncertainty view's pictures: principal directions, the picture moved along one, the
+/// interval images and the calibration maps. Rebuilt when the engine sends new figures (or
+/// the slider moves), never per frame.
+#[derive(Default)]
+pub struct UncertaintyTextures {
+    pub components: Vec<Tex>,
+    /// The magnitude the ends of each direction's colour scale mean.
+    pub component_top: Vec<f32>,
+    pub moved: Tex,
+    pub lower: Tex,
+    pub upper: Tex,
+    /// Interval width (97.5% − 2.5%) or standard deviation, on viridis.
+    pub spread: Tex,
+    pub spread_top: f32,
+    pub surprise: Tex,
+    pub crps: Tex,
+    pub crps_top: f32,
+    /// (run id, step, width shown) of the figures; (run, step, direction, t) of the moved one.
+    key: Option<(u64, usize, bool)>,
+    moved_key: Option<(u64, usize, usize, i64)>,
+}
+
+impl UncertaintyTextures {
+    pub fn update(
+        &mut self,
+        ctx: &egui::Context,
+        run_id: u64,
+        u: &UncertaintyFrame,
+        shape: [usize; 3],
+        show_width: bool,
+        truth: Option<&[f32]>,
+    ) {
+        let key = (run_id, u.step, show_width);
+        if self.key == Some(key) {
+            return;
+        }
+        self.key = Some(key);
+        let [_, h, w] = shape;
+        let d: usize = shape.iter().product();
+        let k = u.pca.k();
+        self.components.resize_with(k, Tex::default);
+        self.component_top.resize(k, 0.0);
+        for i in 0..k {
+            let vals = views::channel_mean(u.pca.component(i), shape);
+            let (img, top) = views::diverging_image(&vals, [w, h]);
+            self.components[i].set(ctx, &format!("pc-{i}"), img);
+            self.component_top[i] = top;
+        }
+        let s = &u.stats;
+        if s.lower.len() == d {
+            self.lower
+                .set(ctx, "q-lower", views::to_color_image(&s.lower, shape));
+            self.upper
+                .set(ctx, "q-upper", views::to_color_image(&s.upper, shape));
+        }
+        let spread: Vec<f32> = if show_width {
+            s.upper.iter().zip(&s.lower).map(|(a, b)| a - b).collect()
+        } else {
+            u.variance.iter().map(|v| v.max(0.0).sqrt()).collect()
+        };
+        let (img, top) = views::viridis_image(&views::channel_mean(&spread, shape), [w, h]);
+        self.spread.set(ctx, "q-spread", img);
+        self.spread_top = top;
+        match (&s.calibration, truth) {
+            (Some(c), Some(truth)) => {
+                self.surprise.set(
+                    ctx,
+                    "surprise",
+                    views::marked_image(truth, &c.surprise, shape),
+                );
+                let (img, top) =
+                    views::viridis_image(&views::channel_mean(&c.crps_map, shape), [w, h]);
+                self.crps.set(ctx, "crps", img);
+                self.crps_top = top;
+            }
+            _ => {
+                self.surprise.clear();
+                self.crps.clear();
+            }
+        }
+        self.moved_key = None;
+    }
+
+    /// The picture t standard deviations along direction `i`.
+    pub fn update_moved(
+        &mut self,
+        ctx: &egui::Context,
+        run_id: u64,
+        u: &UncertaintyFrame,
+        shape: [usize; 3],
+        i: usize,
+        t: f64,
+    ) {
+        if i >= u.pca.k() {
+            self.moved.clear();
+            return;
+        }
+        let key = (run_id, u.step, i, (t * 1000.0).round() as i64);
+        if self.moved_key == Some(key) {
+            return;
+        }
+        self.moved_key = Some(key);
+        self.moved.set(
+            ctx,
+            "pc-moved",
+            views::to_color_image(&u.pca.along(&u.mean, i, t), shape),
         );
     }
 }

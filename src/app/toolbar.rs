@@ -22,6 +22,18 @@ pub struct ViewPrefs {
     pub show_x0: bool,
     /// Spread as standard deviation (else variance).
     pub show_std: bool,
+    /// What the central panel shows.
+    pub tab: CentralTab,
+}
+
+/// The central panel's pages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum CentralTab {
+    /// Truth, y, mean, spread, before/after and the chains.
+    #[default]
+    Restoration,
+    /// Principal directions, intervals and calibration.
+    Uncertainty,
 }
 
 impl Default for ViewPrefs {
@@ -29,6 +41,7 @@ impl Default for ViewPrefs {
         Self {
             show_x0: true,
             show_std: true,
+            tab: CentralTab::Restoration,
         }
     }
 }

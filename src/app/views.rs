@@ -1,6 +1,6 @@
 //! Image views: tensors → textures, one shared zoom/pan window over all views, colormaps.
 
-use crate::image_io::viridis;
+use crate::image_io::{diverging, viridis};
 use egui::{Color32, ColorImage, Rect, Sense, TextureHandle, TextureOptions, Vec2, pos2, vec2};
 
 /// The part of the image every view shows: zoom ≥ 1 and the centre in UV coordinates.
@@ -168,6 +168,60 @@ pub fn spread_image(var: &[f32], shape: [usize; 3], std: bool) -> (ColorImage, f
     (ColorImage::new([w, h], px), top)
 }
 
+/// The mean over channels of a [C, H, W] buffer: one value per pixel.
+pub fn channel_mean(data: &[f32], shape: [usize; 3]) -> Vec<f32> {
+    let [c, h, w] = shape;
+    (0..h * w)
+        .map(|i| (0..c).map(|ch| data[ch * h * w + i]).sum::<f32>() / c.max(1) as f32)
+        .collect()
+}
+
+/// Non-negative per-pixel values on viridis, scaled to their maximum; returns the image and
+/// the value the top of the scale means.
+pub fn viridis_image(vals: &[f32], size: [usize; 2]) -> (ColorImage, f32) {
+    let top = vals.iter().cloned().fold(0.0f32, f32::max).max(1e-6);
+    let px = vals
+        .iter()
+        .map(|v| {
+            let [r, g, b] = viridis(v / top);
+            Color32::from_rgb(r, g, b)
+        })
+        .collect();
+    (ColorImage::new(size, px), top)
+}
+
+/// Signed per-pixel values on the blue–white–red map, symmetric about 0; returns the image and
+/// the magnitude the ends of the scale mean.
+pub fn diverging_image(vals: &[f32], size: [usize; 2]) -> (ColorImage, f32) {
+    let top = vals.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-12);
+    let px = vals
+        .iter()
+        .map(|v| {
+            let [r, g, b] = diverging(v / top);
+            Color32::from_rgb(r, g, b)
+        })
+        .collect();
+    (ColorImage::new(size, px), top)
+}
+
+/// The truth in dim grey with the pixels flagged in `mark` (any channel) in red.
+pub fn marked_image(truth: &[f32], mark: &[bool], shape: [usize; 3]) -> ColorImage {
+    let [_, h, w] = shape;
+    let grey = channel_mean(truth, shape);
+    let px = (0..h * w)
+        .map(|i| {
+            let hit = mark.iter().skip(i).step_by(h * w).any(|m| *m);
+            if hit {
+                Color32::from_rgb(230, 40, 40)
+            } else {
+                let v = (40.0 + 60.0 * (grey[i].clamp(-1.0, 1.0) + 1.0)) as u8;
+                Color32::from_gray(v)
+            }
+        })
+        .collect();
+    ColorImage::new([w, h], px)
+}
+
 /// A texture slot that is created once and updated in place.
 #[derive(Default)]
 pub struct Tex(Option<TextureHandle>);
@@ -258,5 +312,28 @@ pub fn colorbar(ui: &mut egui::Ui, top: f32, height: f32, label: &str) {
         }
         ui.label(egui::RichText::new(format!("{top:.3}")).small());
         ui.label(egui::RichText::new("0").small());
+    });
+}
+
+/// A vertical blue–white–red colour bar from −top to +top.
+pub fn diverging_colorbar(ui: &mut egui::Ui, top: f32, height: f32, label: &str) {
+    ui.vertical(|ui| {
+        ui.label(egui::RichText::new(label).small());
+        ui.label(egui::RichText::new(format!("+{top:.3}")).small());
+        let (rect, _) = ui.allocate_exact_size(Vec2::new(14.0, height), Sense::hover());
+        let p = ui.painter_at(rect);
+        let n = 32;
+        for k in 0..n {
+            let t = 1.0 - 2.0 * k as f32 / (n - 1) as f32;
+            let [r, g, b] = diverging(t);
+            let y0 = rect.min.y + rect.height() * k as f32 / n as f32;
+            let y1 = rect.min.y + rect.height() * (k + 1) as f32 / n as f32;
+            p.rect_filled(
+                Rect::from_min_max(pos2(rect.min.x, y0), pos2(rect.max.x, y1 + 0.5)),
+                0.0,
+                Color32::from_rgb(r, g, b),
+            );
+        }
+        ui.label(egui::RichText::new(format!("-{top:.3}")).small());
     });
 }

@@ -8,5 +8,5 @@
 mod snapshot;
 mod worker;
 
-pub use snapshot::{RunInputs, Snapshot, Status, TracePoint};
+pub use snapshot::{RunInputs, Snapshot, Status, TracePoint, UncertaintyFrame};
 pub use worker::{Command, Engine, FAILPOINT_SEED, Wake};

@@ -1,5 +1,6 @@
 //! What the screen gets from the engine after a step.
 
+use crate::uncertainty::{Pca, PixelStats};
 use std::sync::Arc;
 
 /// The state of a run as the user sees it.
@@ -47,6 +48,22 @@ pub struct Snapshot {
     /// Every step's figures so far (shared, never copied per frame), so plots keep every
     /// step even when frames are dropped (latest wins).
     pub trace: Arc<Vec<TracePoint>>,
+    /// How the chains' estimates vary (principal components, intervals, calibration), from
+    /// the engine now and then; shared between frames until the next one.
+    pub uncertainty: Option<Arc<UncertaintyFrame>>,
+}
+
+/// Principal components and per-pixel intervals of all chains' x̂0 at one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UncertaintyFrame {
+    pub step: usize,
+    /// The mean the components are about, and the variance over chains, [C, H, W].
+    pub mean: Vec<f32>,
+    pub variance: Vec<f32>,
+    pub pca: Pca,
+    pub stats: PixelStats,
+    /// Seconds it took the engine to compute.
+    pub seconds: f64,
 }
 
 /// One step's figures.

@@ -1,6 +1,6 @@
 //! The worker thread and its handle.
 
-use super::snapshot::{RunInputs, Snapshot, Status, TracePoint};
+use super::snapshot::{RunInputs, Snapshot, Status, TracePoint, UncertaintyFrame};
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::recipe::{self, Loaded, Recipe};
@@ -38,6 +38,11 @@ const FRAME_INTERVAL: Duration = Duration::from_millis(33);
 const SHOWN_CHAINS: usize = 16;
 /// Chains whose residual is traced at every step.
 const TRACED_CHAINS: usize = 8;
+/// Principal components the window gets.
+pub const SHOWN_COMPONENTS: usize = 8;
+/// Uncertainty figures are refreshed at most this often while a run goes, and so that their
+/// cost stays under a tenth of the sampling time.
+const UNCERTAINTY_INTERVAL: Duration = Duration::from_millis(500);
 
 type Slot = Arc<Mutex<Option<Snapshot>>>;
 /// Called after each published frame (the window passes a repaint request).
@@ -171,6 +176,9 @@ struct Run {
     steps_done_here: usize,
     inputs: Arc<RunInputs>,
     trace: Arc<Vec<TracePoint>>,
+    uncertainty: Option<Arc<UncertaintyFrame>>,
+    /// When the uncertainty figures are next due while running.
+    uncertainty_due: Instant,
 }
 
 struct Worker {
@@ -290,6 +298,8 @@ impl Worker {
             busy: Duration::ZERO,
             steps_done_here: 0,
             trace: Arc::new(vec![]),
+            uncertainty: None,
+            uncertainty_due: Instant::now(),
         })
     }
 
@@ -353,15 +363,19 @@ impl Worker {
             inputs: None,
             psnr: None,
             trace: Arc::new(vec![]),
+            uncertainty: None,
         };
         self.put(snap);
     }
 
-    fn publish(&self, status: Status) {
-        let Some(run) = &self.run else { return };
+    fn publish(&mut self, status: Status) {
+        let Some(run) = &mut self.run else { return };
         match frame(run, status) {
             Ok(snap) => self.put(snap),
-            Err(e) => self.publish_failure(run.id, &e),
+            Err(e) => {
+                let id = run.id;
+                self.publish_failure(id, &e);
+            }
         }
     }
 
@@ -400,8 +414,9 @@ fn internal_error(payload: Box<dyn std::any::Any + Send>) -> Error {
     ))
 }
 
-/// Reads the chains back and summarises them for the screen.
-fn frame(run: &Run, status: Status) -> Result<Snapshot> {
+/// Reads the chains back and summarises them for the screen; refreshes the uncertainty
+/// figures when they are due (always when the run stops moving).
+fn frame(run: &mut Run, status: Status) -> Result<Snapshot> {
     let state = run.sampler.state();
     let problem = &run.loaded.problem;
     let shape = problem.shape();
@@ -414,6 +429,22 @@ fn frame(run: &Run, status: Status) -> Result<Snapshot> {
     let residuals = problem.normalized_residuals(&state.x0_hat)?;
     let secs = run.busy.as_secs_f64();
     let psnr = run.inputs.truth.as_ref().map(|t| metrics::psnr(&mean, t));
+    let stale = run
+        .uncertainty
+        .as_ref()
+        .is_none_or(|u| u.step != state.step);
+    if stale && (status != Status::Running || Instant::now() >= run.uncertainty_due) {
+        let t0 = Instant::now();
+        // A failure here is a bug in the figures, not in the run: keep sampling without them.
+        if let Ok(u) = uncertainty_frame(&x0, chains, [&mean, &variance], state.step, &run.inputs) {
+            let took = t0.elapsed();
+            run.uncertainty = Some(Arc::new(UncertaintyFrame {
+                seconds: took.as_secs_f64(),
+                ..u
+            }));
+            run.uncertainty_due = Instant::now() + UNCERTAINTY_INTERVAL.max(took * 10);
+        }
+    }
     Ok(Snapshot {
         run_id: run.id,
         status,
@@ -437,6 +468,30 @@ fn frame(run: &Run, status: Status) -> Result<Snapshot> {
         inputs: Some(run.inputs.clone()),
         psnr,
         trace: run.trace.clone(),
+        uncertainty: run.uncertainty.clone(),
+    })
+}
+
+fn uncertainty_frame(
+    x0: &[f32],
+    chains: usize,
+    [mean, variance]: [&[f32]; 2],
+    step: usize,
+    inputs: &RunInputs,
+) -> Result<UncertaintyFrame> {
+    let k = SHOWN_COMPONENTS.min(chains.saturating_sub(1));
+    Ok(UncertaintyFrame {
+        step,
+        mean: mean.to_vec(),
+        variance: variance.to_vec(),
+        pca: crate::uncertainty::pca(x0, chains, k)?,
+        stats: crate::uncertainty::pixel_stats(
+            x0,
+            chains,
+            inputs.truth.as_deref(),
+            Some(&inputs.seen),
+        )?,
+        seconds: 0.0,
     })
 }
 
