@@ -59,16 +59,20 @@ pub struct Summary {
     /// interval of that level), for levels 0.5, 0.8, 0.9, 0.95.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coverage: Option<Vec<(f64, f64)>>,
-    /// The same over the pixels the operator does not see (inpainting holes).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub coverage_unseen: Option<Vec<(f64, f64)>>,
     /// Mean (truth − mean)² / predictive variance: about 1 when calibrated, above when
-    /// over-confident (see `uncertainty::Calibration`).
+    /// over-confident (see `uncertainty::RegionFigures`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub z2: Option<f64>,
     /// Mean per-pixel CRPS of the chains against the truth (data units; lower is better).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crps: Option<f64>,
+    /// The same three over the pixels the operator does not see (inpainting holes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage_unseen: Option<Vec<(f64, f64)>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub z2_unseen: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crps_unseen: Option<f64>,
 }
 
 /// Runs the recipe's sampler to the end; `on_step` sees every intermediate state.
@@ -140,10 +144,14 @@ pub fn run(
             psnr_mean,
             psnr_samples,
             pca_explained: pca.explained(),
-            coverage: cal.map(|c| c.coverage.clone()),
-            coverage_unseen: cal.and_then(|c| c.coverage_unseen.clone()),
-            z2: cal.and_then(|c| c.z2),
-            crps: cal.map(|c| c.crps),
+            coverage: cal.map(|c| c.all.coverage.clone()),
+            z2: cal.and_then(|c| c.all.z2),
+            crps: cal.map(|c| c.all.crps),
+            coverage_unseen: cal
+                .and_then(|c| c.unseen.as_ref())
+                .map(|u| u.coverage.clone()),
+            z2_unseen: cal.and_then(|c| c.unseen.as_ref()).and_then(|u| u.z2),
+            crps_unseen: cal.and_then(|c| c.unseen.as_ref()).map(|u| u.crps),
         },
         pca,
         stats,

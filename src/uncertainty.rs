@@ -242,19 +242,27 @@ pub struct PixelStats {
 /// How the chains' spread compares with a known truth.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Calibration {
-    /// (level, fraction of pixels whose truth lies in the central interval of that level).
-    pub coverage: Vec<(f64, f64)>,
-    /// The same over the pixels the operator does not see (None when it sees every pixel).
-    pub coverage_unseen: Option<Vec<(f64, f64)>>,
-    /// Mean over pixels of (truth − mean)² / ((1 + 1/n)·s²), s² the chains' variance (divisor
-    /// n − 1): about 1 when calibrated, above 1 when over-confident. Pixels whose chains agree
-    /// to 1e-5 are left out (None if that is every pixel).
-    pub z2: Option<f64>,
-    /// Mean over pixels of the ensemble CRPS (the fair, unbiased form; data units).
-    pub crps: f64,
+    /// Over every pixel value.
+    pub all: RegionFigures,
+    /// Over the pixels the operator does not see (None when it sees every pixel).
+    pub unseen: Option<RegionFigures>,
+    /// Per pixel value: the fair CRPS, and whether the truth lies outside the 95% interval.
     pub crps_map: Vec<f32>,
-    /// The truth lies outside the 95% interval.
     pub surprise: Vec<bool>,
+}
+
+/// Calibration figures over one set of pixel values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionFigures {
+    pub values: usize,
+    /// (level, fraction of values whose truth lies in the central interval of that level).
+    pub coverage: Vec<(f64, f64)>,
+    /// Mean of (truth − mean)² / ((1 + 1/n)·s²), s² the chains' variance (divisor n − 1):
+    /// about 1 when calibrated, above 1 when over-confident. Values whose chains agree to 1e-5
+    /// are left out (None if that is all of them).
+    pub z2: Option<f64>,
+    /// Mean of the ensemble CRPS (the fair, unbiased form; data units).
+    pub crps: f64,
 }
 
 /// What one pixel's chains say.
@@ -311,31 +319,41 @@ pub fn pixel_stats(
         })
         .collect();
     let calibration = truth.map(|_| {
-        let coverage_over = |keep: &dyn Fn(usize) -> bool| -> Option<Vec<(f64, f64)>> {
+        let region = |keep: &dyn Fn(usize) -> bool| -> Option<RegionFigures> {
             let idx: Vec<usize> = (0..d).filter(|&i| keep(i)).collect();
-            (!idx.is_empty()).then(|| {
-                LEVELS
-                    .iter()
-                    .enumerate()
-                    .map(|(l, level)| {
-                        let hits = idx.iter().filter(|&&i| figures[i].covered[l]).count();
-                        (*level, hits as f64 / idx.len() as f64)
-                    })
-                    .collect()
+            if idx.is_empty() {
+                return None;
+            }
+            let n = idx.len() as f64;
+            let coverage = LEVELS
+                .iter()
+                .enumerate()
+                .map(|(l, level)| {
+                    let hits = idx.iter().filter(|&&i| figures[i].covered[l]).count();
+                    (*level, hits as f64 / n)
+                })
+                .collect();
+            let z: Vec<f64> = idx.iter().filter_map(|&i| figures[i].z2).collect();
+            Some(RegionFigures {
+                values: idx.len(),
+                coverage,
+                z2: (!z.is_empty()).then(|| z.iter().sum::<f64>() / z.len() as f64),
+                crps: idx.iter().map(|&i| figures[i].crps).sum::<f64>() / n,
             })
         };
-        let coverage = coverage_over(&|_| true).unwrap_or_default();
-        let coverage_unseen = seen
+        let unseen = seen
             .filter(|s| s.len() == d && s.iter().any(|v| !v))
-            .and_then(|s| coverage_over(&|i| !s[i]));
-        let z: Vec<f64> = figures.iter().filter_map(|f| f.z2).collect();
-        let crps_map: Vec<f32> = figures.iter().map(|f| f.crps as f32).collect();
+            .and_then(|s| region(&|i| !s[i]));
         Calibration {
-            coverage,
-            coverage_unseen,
-            z2: (!z.is_empty()).then(|| z.iter().sum::<f64>() / z.len() as f64),
-            crps: figures.iter().map(|f| f.crps).sum::<f64>() / d.max(1) as f64,
-            crps_map,
+            // d ≥ 1: every run has at least one pixel value.
+            all: region(&|_| true).unwrap_or(RegionFigures {
+                values: 0,
+                coverage: vec![],
+                z2: None,
+                crps: f64::NAN,
+            }),
+            unseen,
+            crps_map: figures.iter().map(|f| f.crps as f32).collect(),
             surprise: figures
                 .iter()
                 .map(|f| !f.covered[LEVELS.len() - 1])

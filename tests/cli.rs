@@ -163,6 +163,7 @@ fn sample_writes_every_output_of_the_contract() {
     assert_eq!(s.coverage_unseen.as_ref().map(|c| c.len()), Some(4));
     assert!(s.z2.is_some_and(|z| z.is_finite() && z > 0.0));
     assert!(s.crps.is_some_and(|c| c.is_finite() && c > 0.0));
+    assert!(s.z2_unseen.is_some() && s.crps_unseen.is_some());
     assert_eq!(s.pca_explained.len(), 11);
     // K on request, and a K the chains cannot carry is refused before anything runs.
     let out_k = dir.join("out-k");

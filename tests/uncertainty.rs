@@ -153,12 +153,12 @@ fn exact_samples_are_calibrated_at_every_level() {
         let t: Vec<f32> = truth[0].iter().map(|v| *v as f32).collect();
         let stats = uncertainty::pixel_stats(&samples, chains, Some(&t), None).unwrap();
         let cal = stats.calibration.unwrap();
-        for (l, (level, f)) in cal.coverage.iter().enumerate() {
+        for (l, (level, f)) in cal.all.coverage.iter().enumerate() {
             assert_eq!(*level, LEVELS[l]);
             covered[l] += f;
         }
-        z2 += cal.z2.unwrap();
-        crps_mean += cal.crps;
+        z2 += cal.all.z2.unwrap();
+        crps_mean += cal.all.crps;
         assert_eq!(cal.crps_map.len(), d);
     }
     for (l, level) in LEVELS.iter().enumerate() {
@@ -228,6 +228,7 @@ fn crps_and_quantiles_of_gaussian_draws_match_the_closed_forms() {
     let cov: Vec<f64> = stats
         .calibration
         .unwrap()
+        .all
         .coverage
         .iter()
         .map(|c| c.1)
@@ -248,7 +249,7 @@ fn bad_requests_get_a_message_not_a_panic() {
     assert_eq!(p.k(), 0);
     let s = uncertainty::pixel_stats(&one_chain, 1, Some(&[0.0; 10]), None).unwrap();
     assert_eq!(s.lower, vec![0.0; 10]);
-    assert_eq!(s.calibration.unwrap().z2, None);
+    assert_eq!(s.calibration.unwrap().all.z2, None);
     // A truth of the wrong size.
     let e = uncertainty::pixel_stats(&[0.0; 40], 4, Some(&[0.0; 3]), None).unwrap_err();
     assert!(e.to_string().contains("truth"), "{e}");

@@ -371,14 +371,15 @@ fn calibration_ui(
         );
         return;
     };
-    let has_unseen = cal.coverage_unseen.is_some();
+    let has_unseen = cal.unseen.is_some();
     if !has_unseen {
         prefs.unseen_only = false;
     }
-    let coverage = match (&cal.coverage_unseen, prefs.unseen_only) {
-        (Some(c), true) => c,
-        _ => &cal.coverage,
+    let region = match (&cal.unseen, prefs.unseen_only) {
+        (Some(u), true) => u,
+        _ => &cal.all,
     };
+    let coverage = &region.coverage;
     let n = frame.pca.chains;
     // Levels whose interval is the sample range with n chains: coverage at most (n−1)/(n+1).
     let resolvable = 1.0 - 2.0 / (n as f64 + 1.0);
@@ -430,13 +431,13 @@ fn calibration_ui(
                         ui.end_row();
                     }
                     ui.label("z²");
-                    ui.label(match cal.z2 {
+                    ui.label(match region.z2 {
                         Some(z) => format!("{z:.2} (1 = calibrated)"),
                         None => "— (no pixel has spread)".into(),
                     });
                     ui.end_row();
                     ui.label("CRPS");
-                    ui.label(format!("{:.4} (lower: better)", cal.crps));
+                    ui.label(format!("{:.4} (lower: better)", region.crps));
                     ui.end_row();
                 });
             if LEVELS.iter().any(|l| *l > resolvable) {
