@@ -58,6 +58,21 @@ fn a_run_streams_frames_and_finishes() {
         var(0, 0)
     );
     assert!(done.residuals.iter().all(|r| r.is_finite()));
+    // The final frame carries the uncertainty figures of the final state: principal directions
+    // of every chain (not only the shown ones) whose variances sum to at most the total, and
+    // the box that is uncertain in the variance is wide in the 95% interval too.
+    let u = done
+        .uncertainty
+        .clone()
+        .expect("uncertainty figures at the end");
+    assert_eq!(u.step, done.step);
+    assert_eq!(u.pca.chains, done.chains);
+    assert_eq!(u.pca.k(), 8);
+    let sum: f64 = u.pca.variances.iter().sum();
+    assert!(sum <= u.pca.total_variance * (1.0 + 1e-6) && sum > 0.5 * u.pca.total_variance);
+    let width = |r: usize, c: usize| u.stats.upper[r * 8 + c] - u.stats.lower[r * 8 + c];
+    assert!(width(3, 3) > 2.0 * width(0, 0));
+    assert_eq!(u.mean, done.mean);
     engine.shutdown();
 }
 
