@@ -5,7 +5,7 @@
 //! The choice is never silent: [`Selection::notice`] says what was picked and why.
 
 use crate::error::{Error, Result};
-use burn::tensor::Device;
+use burn::tensor::{Device, DeviceKind};
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -45,6 +45,8 @@ pub struct AdapterSummary {
     pub name: String,
     pub api: String,
     pub software: bool,
+    /// How burn addresses it: each device type counts from zero on its own.
+    pub kind: DeviceKind,
 }
 
 /// The device in use and a human-readable account of the choice.
@@ -77,16 +79,115 @@ pub fn adapters() -> Vec<AdapterSummary> {
         let instance = wgpu::Instance::new(desc);
         pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY))
     });
-    list.iter()
-        .map(|a| {
-            let info = a.get_info();
+    let infos: Vec<wgpu::AdapterInfo> = list.iter().map(|a| a.get_info()).collect();
+    // burn settles on Vulkan wherever Vulkan exists (else the platform's API) and numbers the
+    // adapters of that API only: list those, so an index means the same adapter to both.
+    let api = if infos.iter().any(|i| i.backend == wgpu::Backend::Vulkan) {
+        Some(wgpu::Backend::Vulkan)
+    } else {
+        infos.first().map(|i| i.backend)
+    };
+    let mut next = [0usize; 5];
+    infos
+        .into_iter()
+        .filter(|i| Some(i.backend) == api)
+        .map(|info| {
+            let (slot, make): (usize, fn(usize) -> DeviceKind) = match info.device_type {
+                wgpu::DeviceType::DiscreteGpu => (0, DeviceKind::DiscreteGpu),
+                wgpu::DeviceType::IntegratedGpu => (1, DeviceKind::IntegratedGpu),
+                wgpu::DeviceType::VirtualGpu => (2, DeviceKind::VirtualGpu),
+                wgpu::DeviceType::Cpu => (3, |_| DeviceKind::Cpu),
+                wgpu::DeviceType::Other => (4, |_| DeviceKind::DefaultDevice),
+            };
+            let kind = make(next[slot]);
+            next[slot] += 1;
             AdapterSummary {
                 name: info.name.clone(),
                 api: format!("{:?}", info.backend),
                 software: info.device_type == wgpu::DeviceType::Cpu,
+                kind,
             }
         })
         .collect()
+}
+
+/// What `--list-devices` prints: every adapter with its index, and the CPU backend.
+pub fn list_devices() -> String {
+    let found = adapters();
+    let default = found.iter().position(|a| !a.software);
+    let mut out = String::new();
+    for (i, a) in found.iter().enumerate() {
+        out.push_str(&format!(
+            "{i}: {} ({}, {}){}\n",
+            a.name,
+            a.api,
+            if a.software { "software" } else { "hardware" },
+            if Some(i) == default { " [default]" } else { "" }
+        ));
+    }
+    out.push_str(&format!(
+        "cpu: burn flex (the CPU backend){}\n",
+        if default.is_none() { " [default]" } else { "" }
+    ));
+    out
+}
+
+/// Picks the device a user named: `cpu`, an index from [`list_devices`], or part of an
+/// adapter's name (case-insensitive).
+pub fn select_named(name: &str) -> Result<Selection> {
+    let want = name.trim();
+    if matches!(want.to_ascii_lowercase().as_str(), "cpu" | "flex") {
+        return Ok(cpu());
+    }
+    let found = adapters();
+    let pick = match want.parse::<usize>() {
+        Ok(i) => found.get(i),
+        Err(_) => {
+            let lower = want.to_lowercase();
+            found
+                .iter()
+                .find(|a| a.name.to_lowercase().contains(&lower))
+        }
+    };
+    let Some(adapter) = pick else {
+        let names: Vec<String> = found
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("{i}: {}", a.name))
+            .chain(std::iter::once("cpu".to_string()))
+            .collect();
+        return Err(Error::invalid(
+            "--device",
+            format!("no device '{want}'; available: {}", names.join(", ")),
+        ));
+    };
+    let mut sel = wgpu_selection(adapter)?;
+    sel.notice = format!(
+        "backend: {}, as chosen with --device {want}",
+        sel.description
+    );
+    Ok(sel)
+}
+
+/// The device for a command: `--device` when given (checked against `--backend`), else
+/// [`select`].
+pub fn choose(backend: Option<BackendKind>, device: Option<&str>) -> Result<Selection> {
+    let Some(name) = device else {
+        return select(backend);
+    };
+    let sel = select_named(name)?;
+    if let Some(kind) = backend
+        && kind != sel.kind
+    {
+        return Err(Error::invalid(
+            "--device",
+            format!(
+                "'{name}' is a {} device but --backend {kind} was asked for",
+                sel.kind
+            ),
+        ));
+    }
+    Ok(sel)
 }
 
 /// The CPU device (burn flex): always available.
@@ -149,7 +250,7 @@ pub fn select(requested: Option<BackendKind>) -> Result<Selection> {
 }
 
 fn wgpu_selection(adapter: &AdapterSummary) -> Result<Selection> {
-    let device = Device::wgpu(Default::default());
+    let device = Device::wgpu(adapter.kind.clone());
     // Open the device now (quietly: see `quiet_stderr`), so a driver that fails to start is
     // reported here as an error rather than as a panic in the middle of a run.
     let probe = device.clone();

@@ -9,15 +9,30 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+/// `--version`: the version and the source revision it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("POSTERIOR_LAB_REVISION"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "posterior-lab",
-    version,
+    version = VERSION,
     about = "Posterior sampling for image inverse problems with diffusion priors"
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// The compute device for any command: an index or part of a name from --list-devices,
+    /// or cpu (default: a hardware GPU, else the CPU backend).
+    #[arg(long, global = true, value_name = "N|NAME")]
+    pub device: Option<String>,
+    /// List the compute devices (GPU adapters and the CPU backend) and exit.
+    #[arg(long)]
+    pub list_devices: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -93,6 +108,16 @@ pub enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// List the models found (installed, your own folder, beside the binary, the working
+    /// directory), or import / remove one in your own folder.
+    Models {
+        /// Copy this model folder into your models folder (checked first: card, weights).
+        #[arg(long, value_name = "DIR", conflicts_with = "remove")]
+        import: Option<PathBuf>,
+        /// Remove this model from your models folder.
+        #[arg(long, value_name = "NAME")]
+        remove: Option<String>,
+    },
     /// Denoising error of a network prior per σ against the identity, on held-out images.
     EvalModel {
         /// Model folder (with card.ron and model.bpk).
@@ -110,6 +135,11 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
+    if cli.list_devices {
+        print!("{}", backend::list_devices());
+        return Ok(());
+    }
+    let device = cli.device.as_deref();
     match cli.command {
         Some(Command::Sample {
             recipe,
@@ -117,7 +147,8 @@ pub fn run(cli: Cli) -> Result<()> {
             backend,
             quiet,
             components,
-        }) => sample(recipe, out, backend, quiet, components),
+        }) => sample(recipe, out, backend, device, quiet, components),
+        Some(Command::Models { import, remove }) => models_cmd(import, remove, device),
         Some(Command::Bench {
             backend,
             quick,
@@ -126,16 +157,19 @@ pub fn run(cli: Cli) -> Result<()> {
             chains,
             images,
         }) => {
-            if table {
-                let sel = backend::select(Some(backend.unwrap_or(BackendKind::Cpu)))?;
+            if table || calibration {
+                let sel = match device {
+                    Some(_) => backend::choose(backend, device)?,
+                    None => backend::select(Some(backend.unwrap_or(BackendKind::Cpu)))?,
+                };
                 eprintln!("{}", sel.notice);
-                bench::accuracy_table(&sel, chains.unwrap_or(1000).max(10))
-            } else if calibration {
-                let sel = backend::select(Some(backend.unwrap_or(BackendKind::Cpu)))?;
-                eprintln!("{}", sel.notice);
-                bench::calibration_table(&sel, chains.unwrap_or(39).max(2), images.max(1))
+                if table {
+                    bench::accuracy_table(&sel, chains.unwrap_or(1000).max(10))
+                } else {
+                    bench::calibration_table(&sel, chains.unwrap_or(39).max(2), images.max(1))
+                }
             } else {
-                bench_cmd(backend, quick)
+                bench_cmd(backend, device, quick)
             }
         }
         Some(Command::Train {
@@ -144,13 +178,13 @@ pub fn run(cli: Cli) -> Result<()> {
             fresh,
             steps_now,
             quiet,
-        }) => train_cmd(config, backend, fresh, steps_now, quiet),
+        }) => train_cmd(config, backend, device, fresh, steps_now, quiet),
         Some(Command::EvalModel {
             model,
             data,
             count,
             backend,
-        }) => eval_model(model, data, count, backend),
+        }) => eval_model(model, data, count, backend, device),
         Some(Command::Gui {
             recipe,
             autorun,
@@ -159,9 +193,13 @@ pub fn run(cli: Cli) -> Result<()> {
             recipe,
             autorun,
             backend,
+            device: cli.device.clone(),
             deterministic: false,
         }),
-        None => crate::app::run(crate::app::Options::default()),
+        None => crate::app::run(crate::app::Options {
+            device: cli.device.clone(),
+            ..Default::default()
+        }),
     }
 }
 
@@ -169,10 +207,11 @@ fn sample(
     recipe_path: PathBuf,
     out: PathBuf,
     backend: Option<BackendKind>,
+    device: Option<&str>,
     quiet: bool,
     components: Option<usize>,
 ) -> Result<()> {
-    let sel = backend::select(backend)?;
+    let sel = backend::choose(backend, device)?;
     if !quiet {
         eprintln!("{}", sel.notice);
     }
@@ -246,9 +285,10 @@ fn sample(
     Ok(())
 }
 
-fn bench_cmd(backend: Option<BackendKind>, quick: bool) -> Result<()> {
+fn bench_cmd(backend: Option<BackendKind>, device: Option<&str>, quick: bool) -> Result<()> {
     let mut selections = vec![];
     match backend {
+        _ if device.is_some() => selections.push(backend::choose(backend, device)?),
         Some(kind) => selections.push(backend::select(Some(kind))?),
         None => {
             selections.push(backend::cpu());
@@ -269,13 +309,14 @@ fn bench_cmd(backend: Option<BackendKind>, quick: bool) -> Result<()> {
 fn train_cmd(
     config: PathBuf,
     backend: Option<BackendKind>,
+    device: Option<&str>,
     fresh: bool,
     steps_now: Option<usize>,
     quiet: bool,
 ) -> Result<()> {
     use crate::train::trainer;
     let cfg = trainer::TrainConfig::load(&config)?;
-    let sel = backend::select(backend)?;
+    let sel = backend::choose(backend, device)?;
     eprintln!("{}", sel.notice);
     let opts = trainer::Options {
         fresh,
@@ -303,9 +344,10 @@ fn eval_model(
     data: PathBuf,
     count: usize,
     backend: Option<BackendKind>,
+    device: Option<&str>,
 ) -> Result<()> {
     use crate::train::{data as d, trainer};
-    let sel = backend::select(backend)?;
+    let sel = backend::choose(backend, device)?;
     eprintln!("{}", sel.notice);
     let prior = crate::priors::NetworkPrior::load(
         &crate::priors::network::resolve(&model),
@@ -368,6 +410,52 @@ fn eval_model(
     println!("|---|---|---|---|");
     for (s, md, mi) in rows {
         println!("| {s} | {md:.3e} | {mi:.3e} | {:.3} |", md / mi);
+    }
+    Ok(())
+}
+
+fn models_cmd(import: Option<PathBuf>, remove: Option<String>, device: Option<&str>) -> Result<()> {
+    use crate::models;
+    if let Some(src) = import {
+        // Checking a model loads it: on the CPU unless a device was named.
+        let sel = match device {
+            Some(_) => backend::choose(None, device)?,
+            None => backend::cpu(),
+        };
+        let dst = models::import(&src, &sel.device)?;
+        println!("imported {} into {}", src.display(), dst.display());
+        return Ok(());
+    }
+    if let Some(name) = remove {
+        let found = models::all();
+        let Some(m) = found.iter().find(|m| m.name == name) else {
+            return Err(Error::invalid(
+                "--remove",
+                format!("no model named '{name}' (see `posterior-lab models`)"),
+            ));
+        };
+        models::remove(m)?;
+        println!("removed {} ({})", m.name, m.dir.display());
+        return Ok(());
+    }
+    let found = models::all();
+    if found.is_empty() {
+        println!("no models found; folders searched:");
+    }
+    for m in &found {
+        println!(
+            "{:<22} {:<18} {}",
+            m.name,
+            m.source.describe(),
+            m.dir.display()
+        );
+        println!("{:<22} {}", "", m.summary());
+    }
+    if !found.is_empty() {
+        println!("\nfolders searched, in order:");
+    }
+    for (dir, source) in models::dirs() {
+        println!("  {:<18} {}", source.describe(), dir.display());
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ pub mod files;
 pub mod image_io;
 pub mod linalg;
 pub mod metrics;
+pub mod models;
 pub mod npy;
 pub mod operators;
 pub mod output;

@@ -157,7 +157,7 @@ pub fn load_recipe(recipe: Recipe, base: &Path, device: &Device) -> Result<Loade
             Arc::new(GmmDenoiser::new(gmm, shape, device).map_err(|e| e.in_file(&p))?)
         }
         PriorSpec::Model(file) => {
-            let p = crate::priors::network::resolve(&base.join(file));
+            let p = crate::models::resolve(file, base)?;
             Arc::new(NetworkPrior::load(&p, Some(shape), device)?)
         }
     };

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::priors::PriorSpec;
-use crate::priors::network::{ModelCard, locate};
+use crate::priors::network::ModelCard;
 use std::path::{Path, PathBuf};
 
 /// The shipped Fashion-MNIST prior, embedded so the window works from any folder.
@@ -97,61 +97,23 @@ pub struct PriorEntry {
     pub any_size: bool,
 }
 
-fn models_dirs() -> Vec<PathBuf> {
-    let mut dirs = vec![];
-    if let Ok(d) = std::env::var("POSTERIOR_LAB_MODELS") {
-        dirs.push(PathBuf::from(d));
-    }
-    if let Ok(cwd) = std::env::current_dir() {
-        dirs.push(cwd.join("models"));
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        for a in exe.ancestors().skip(1).take(4) {
-            dirs.push(a.join("models"));
-        }
-    }
-    dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
-    dirs
-}
-
 /// Priors on disk (first models folder that has them), the embedded fallbacks, the GMM toy.
 pub fn priors(session: &Path) -> Vec<PriorEntry> {
     let mut out: Vec<PriorEntry> = vec![];
-    for dir in models_dirs() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+    // Every models folder, in resolution order (installed, user, beside the binary, …);
+    // companions (EPS fine-tunes, distilled generators) are found through their base prior,
+    // never offered as priors themselves.
+    for found in crate::models::all() {
+        if found.card.companion_of().is_some() || out.iter().any(|e| e.name == found.card.name) {
             continue;
-        };
-        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        paths.sort();
-        for p in paths {
-            let Ok((card_path, _)) = locate(&p) else {
-                continue;
-            };
-            let Ok(text) = std::fs::read_to_string(&card_path) else {
-                continue;
-            };
-            let Ok(card) = ModelCard::parse(&text, &card_path) else {
-                continue;
-            };
-            // Companions (EPS fine-tunes, distilled generators) are found through their base
-            // prior, never offered as priors themselves.
-            if !p.join(&card.weights).is_file()
-                || card.companion_of().is_some()
-                || out.iter().any(|e| e.name == card.name)
-            {
-                continue;
-            }
-            out.push(PriorEntry {
-                label: label(&card),
-                name: card.name.clone(),
-                spec: PriorSpec::Model(p.display().to_string()),
-                shape: card.shape,
-                any_size: card.any_size,
-            });
         }
-        if !out.is_empty() {
-            break;
-        }
+        out.push(PriorEntry {
+            label: label(&found.card),
+            name: found.card.name.clone(),
+            spec: PriorSpec::Model(found.dir.display().to_string()),
+            shape: found.card.shape,
+            any_size: found.card.any_size,
+        });
     }
     if !out.iter().any(|e| e.name == "fashion-mnist")
         && let Ok(p) = materialize_fashion(session)

@@ -53,6 +53,8 @@ pub struct Options {
     pub recipe: Option<PathBuf>,
     pub autorun: bool,
     pub backend: Option<BackendKind>,
+    /// `--device`: overrides the device chosen in the window.
+    pub device: Option<String>,
     /// Tests: no timing figures on screen, no settings read or written, previews awaited.
     pub deterministic: bool,
 }
@@ -131,7 +133,7 @@ impl PosteriorApp {
     /// Builds the app: picks the backend, starts the engine, loads the recipe or the default.
     /// A recipe that cannot be read is reported in the window, which opens on the designer.
     pub fn new(cc: &eframe::CreationContext<'_>, opts: Options) -> Result<Self> {
-        let sel = backend::select(opts.backend)?;
+        let sel = backend::choose(opts.backend, opts.device.as_deref())?;
         let ctx = cc.egui_ctx.clone();
         let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint());
         let engine = Engine::spawn(sel.device.clone(), Some(wake.clone()));
