@@ -211,6 +211,56 @@ fn uncertainty_view_explores_directions_and_calibration() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The model manager lists the models found and refuses a broken import with a message; the
+/// device combo restarts the engine on the chosen device and a run works there.
+#[test]
+fn model_manager_and_device_choice() {
+    need_vulkan!();
+    let mut a = app();
+    h_prior_gmm(&mut a);
+    let mut h = harness(a);
+    h.run_steps(2);
+    h.get_by_label("Models…").click();
+    h.run_steps(3);
+    assert!(h.state().models.open);
+    let names: Vec<String> = h
+        .state()
+        .models
+        .list
+        .iter()
+        .map(|m| m.name.clone())
+        .collect();
+    assert!(names.iter().any(|n| n == "fashion-mnist"), "{names:?}");
+    assert!(
+        h.query_all_by_label_contains("fashion-mnist")
+            .next()
+            .is_some()
+    );
+    // A folder that is not a model: one message, nothing imported.
+    let broken = std::env::temp_dir().join(format!("pl-gui-broken-{}", std::process::id()));
+    std::fs::create_dir_all(&broken).unwrap();
+    h.state_mut().apply(Action::ImportModel(broken.clone()));
+    assert!(
+        h.state()
+            .toasts
+            .log
+            .iter()
+            .any(|t| t.contains("not a model folder")),
+        "{:?}",
+        h.state().toasts.log
+    );
+    let _ = std::fs::remove_dir_all(&broken);
+    // Choose the CPU backend explicitly: a new engine, and a run completes on it.
+    h.state_mut()
+        .apply(Action::ChooseDevice(Some("cpu".into())));
+    assert_eq!(h.state().device.as_deref(), Some("cpu"));
+    assert!(h.state().backend.contains("cpu"));
+    h.run_steps(2);
+    h.state_mut().start();
+    assert!(h.state_mut().wait_done(Duration::from_secs(120)));
+    assert_eq!(h.state().status(), Some(&Status::Done));
+}
+
 #[test]
 fn keyboard_shortcuts_drive_the_run() {
     need_vulkan!();
@@ -577,9 +627,18 @@ fn panel_snapshot_toolbar() {
     let mut prefs = toolbar::ViewPrefs::default();
     let mut window = ViewWindow::default();
     let mut about = false;
+    let mut models = false;
     let paused = Status::Paused;
     let mut h = panel_harness([1100.0, 40.0], |ui| {
-        toolbar::toolbar_ui(ui, Some(&paused), true, &mut prefs, &mut window, &mut about);
+        toolbar::toolbar_ui(
+            ui,
+            Some(&paused),
+            true,
+            &mut prefs,
+            &mut window,
+            &mut about,
+            &mut models,
+        );
     });
     h.run_steps(2);
     // Paused: the slot reads Resume, with its key.
@@ -597,6 +656,7 @@ fn panel_snapshot_status() {
             ui,
             &status_bar::StatusView {
                 backend: "cpu (burn flex), test",
+                devices: None,
                 latest: Some(&snap),
                 frame_p95_ms: None,
                 timings: false,

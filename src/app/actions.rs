@@ -41,6 +41,12 @@ pub enum Action {
     /// A file dropped on the window.
     Dropped(PathBuf),
     DroppedBytes(std::sync::Arc<[u8]>),
+    /// Restart the engine on this device ("cpu" or an adapter's name; None: automatic).
+    ChooseDevice(Option<String>),
+    /// Read the models folders again (the model manager opened).
+    RefreshModels,
+    ImportModel(PathBuf),
+    RemoveModel(String),
 }
 
 impl PosteriorApp {
@@ -58,6 +64,26 @@ impl PosteriorApp {
             Action::Step => self.step_once(),
             Action::Stop => self.stop(),
             Action::Reset => self.reset(),
+            Action::ChooseDevice(choice) => self.choose_device(choice),
+            Action::RefreshModels => self.refresh_models(),
+            Action::ImportModel(dir) => {
+                // Checked on the CPU (loading the weights is the check), then copied.
+                match crate::models::import(&dir, &burn::tensor::Device::flex()) {
+                    Ok(dst) => self.toasts.note(format!("imported into {}", dst.display())),
+                    Err(e) => self.toasts.error(e.to_string()),
+                }
+                self.refresh_models();
+            }
+            Action::RemoveModel(name) => {
+                if let Some(found) = self.models.list.iter().find(|m| m.name == name) {
+                    match crate::models::remove(found) {
+                        Ok(()) => self.toasts.note(format!("removed {name}")),
+                        Err(e) => self.toasts.error(e.to_string()),
+                    }
+                }
+                self.models.confirm_remove = None;
+                self.refresh_models();
+            }
             Action::Undo => {
                 self.mask.undo();
             }
@@ -168,5 +194,37 @@ impl PosteriorApp {
             return Some(Action::Dropped(path));
         }
         f.bytes().ok().map(|b| Action::DroppedBytes(b.into()))
+    }
+}
+
+impl PosteriorApp {
+    /// Restarts the engine on another device; the run is forgotten (its chains lived on the
+    /// old one). The old worker is shut down on a thread of its own, so the window never waits
+    /// for a step in progress.
+    pub fn choose_device(&mut self, choice: Option<String>) {
+        let sel = match &choice {
+            Some(name) => crate::backend::select_named(name),
+            None => crate::backend::select(None),
+        };
+        match sel {
+            Ok(sel) => {
+                self.reset();
+                let fresh = crate::engine::Engine::spawn(sel.device.clone(), self.wake_fn());
+                let old = std::mem::replace(&mut self.engine, fresh);
+                let _ = std::thread::Builder::new()
+                    .name("posterior-lab-old-engine".into())
+                    .spawn(move || old.shutdown());
+                self.backend = sel.description;
+                self.device = choice;
+                self.toasts.note(sel.notice);
+            }
+            Err(e) => self.toasts.error(e.to_string()),
+        }
+    }
+
+    /// The model manager's list and the designer's priors, read again from disk.
+    pub fn refresh_models(&mut self) {
+        self.models.list = crate::models::all();
+        self.priors = catalog::priors(&self.session);
     }
 }

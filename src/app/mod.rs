@@ -15,6 +15,7 @@ pub mod designer;
 pub mod dialogs;
 pub mod export;
 pub mod mask_editor;
+pub mod models_window;
 pub mod plots;
 pub mod preview;
 pub mod results;
@@ -28,7 +29,7 @@ pub mod uncertainty;
 pub mod views;
 
 use crate::backend::{self, BackendKind};
-use crate::engine::{Engine, Snapshot};
+use crate::engine::{self as engine_wake, Engine, Snapshot};
 use crate::error::{Error, Result};
 use crate::recipe::Recipe;
 pub use actions::Action;
@@ -68,6 +69,8 @@ pub struct Persisted {
     /// Longer side of the working picture for any-size (patch) priors.
     pub working_side: usize,
     pub uncertainty: UncertaintyPrefs,
+    /// The compute device chosen in the window ("cpu" or an adapter's name); None: automatic.
+    pub device: Option<String>,
 }
 
 impl Default for Persisted {
@@ -77,8 +80,37 @@ impl Default for Persisted {
             prefs: ViewPrefs::default(),
             working_side: 128,
             uncertainty: UncertaintyPrefs::default(),
+            device: None,
         }
     }
+}
+
+/// A compute device the window offers: what the combo shows and what `--device` would take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceOption {
+    pub label: String,
+    pub key: String,
+}
+
+/// The adapters of this machine and the CPU backend (listed once, at start-up).
+fn device_options() -> Vec<DeviceOption> {
+    let mut out: Vec<DeviceOption> = backend::adapters()
+        .into_iter()
+        .map(|a| DeviceOption {
+            label: format!(
+                "{} ({}{})",
+                a.name,
+                a.api,
+                if a.software { ", software" } else { "" }
+            ),
+            key: a.name,
+        })
+        .collect();
+    out.push(DeviceOption {
+        label: "cpu (burn flex)".into(),
+        key: "cpu".into(),
+    });
+    out
 }
 
 /// A run as the window follows it.
@@ -101,6 +133,11 @@ pub struct PosteriorApp {
     pub mode: Mode,
     engine: Engine,
     pub backend: String,
+    /// The devices offered, and the one the engine runs on (None: chosen automatically).
+    pub devices: Vec<DeviceOption>,
+    pub device: Option<String>,
+    wake: Option<engine_wake::Wake>,
+    pub models: models_window::ModelManager,
     session: PathBuf,
     pub priors: Vec<PriorEntry>,
     pub mask: MaskEditor,
@@ -133,7 +170,21 @@ impl PosteriorApp {
     /// Builds the app: picks the backend, starts the engine, loads the recipe or the default.
     /// A recipe that cannot be read is reported in the window, which opens on the designer.
     pub fn new(cc: &eframe::CreationContext<'_>, opts: Options) -> Result<Self> {
-        let sel = backend::choose(opts.backend, opts.device.as_deref())?;
+        let saved = cc
+            .storage
+            .filter(|_| !opts.deterministic)
+            .and_then(|s| eframe::get_value::<Persisted>(s, eframe::APP_KEY));
+        // --device / --backend win; else the device chosen in the window last time, if it is
+        // still there; else the automatic choice.
+        let mut note = None;
+        let remembered = saved.as_ref().and_then(|s| s.device.clone());
+        let sel = match (&opts.device, opts.backend, &remembered) {
+            (None, None, Some(name)) => backend::select_named(name).or_else(|e| {
+                note = Some(format!("{e}; using the automatic choice"));
+                backend::select(None)
+            })?,
+            _ => backend::choose(opts.backend, opts.device.as_deref())?,
+        };
         let ctx = cc.egui_ctx.clone();
         let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint());
         let engine = Engine::spawn(sel.device.clone(), Some(wake.clone()));
@@ -143,10 +194,15 @@ impl PosteriorApp {
             opts.deterministic,
             Some(wake),
         )?;
-        if !opts.deterministic
-            && let Some(storage) = cc.storage
-            && let Some(saved) = eframe::get_value::<Persisted>(storage, eframe::APP_KEY)
-        {
+        app.devices = device_options();
+        app.device = opts
+            .device
+            .clone()
+            .or_else(|| remembered.filter(|_| note.is_none() && opts.backend.is_none()));
+        if let Some(n) = note {
+            app.toasts.error(n);
+        }
+        if let Some(saved) = saved {
             app.setup = saved.setup;
             app.prefs = saved.prefs;
             app.working_side = saved.working_side.clamp(32, 512);
@@ -194,6 +250,10 @@ impl PosteriorApp {
             mode: Mode::Designer,
             engine,
             backend,
+            devices: vec![],
+            device: None,
+            wake: wake.clone(),
+            models: models_window::ModelManager::default(),
             session,
             priors,
             mask: MaskEditor::new(),
@@ -263,6 +323,7 @@ impl PosteriorApp {
                 }
             });
         actions.extend(self.central_ui(ui, latest.as_ref()));
+        actions.extend(models_window::models_ui(&ctx, &mut self.models));
         egui::Window::new("About Posterior Lab")
             .open(&mut self.show_about)
             .collapsible(false)
@@ -288,6 +349,7 @@ impl PosteriorApp {
         let mut actions = vec![];
         let status = latest.map(|s| s.status.clone());
         egui::Panel::top("toolbar").show(ui, |ui| {
+            let opened = self.models.open;
             actions = toolbar::toolbar_ui(
                 ui,
                 status.as_ref(),
@@ -295,20 +357,28 @@ impl PosteriorApp {
                 &mut self.prefs,
                 &mut self.window,
                 &mut self.show_about,
+                &mut self.models.open,
             );
+            if self.models.open && !opened {
+                actions.push(Action::RefreshModels);
+            }
         });
         let frame_p95 = (!self.deterministic && self.frame_ms.len() > 10)
             .then(|| percentile(&self.frame_ms, 0.95));
         egui::Panel::bottom("status").show(ui, |ui| {
-            status_bar::status_ui(
+            actions.extend(status_bar::status_ui(
                 ui,
                 &status_bar::StatusView {
                     backend: &self.backend,
+                    devices: Some(status_bar::Devices {
+                        options: &self.devices,
+                        current: self.device.as_deref(),
+                    }),
                     latest,
                     frame_p95_ms: frame_p95,
                     timings: !self.deterministic,
                 },
-            );
+            ));
         });
         actions
     }
@@ -408,6 +478,12 @@ impl PosteriorApp {
     }
 }
 
+impl PosteriorApp {
+    fn wake_fn(&self) -> Option<engine_wake::Wake> {
+        self.wake.clone()
+    }
+}
+
 /// After SIGINT/SIGTERM (see [`crate::signals`]) the event loop never returns, so a watcher
 /// removes the window's temporary folder and ends the process.
 fn watch_signals(session: PathBuf) {
@@ -445,6 +521,7 @@ impl eframe::App for PosteriorApp {
                 prefs: self.prefs,
                 working_side: self.working_side,
                 uncertainty: self.uncertainty,
+                device: self.device.clone(),
             };
             eframe::set_value(storage, eframe::APP_KEY, &saved);
         }

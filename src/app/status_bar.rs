@@ -1,10 +1,20 @@
 //! The bottom line: backend, the run's state and figures, the UI's own frame time.
 
+use super::actions::Action;
 use crate::engine::{Snapshot, Status};
+
+/// The compute devices the status line offers.
+pub struct Devices<'a> {
+    pub options: &'a [super::DeviceOption],
+    /// The key chosen (None: automatic).
+    pub current: Option<&'a str>,
+}
 
 /// What the status line shows.
 pub struct StatusView<'a> {
     pub backend: &'a str,
+    /// The device combo (None: the backend as text only).
+    pub devices: Option<Devices<'a>>,
     pub latest: Option<&'a Snapshot>,
     /// UI time per frame, p95 (None in deterministic test runs).
     pub frame_p95_ms: Option<f32>,
@@ -12,9 +22,16 @@ pub struct StatusView<'a> {
     pub timings: bool,
 }
 
-pub fn status_ui(ui: &mut egui::Ui, v: &StatusView) {
+/// Draws the line; the device combo returns the device the user chose.
+pub fn status_ui(ui: &mut egui::Ui, v: &StatusView) -> Vec<Action> {
+    let mut out = vec![];
     ui.horizontal(|ui| {
-        ui.label(format!("backend: {}", v.backend));
+        match &v.devices {
+            Some(d) => out.extend(device_combo(ui, d, v.backend)),
+            None => {
+                ui.label(format!("backend: {}", v.backend));
+            }
+        }
         ui.separator();
         let Some(s) = v.latest else {
             ui.label("ready: press Run");
@@ -45,6 +62,35 @@ pub fn status_ui(ui: &mut egui::Ui, v: &StatusView) {
             ui.label(format!("frame p95 {p95:.1} ms"));
         }
     });
+    out
+}
+
+/// "backend: …" as a combo of the devices: choosing one restarts the engine on it.
+fn device_combo(ui: &mut egui::Ui, d: &Devices, running_on: &str) -> Vec<Action> {
+    let mut out = vec![];
+    ui.label("backend:");
+    egui::ComboBox::from_id_salt("device")
+        .selected_text(running_on)
+        .show_ui(ui, |ui| {
+            if ui
+                .selectable_label(d.current.is_none(), "automatic")
+                .clicked()
+                && d.current.is_some()
+            {
+                out.push(Action::ChooseDevice(None));
+            }
+            for o in d.options {
+                let on = d.current == Some(o.key.as_str());
+                if ui.selectable_label(on, &o.label).clicked() && !on {
+                    out.push(Action::ChooseDevice(Some(o.key.clone())));
+                }
+            }
+        })
+        .response
+        .on_hover_text(
+            "Compute device: choosing another restarts the engine (the run is forgotten)",
+        );
+    out
 }
 
 pub fn status_text(s: &Status) -> String {

@@ -80,6 +80,7 @@ pub fn toolbar_ui(
     prefs: &mut ViewPrefs,
     window: &mut ViewWindow,
     show_about: &mut bool,
+    show_models: &mut bool,
 ) -> Vec<Action> {
     let mut out = vec![];
     let running = matches!(status, Some(Status::Running));
@@ -142,6 +143,9 @@ pub fn toolbar_ui(
         {
             out.push(Action::AskExport);
         }
+        ui.separator();
+        ui.toggle_value(show_models, "Models…")
+            .on_hover_text("The models found, import one into your own folder, remove one");
         ui.separator();
         ui.toggle_value(show_about, "About")
             .on_hover_text("Version and credits of the bundled images and data");
