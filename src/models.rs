@@ -67,12 +67,14 @@ pub fn dirs() -> Vec<(PathBuf, Source)> {
     let exe = std::env::current_exe()
         .ok()
         .and_then(|e| std::fs::canonicalize(&e).ok().or(Some(e)));
-    if let Some(bin) = exe.as_ref().and_then(|e| e.parent()) {
-        if let Some(prefix) = bin.parent() {
-            out.push((prefix.join("share/posterior-lab/models"), Source::Installed));
-            // A macOS bundle: Contents/MacOS/posterior-lab next to Contents/Resources.
-            out.push((prefix.join("Resources/models"), Source::Installed));
-        }
+    if let Some(prefix) = exe
+        .as_ref()
+        .and_then(|e| e.parent())
+        .and_then(|b| b.parent())
+    {
+        out.push((prefix.join("share/posterior-lab/models"), Source::Installed));
+        // A macOS bundle: Contents/MacOS/posterior-lab next to Contents/Resources.
+        out.push((prefix.join("Resources/models"), Source::Installed));
     }
     if let Some(u) = user_dir() {
         out.push((u, Source::User));
@@ -153,7 +155,8 @@ pub fn in_dir(dir: &Path, source: Source) -> Vec<Found> {
             let text = crate::files::read_text(&card_path).ok()?;
             let card = ModelCard::parse(&text, &card_path).ok()?;
             let name = p.file_name()?.to_string_lossy().to_string();
-            p.join(&card.weights).is_file().then(|| Found {
+            let weights = p.join(&card.weights).is_file();
+            weights.then_some(Found {
                 name,
                 dir: p,
                 source,

@@ -767,3 +767,60 @@ fn eval_model_refuses_an_empty_set() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("no images"), "{err}");
 }
+
+/// `--list-devices`, `--device` on a command, `--version`, and a recipe naming a model that no
+/// folder holds: answers and one-line errors.
+#[test]
+fn devices_version_and_model_names() {
+    let o = bin().arg("--list-devices").output().unwrap();
+    let list = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && list.contains("cpu: burn flex"),
+        "{list}"
+    );
+    let o = bin().arg("--version").output().unwrap();
+    let v = String::from_utf8_lossy(&o.stdout);
+    assert!(v.starts_with("posterior-lab 0.1.0 ("), "{v}");
+
+    let dir = workspace("devices");
+    let r = recipe(&dir, "r.ron", &BASE.replace("SAMPLER", "Exact"));
+    let sample = |device: &str, out: &str| {
+        bin()
+            .args(["sample", "--quiet", "--device", device, "--recipe"])
+            .arg(&r)
+            .arg("--out")
+            .arg(dir.join(out))
+            .output()
+            .unwrap()
+    };
+    let o = sample("cpu", "out-cpu");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: posterior_lab::output::Summary =
+        ron::from_str(&std::fs::read_to_string(dir.join("out-cpu/summary.ron")).unwrap()).unwrap();
+    assert!(s.backend.contains("cpu"), "{}", s.backend);
+    let o = sample("no-such-gpu", "out-bad");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no device 'no-such-gpu'") && err.contains("cpu"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!dir.join("out-bad").exists());
+
+    // A bare model name that no folder holds: named in the message, with where it looked.
+    let named = recipe(
+        &dir,
+        "named.ron",
+        &BASE
+            .replace("Gmm(\"prior.ron\")", "Model(\"no-such-model\")")
+            .replace("SAMPLER", "Dps(steps: 5)"),
+    );
+    let o = run(&named, &dir.join("out-named"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("Model(\"no-such-model\")") && err.contains("posterior-lab models"),
+        "{err}"
+    );
+}
