@@ -55,6 +55,9 @@ pub enum Command {
         /// most chains − 1).
         #[arg(long, value_name = "K")]
         components: Option<usize>,
+        /// Also write trace.npy and trace_x0.npy: x_t and x̂0 of every chain after each step.
+        #[arg(long)]
+        trace: bool,
     },
     /// Print throughput figures for each backend.
     Bench {
@@ -147,7 +150,15 @@ pub fn run(cli: Cli) -> Result<()> {
             backend,
             quiet,
             components,
-        }) => sample(recipe, out, backend, device, quiet, components),
+            trace,
+        }) => sample(
+            recipe,
+            out,
+            backend,
+            device,
+            quiet,
+            output::RunOptions { components, trace },
+        ),
         Some(Command::Models { import, remove }) => models_cmd(import, remove, device),
         Some(Command::Bench {
             backend,
@@ -209,8 +220,9 @@ fn sample(
     backend: Option<BackendKind>,
     device: Option<&str>,
     quiet: bool,
-    components: Option<usize>,
+    opts: output::RunOptions,
 ) -> Result<()> {
+    let components = opts.components;
     let sel = backend::choose(backend, device)?;
     if !quiet {
         eprintln!("{}", sel.notice);
@@ -237,7 +249,7 @@ fn sample(
         bar.set_message(loaded.recipe.sampler.name());
         bar
     });
-    let result = output::run(&loaded, &sel.description, components, |state| {
+    let result = output::run(&loaded, &sel.description, opts, |state| {
         if let Some(bar) = &bar {
             bar.set_length(state.total_steps as u64);
             bar.set_position(state.step as u64);

@@ -27,7 +27,25 @@ pub struct RunResult {
     pub pca: Pca,
     /// Per-pixel intervals and, when the truth is known, calibration.
     pub stats: PixelStats,
+    /// With `--trace`: every step's x_t and x̂0.
+    pub trace: Option<Trace>,
     pub summary: Summary,
+}
+
+/// x_t and x̂0 of every chain after each step, frame 0 the start: [frames, chains, C, H, W].
+pub struct Trace {
+    pub frames: usize,
+    pub x: Vec<f32>,
+    pub x0: Vec<f32>,
+}
+
+impl Trace {
+    fn push(&mut self, state: &ChainState) -> Result<()> {
+        self.x.extend(tensor::to_vec(&state.x)?);
+        self.x0.extend(tensor::to_vec(&state.x0_hat)?);
+        self.frames += 1;
+        Ok(())
+    }
 }
 
 /// `summary.ron`.
@@ -76,14 +94,23 @@ pub struct Summary {
 }
 
 /// Runs the recipe's sampler to the end; `on_step` sees every intermediate state.
-/// `components`: how many principal components to write (default: up to
-/// [`uncertainty::DEFAULT_COMPONENTS`], at most chains − 1); checked before anything runs.
+/// What `sample` was asked for beyond the recipe.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Principal components to write (default: up to [`uncertainty::DEFAULT_COMPONENTS`], at
+    /// most chains − 1); checked before anything runs.
+    pub components: Option<usize>,
+    /// Keep every step's x_t and x̂0 (`trace.npy`, `trace_x0.npy`).
+    pub trace: bool,
+}
+
 pub fn run(
     loaded: &Loaded,
     backend: &str,
-    components: Option<usize>,
+    opts: RunOptions,
     mut on_step: impl FnMut(&ChainState),
 ) -> Result<RunResult> {
+    let components = opts.components;
     let recipe = &loaded.recipe;
     let problem = &loaded.problem;
     let k =
@@ -91,7 +118,43 @@ pub fn run(
     uncertainty::check_components(k, recipe.chains)?;
     let start = Instant::now();
     let mut sampler = samplers::build(&recipe.sampler, problem, recipe.chains, recipe.seed)?;
-    samplers::run(sampler.as_mut(), problem, &mut on_step)?;
+    let mut trace = None;
+    if opts.trace {
+        let frames = sampler.state().total_steps.saturating_add(1);
+        let values = frames
+            .checked_mul(recipe.chains)
+            .and_then(|v| v.checked_mul(problem.dim()))
+            .filter(|v| *v <= crate::files::MAX_ELEMENTS)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "--trace",
+                    format!(
+                        "{frames} frames × {} chains × {} values is more than {} per array: use \
+                         fewer steps or chains",
+                        recipe.chains,
+                        problem.dim(),
+                        crate::files::MAX_ELEMENTS
+                    ),
+                )
+            })?;
+        let mut t = Trace {
+            frames: 0,
+            x: Vec::with_capacity(values),
+            x0: Vec::with_capacity(values),
+        };
+        t.push(sampler.state())?;
+        trace = Some(t);
+    }
+    let mut traced = Ok(());
+    samplers::run(sampler.as_mut(), problem, |state| {
+        if let Some(t) = trace.as_mut()
+            && traced.is_ok()
+        {
+            traced = t.push(state);
+        }
+        on_step(state)
+    })?;
+    traced?;
     let out = sampler.samples();
     let samples = tensor::to_vec(&out)?;
     let seconds = start.elapsed().as_secs_f64();
@@ -155,6 +218,7 @@ pub fn run(
         },
         pca,
         stats,
+        trace,
     })
 }
 
@@ -212,6 +276,10 @@ fn write_files(staging: &Path, loaded: &Loaded, r: &RunResult) -> Result<Vec<Str
     put_npy("pca_variance.npy", &[r.pca.k()], &pca_var)?;
     let quantiles = [r.stats.lower.as_slice(), r.stats.upper.as_slice()].concat();
     put_npy("quantiles.npy", &[2, c, h, w], &quantiles)?;
+    if let Some(t) = &r.trace {
+        put_npy("trace.npy", &[t.frames, r.chains, c, h, w], &t.x)?;
+        put_npy("trace_x0.npy", &[t.frames, r.chains, c, h, w], &t.x0)?;
+    }
     if let Some(t) = &loaded.truth {
         put_npy("truth.npy", &[c, h, w], t)?;
         put_npy("y.npy", &loaded.y_shape, &loaded.y)?;

@@ -824,3 +824,81 @@ fn devices_version_and_model_names() {
         "{err}"
     );
 }
+
+/// `--trace`: x_t and x̂0 of every chain after each step, the start first, the last x̂0 frame
+/// equal to the samples; a trace too large to hold is refused before the run.
+#[test]
+fn trace_writes_every_step() {
+    let dir = workspace("trace");
+    let r = recipe(&dir, "r.ron", &BASE.replace("SAMPLER", "Dps(steps: 6)"));
+    let out = dir.join("out");
+    let o = bin()
+        .args([
+            "sample",
+            "--quiet",
+            "--backend",
+            "cpu",
+            "--trace",
+            "--recipe",
+        ])
+        .arg(&r)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let x = npy::read(&out.join("trace.npy")).unwrap();
+    let x0 = npy::read(&out.join("trace_x0.npy")).unwrap();
+    assert_eq!(x.shape, vec![7, 12, 1, 4, 4]);
+    assert_eq!(x0.shape, x.shape);
+    let samples = npy::read(&out.join("samples.npy")).unwrap();
+    let frame = 12 * 16;
+    assert_eq!(&x0.data[6 * frame..], samples.data.as_slice());
+    // The states move: every step's x_t differs from the one before, and the noise falls.
+    let spread = |f: usize| {
+        x.data[f * frame..(f + 1) * frame]
+            .iter()
+            .map(|v| v * v)
+            .sum::<f32>()
+    };
+    for f in 1..7 {
+        assert_ne!(
+            &x.data[(f - 1) * frame..f * frame],
+            &x.data[f * frame..(f + 1) * frame]
+        );
+    }
+    assert!(
+        spread(0) > 10.0 * spread(6),
+        "{} vs {}",
+        spread(0),
+        spread(6)
+    );
+
+    let big = recipe(
+        &dir,
+        "big.ron",
+        &BASE
+            .replace("SAMPLER", "Dps(steps: 900000)")
+            .replace("chains: 12", "chains: 1000"),
+    );
+    let o = bin()
+        .args([
+            "sample",
+            "--quiet",
+            "--backend",
+            "cpu",
+            "--trace",
+            "--recipe",
+        ])
+        .arg(&big)
+        .arg("--out")
+        .arg(dir.join("out-big"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--trace") && err.contains("fewer steps or chains"),
+        "{err}"
+    );
+}

@@ -203,7 +203,7 @@ fn chains_ui(ui: &mut egui::Ui, v: &ResultsView, window: &ViewWindow, side: f32,
     let what = if v.show_x0 {
         "Chains (x0-hat)"
     } else {
-        "Chains (x_t)"
+        "Chains (x_t, scaled by 1/sqrt(1+σ²))"
     };
     ui.label(RichText::new(what).strong());
     let n = v.run.chains.len();

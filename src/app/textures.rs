@@ -51,14 +51,24 @@ impl RunTextures {
         self.spread.set(ctx, "spread", img);
         self.spread_top = top;
         let src = if show_x0 { &snap.x0_hat } else { &snap.x };
+        // x_t has standard deviation about √(1 + σ²): drawn as is it would be clipped to
+        // salt-and-pepper for most of a run, so it is shown scaled back to the data's range.
+        let scale = if show_x0 {
+            1.0
+        } else {
+            (1.0 / (1.0 + snap.sigma * snap.sigma).sqrt()) as f32
+        };
         let n = src.len() / d.max(1);
         self.chains.resize_with(n, Tex::default);
         for (k, tex) in self.chains.iter_mut().enumerate() {
-            tex.set(
-                ctx,
-                &format!("chain-{k}"),
-                views::to_color_image(&src[k * d..(k + 1) * d], shape),
-            );
+            let chain = &src[k * d..(k + 1) * d];
+            let img = if scale == 1.0 {
+                views::to_color_image(chain, shape)
+            } else {
+                let scaled: Vec<f32> = chain.iter().map(|v| v * scale).collect();
+                views::to_color_image(&scaled, shape)
+            };
+            tex.set(ctx, &format!("chain-{k}"), img);
         }
     }
 }
