@@ -74,6 +74,10 @@ pub enum Command {
         /// Fashion-MNIST images (run from the source tree).
         #[arg(long, conflicts_with = "table")]
         calibration: bool,
+        /// Only the uncertainty analysis: PCA and per-pixel intervals of 256 chains of a
+        /// 3×256×256 image (64 chains of 3×64×64 with --quick).
+        #[arg(long, conflicts_with_all = ["table", "calibration"])]
+        uncertainty: bool,
         /// Chains per sampler in the table (default 1000; 39 for --calibration).
         #[arg(long)]
         chains: Option<usize>,
@@ -165,10 +169,13 @@ pub fn run(cli: Cli) -> Result<()> {
             quick,
             table,
             calibration,
+            uncertainty,
             chains,
             images,
         }) => {
-            if table || calibration {
+            if uncertainty {
+                bench::uncertainty_speed(quick)
+            } else if table || calibration {
                 let sel = match device {
                     Some(_) => backend::choose(backend, device)?,
                     None => backend::select(Some(backend.unwrap_or(BackendKind::Cpu)))?,
