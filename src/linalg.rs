@@ -334,13 +334,20 @@ pub fn sym_eigen_desc(a: &Mat) -> (Vec<f64>, Mat) {
     let mut d = vec![0.0; n];
     let mut e = vec![0.0; n];
     tred2(n, &mut v, &mut d, &mut e);
-    tql2(n, &mut v, &mut d, &mut e);
+    // The QL rotations mix columns of V: on its transpose they mix contiguous rows.
+    let mut vt = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            vt[j * n + i] = v[i * n + j];
+        }
+    }
+    tql2(n, &mut vt, &mut d, &mut e);
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&i, &j| d[j].total_cmp(&d[i]));
     let mut u = Mat::zeros(n, n);
     for (new, &old) in order.iter().enumerate() {
         for k in 0..n {
-            u.data[k * n + new] = v[k * n + old];
+            u.data[k * n + new] = vt[old * n + k];
         }
     }
     (order.iter().map(|&i| d[i]).collect(), u)
@@ -443,9 +450,9 @@ fn tred2(n: usize, v: &mut [f64], d: &mut [f64], e: &mut [f64]) {
     e[0] = 0.0;
 }
 
-/// Implicit QL iterations on the tridiagonal (d, e), accumulating into `v`.
-fn tql2(n: usize, v: &mut [f64], d: &mut [f64], e: &mut [f64]) {
-    let at = |i: usize, j: usize| i * n + j;
+/// Implicit QL iterations on the tridiagonal (d, e), accumulating into `vt`, the transpose of
+/// the transformation (row i = eigenvector i).
+fn tql2(n: usize, vt: &mut [f64], d: &mut [f64], e: &mut [f64]) {
     for i in 1..n {
         e[i - 1] = e[i];
     }
@@ -495,10 +502,13 @@ fn tql2(n: usize, v: &mut [f64], d: &mut [f64], e: &mut [f64]) {
                     c = p / r;
                     p = c * d[i] - s * g;
                     d[i + 1] = h + s * (c * g + s * d[i]);
-                    for k in 0..n {
-                        h = v[at(k, i + 1)];
-                        v[at(k, i + 1)] = s * v[at(k, i)] + c * h;
-                        v[at(k, i)] = c * v[at(k, i)] - s * h;
+                    let (head, tail) = vt.split_at_mut((i + 1) * n);
+                    let row_i = &mut head[i * n..];
+                    let row_next = &mut tail[..n];
+                    for (a, b) in row_i.iter_mut().zip(row_next.iter_mut()) {
+                        let hk = *b;
+                        *b = s * *a + c * hk;
+                        *a = c * *a - s * hk;
                     }
                 }
                 p = -s * s2 * c3 * el1 * e[l] / dl1;

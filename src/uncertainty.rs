@@ -124,14 +124,16 @@ pub fn pca(samples: &[f32], chains: usize, k: usize) -> Result<Pca> {
     }
     let k = k.min(d);
     let mean = column_mean(samples, chains, d);
-    let centred: Vec<f32> = samples
-        .par_chunks(d)
-        .flat_map_iter(|row| {
-            row.iter()
-                .zip(&mean)
-                .map(|(x, m)| (f64::from(*x) - m) as f32)
-        })
-        .collect();
+    // One parallel pass, written in place (memory-bound: a 256-chain 3×256×256 set is 200 MB).
+    let mut centred = vec![0.0f32; samples.len()];
+    centred
+        .par_chunks_mut(d)
+        .zip(samples.par_chunks(d))
+        .for_each(|(c, row)| {
+            for ((c, x), m) in c.iter_mut().zip(row).zip(&mean) {
+                *c = (f64::from(*x) - m) as f32;
+            }
+        });
     let device = burn::tensor::Device::flex();
     let xc = crate::tensor::from_vec(centred, [chains, d], &device);
     let divisor = (chains - 1).max(1) as f64;
@@ -219,14 +221,19 @@ fn noise_floor(lambda: &[f64]) -> f64 {
     1e-9 * lambda.first().copied().unwrap_or(0.0).max(0.0) + f64::MIN_POSITIVE
 }
 
+/// Per-pixel mean over chains in f64, in parallel over blocks of pixels.
 fn column_mean(samples: &[f32], chains: usize, d: usize) -> Vec<f64> {
+    const BLOCK: usize = 4096;
     let mut mean = vec![0.0f64; d];
-    for row in samples.chunks(d).take(chains) {
-        for (m, x) in mean.iter_mut().zip(row) {
-            *m += f64::from(*x);
+    mean.par_chunks_mut(BLOCK).enumerate().for_each(|(b, m)| {
+        let (start, len) = (b * BLOCK, m.len());
+        for row in samples.chunks(d).take(chains) {
+            for (acc, x) in m.iter_mut().zip(&row[start..start + len]) {
+                *acc += f64::from(*x);
+            }
         }
-    }
-    mean.iter_mut().for_each(|m| *m /= chains as f64);
+        m.iter_mut().for_each(|v| *v /= chains as f64);
+    });
     mean
 }
 
