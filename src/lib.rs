@@ -26,6 +26,7 @@ pub mod ron_format;
 pub mod samplers;
 pub mod schedule;
 pub mod signals;
+pub mod teaching;
 pub mod tensor;
 pub mod testbeds;
 pub mod train;
