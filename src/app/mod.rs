@@ -299,7 +299,12 @@ impl PosteriorApp {
         if let Some(snap) = self.run.as_ref().and_then(|r| r.latest.as_ref()) {
             self.tex
                 .update(&ctx, snap, self.prefs.show_x0, self.prefs.show_std);
-            if let Some(u) = &snap.uncertainty {
+            // Only while the page is shown: a large picture's directions are many textures.
+            if let Some(u) = snap
+                .uncertainty
+                .as_ref()
+                .filter(|_| self.prefs.tab == CentralTab::Uncertainty)
+            {
                 let truth = snap.inputs.as_ref().and_then(|i| i.truth.as_deref());
                 let (id, shape) = (snap.run_id, snap.shape);
                 self.utex
