@@ -83,18 +83,7 @@ pub fn viridis(t: f32) -> [u8; 3] {
         [170.0, 220.0, 50.0],
         [253.0, 231.0, 37.0],
     ];
-    let t = if t.is_finite() {
-        t.clamp(0.0, 1.0)
-    } else {
-        0.0
-    } * 8.0;
-    let i = (t.floor() as usize).min(7);
-    let f = t - i as f32;
-    let mut out = [0u8; 3];
-    for k in 0..3 {
-        out[k] = (ANCHORS[i][k] * (1.0 - f) + ANCHORS[i + 1][k] * f).round() as u8;
-    }
-    out
+    piecewise(&ANCHORS, if t.is_finite() { t } else { 0.0 })
 }
 
 /// A diverging blue–white–red colormap at t in [-1, 1] (ColorBrewer RdBu anchors): signed
@@ -107,17 +96,19 @@ pub fn diverging(t: f32) -> [u8; 3] {
         [244.0, 165.0, 130.0],
         [178.0, 24.0, 43.0],
     ];
-    let t = if t.is_finite() {
-        t.clamp(-1.0, 1.0)
-    } else {
-        0.0
-    };
-    let x = (t + 1.0) * 2.0;
-    let i = (x.floor() as usize).min(3);
+    let t = if t.is_finite() { t } else { 0.0 };
+    piecewise(&ANCHORS, (t.clamp(-1.0, 1.0) + 1.0) / 2.0)
+}
+
+/// Linear interpolation through equally spaced anchor colours at u in [0, 1].
+fn piecewise(anchors: &[[f32; 3]], u: f32) -> [u8; 3] {
+    let segments = anchors.len() - 1;
+    let x = u.clamp(0.0, 1.0) * segments as f32;
+    let i = (x.floor() as usize).min(segments - 1);
     let f = x - i as f32;
     let mut out = [0u8; 3];
     for k in 0..3 {
-        out[k] = (ANCHORS[i][k] * (1.0 - f) + ANCHORS[i + 1][k] * f).round() as u8;
+        out[k] = (anchors[i][k] * (1.0 - f) + anchors[i + 1][k] * f).round() as u8;
     }
     out
 }

@@ -196,13 +196,14 @@ pub fn resolve(reference: &str, base: &Path) -> Result<PathBuf> {
     if local.exists() || !is_bare_name(reference) {
         return Ok(local);
     }
-    for (dir, _) in dirs() {
-        let p = dir.join(reference);
-        if p.join(CARD_FILE).is_file() {
-            return Ok(p);
-        }
+    let searched = dirs();
+    if let Some((dir, _)) = searched
+        .iter()
+        .find(|(dir, _)| dir.join(reference).join(CARD_FILE).is_file())
+    {
+        return Ok(dir.join(reference));
     }
-    let searched: Vec<String> = dirs()
+    let searched: Vec<String> = searched
         .iter()
         .map(|(d, _)| d.display().to_string())
         .collect();

@@ -69,6 +69,19 @@ const BASE: &str = r#"(
     seed: 7,
 )"#;
 
+/// `sample --quiet --backend cpu EXTRA… --recipe R --out OUT`.
+fn run_quiet(recipe: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    bin()
+        .args(["sample", "--quiet", "--backend", "cpu"])
+        .args(extra)
+        .arg("--recipe")
+        .arg(recipe)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 fn run(recipe: &Path, out: &Path) -> std::process::Output {
     bin()
         .args(["sample", "--recipe"])
@@ -167,42 +180,14 @@ fn sample_writes_every_output_of_the_contract() {
     assert_eq!(s.pca_explained.len(), 11);
     // K on request, and a K the chains cannot carry is refused before anything runs.
     let out_k = dir.join("out-k");
-    let o = bin()
-        .args([
-            "sample",
-            "--quiet",
-            "--backend",
-            "cpu",
-            "--components",
-            "3",
-            "--recipe",
-        ])
-        .arg(&r)
-        .arg("--out")
-        .arg(&out_k)
-        .output()
-        .unwrap();
+    let o = run_quiet(&r, &out_k, &["--components", "3"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(
         npy::read(&out_k.join("pca.npy")).unwrap().shape,
         vec![3, 1, 4, 4]
     );
     let out_bad = dir.join("out-bad");
-    let o = bin()
-        .args([
-            "sample",
-            "--quiet",
-            "--backend",
-            "cpu",
-            "--components",
-            "12",
-            "--recipe",
-        ])
-        .arg(&r)
-        .arg("--out")
-        .arg(&out_bad)
-        .output()
-        .unwrap();
+    let o = run_quiet(&r, &out_bad, &["--components", "12"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("K = 12 is more than chains − 1 = 11"), "{err}");
@@ -832,20 +817,7 @@ fn trace_writes_every_step() {
     let dir = workspace("trace");
     let r = recipe(&dir, "r.ron", &BASE.replace("SAMPLER", "Dps(steps: 6)"));
     let out = dir.join("out");
-    let o = bin()
-        .args([
-            "sample",
-            "--quiet",
-            "--backend",
-            "cpu",
-            "--trace",
-            "--recipe",
-        ])
-        .arg(&r)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = run_quiet(&r, &out, &["--trace"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let x = npy::read(&out.join("trace.npy")).unwrap();
     let x0 = npy::read(&out.join("trace_x0.npy")).unwrap();
@@ -881,20 +853,7 @@ fn trace_writes_every_step() {
             .replace("SAMPLER", "Dps(steps: 900000)")
             .replace("chains: 12", "chains: 1000"),
     );
-    let o = bin()
-        .args([
-            "sample",
-            "--quiet",
-            "--backend",
-            "cpu",
-            "--trace",
-            "--recipe",
-        ])
-        .arg(&big)
-        .arg("--out")
-        .arg(dir.join("out-big"))
-        .output()
-        .unwrap();
+    let o = run_quiet(&big, &dir.join("out-big"), &["--trace"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(

@@ -209,7 +209,7 @@ impl PosteriorApp {
         match sel {
             Ok(sel) => {
                 self.reset();
-                let fresh = crate::engine::Engine::spawn(sel.device.clone(), self.wake_fn());
+                let fresh = crate::engine::Engine::spawn(sel.device.clone(), self.wake.clone());
                 let old = std::mem::replace(&mut self.engine, fresh);
                 let _ = std::thread::Builder::new()
                     .name("posterior-lab-old-engine".into())

@@ -483,12 +483,6 @@ impl PosteriorApp {
     }
 }
 
-impl PosteriorApp {
-    fn wake_fn(&self) -> Option<engine_wake::Wake> {
-        self.wake.clone()
-    }
-}
-
 /// After SIGINT/SIGTERM (see [`crate::signals`]) the event loop never returns, so a watcher
 /// removes the window's temporary folder and ends the process.
 fn watch_signals(session: PathBuf) {

@@ -150,22 +150,12 @@ pub fn measurement_image(y: &[f32], seen: &[bool], shape: [usize; 3]) -> ColorIm
 /// Per-pixel standard deviation (or variance), averaged over channels, on viridis; returns the
 /// image and the value the top of the scale means.
 pub fn spread_image(var: &[f32], shape: [usize; 3], std: bool) -> (ColorImage, f32) {
-    let [c, h, w] = shape;
-    let vals: Vec<f32> = (0..h * w)
-        .map(|i| {
-            let v = (0..c).map(|ch| var[ch * h * w + i]).sum::<f32>() / c as f32;
-            if std { v.max(0.0).sqrt() } else { v }
-        })
-        .collect();
-    let top = vals.iter().cloned().fold(0.0f32, f32::max).max(1e-6);
-    let px = vals
-        .iter()
-        .map(|v| {
-            let [r, g, b] = viridis(v / top);
-            Color32::from_rgb(r, g, b)
-        })
-        .collect();
-    (ColorImage::new([w, h], px), top)
+    let [_, h, w] = shape;
+    let mut vals = channel_mean(var, shape);
+    if std {
+        vals.iter_mut().for_each(|v| *v = v.max(0.0).sqrt());
+    }
+    viridis_image(&vals, [w, h])
 }
 
 /// The mean over channels of a [C, H, W] buffer: one value per pixel.
@@ -296,20 +286,7 @@ pub fn image_view(
 pub fn colorbar(ui: &mut egui::Ui, top: f32, height: f32, label: &str) {
     ui.vertical(|ui| {
         ui.label(egui::RichText::new(label).small());
-        let (rect, _) = ui.allocate_exact_size(Vec2::new(14.0, height), Sense::hover());
-        let p = ui.painter_at(rect);
-        let n = 32;
-        for k in 0..n {
-            let t = 1.0 - k as f32 / (n - 1) as f32;
-            let [r, g, b] = viridis(t);
-            let y0 = rect.min.y + rect.height() * k as f32 / n as f32;
-            let y1 = rect.min.y + rect.height() * (k + 1) as f32 / n as f32;
-            p.rect_filled(
-                Rect::from_min_max(pos2(rect.min.x, y0), pos2(rect.max.x, y1 + 0.5)),
-                0.0,
-                Color32::from_rgb(r, g, b),
-            );
-        }
+        gradient_strip(ui, height, viridis);
         ui.label(egui::RichText::new(format!("{top:.3}")).small());
         ui.label(egui::RichText::new("0").small());
     });
@@ -320,20 +297,24 @@ pub fn diverging_colorbar(ui: &mut egui::Ui, top: f32, height: f32, label: &str)
     ui.vertical(|ui| {
         ui.label(egui::RichText::new(label).small());
         ui.label(egui::RichText::new(format!("+{top:.3}")).small());
-        let (rect, _) = ui.allocate_exact_size(Vec2::new(14.0, height), Sense::hover());
-        let p = ui.painter_at(rect);
-        let n = 32;
-        for k in 0..n {
-            let t = 1.0 - 2.0 * k as f32 / (n - 1) as f32;
-            let [r, g, b] = diverging(t);
-            let y0 = rect.min.y + rect.height() * k as f32 / n as f32;
-            let y1 = rect.min.y + rect.height() * (k + 1) as f32 / n as f32;
-            p.rect_filled(
-                Rect::from_min_max(pos2(rect.min.x, y0), pos2(rect.max.x, y1 + 0.5)),
-                0.0,
-                Color32::from_rgb(r, g, b),
-            );
-        }
+        gradient_strip(ui, height, |u| diverging(2.0 * u - 1.0));
         ui.label(egui::RichText::new(format!("-{top:.3}")).small());
     });
+}
+
+/// A 14-pixel-wide strip of `color(u)`, u from 1 at the top to 0 at the bottom.
+fn gradient_strip(ui: &mut egui::Ui, height: f32, color: impl Fn(f32) -> [u8; 3]) {
+    let (rect, _) = ui.allocate_exact_size(Vec2::new(14.0, height), Sense::hover());
+    let p = ui.painter_at(rect);
+    let n = 32;
+    for k in 0..n {
+        let [r, g, b] = color(1.0 - k as f32 / (n - 1) as f32);
+        let y0 = rect.min.y + rect.height() * k as f32 / n as f32;
+        let y1 = rect.min.y + rect.height() * (k + 1) as f32 / n as f32;
+        p.rect_filled(
+            Rect::from_min_max(pos2(rect.min.x, y0), pos2(rect.max.x, y1 + 0.5)),
+            0.0,
+            Color32::from_rgb(r, g, b),
+        );
+    }
 }
