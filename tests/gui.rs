@@ -12,30 +12,16 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use posterior_lab::app::setup::OpKind;
 use posterior_lab::app::{Action, PosteriorApp, toolbar};
-use posterior_lab::engine::{Engine, RunInputs, Snapshot, Status, TracePoint};
+use posterior_lab::engine::{RunInputs, Snapshot, Status, TracePoint};
 use std::sync::Arc;
 use std::time::Duration;
-
-fn has_vulkan() -> bool {
-    // The wgpu renderer needs an adapter (lavapipe is enough). CI installs it and sets CI=true.
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        return true;
-    }
-    !posterior_lab::backend::adapters().is_empty()
-}
-
-macro_rules! need_vulkan {
-    () => {
-        if !has_vulkan() {
-            eprintln!("skipped: no Vulkan adapter (install mesa-vulkan-drivers)");
-            return;
-        }
-    };
-}
+#[macro_use]
+#[path = "common/window.rs"]
+mod window;
+use window::harness;
 
 fn app() -> PosteriorApp {
-    let engine = Engine::spawn(Device::flex(), None);
-    let mut app = PosteriorApp::with_engine(engine, "cpu (burn flex), test".into(), true).unwrap();
+    let mut app = window::test_app();
     app.setup.sampler = "Dps(steps: 30)".into();
     app.setup.chains = 4;
     app.setup.seed = 3;
@@ -47,13 +33,6 @@ fn h_prior_gmm(app: &mut PosteriorApp) {
     app.setup.prior = "gmm-toy".into();
     app.setup.sampler = "Exact".into();
     app.reload_image();
-}
-
-fn harness(app: PosteriorApp) -> Harness<'static, PosteriorApp> {
-    Harness::builder()
-        .with_size([1280.0, 860.0])
-        .wgpu()
-        .build_eframe(move |_cc| app)
 }
 
 /// A button's accessible label: its text and the shortcut shown beside it.

@@ -60,3 +60,15 @@ for x0, y0, x1, y1 in [(5, 10, 130, 80), (20, 90, 140, 30), (70, 0, 60, 95), (0,
 for cx, cy, r in [(40, 30, 6), (110, 70, 7), (25, 75, 5)]:
     scratches[(xx - cx) ** 2 + (yy - cy) ** 2 < r * r] = 0.0
 np.save("mask-scratches-96x144.npy", scratches)
+
+# The 2-D lab's ring of eight modes (lab-ring.ron) observed through one oblique projection
+# (lab-ring-dps.ron): opening that recipe in the window opens the 2-D lab.
+with open("lab-ring.ron", "w") as f:
+    f.write("// Eight modes on a circle of radius 2, sd 0.2 (the 2-D lab's ring example).\n(\n")
+    f.write("    weights: [" + ", ".join(["0.125"] * 8) + "],\n    means: [\n")
+    for k in range(8):
+        t = 2 * np.pi * k / 8
+        f.write(f"        {fmt([round(2 * np.cos(t), 6) + 0.0, round(2 * np.sin(t), 6) + 0.0])},\n")
+    f.write("    ],\n    variances: [\n" + "".join("        [0.04, 0.04],\n" for _ in range(8)) + "    ],\n)\n")
+np.save("lab-A-1x2.npy", np.array([[0.6, 0.8]], np.float32))
+np.save("lab-ring-y.npy", np.array([1.3], np.float32))

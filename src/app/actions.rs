@@ -47,6 +47,8 @@ pub enum Action {
     RefreshModels,
     ImportModel(PathBuf),
     RemoveModel(String),
+    /// Something the 2-D lab's page asked for.
+    Lab(super::lab::LabAction),
 }
 
 impl PosteriorApp {
@@ -84,6 +86,7 @@ impl PosteriorApp {
                 self.models.confirm_remove = None;
                 self.refresh_models();
             }
+            Action::Lab(a) => self.lab.apply(a),
             Action::Undo => {
                 self.mask.undo();
             }
@@ -143,6 +146,9 @@ impl PosteriorApp {
                 } else {
                     self.toasts.error("export: nothing has run yet");
                 }
+            }
+            Action::Dropped(p) if p.extension().is_some_and(|e| e == "ron") => {
+                self.open_recipe(&p);
             }
             Action::OpenImage(p) | Action::Dropped(p) => {
                 self.setup.image = p.display().to_string();

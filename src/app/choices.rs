@@ -4,16 +4,44 @@
 use super::catalog::PriorEntry;
 use super::{Mode, PosteriorApp, catalog};
 use crate::error::{Error, Result};
+use crate::lab::LabScene;
+use crate::priors::PriorSpec;
 use crate::recipe::Recipe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 impl PosteriorApp {
+    /// Opens a recipe (a dropped `.ron` file): in the recipe editor, and in the 2-D lab when
+    /// its prior is a 2-D mixture. A bad recipe is reported, nothing else changes.
+    pub fn open_recipe(&mut self, path: &Path) {
+        if let Err(e) = self.load_recipe_file(path) {
+            self.toasts.error(e.to_string());
+        }
+    }
+
     pub(super) fn load_recipe_file(&mut self, path: &Path) -> Result<()> {
         let text = crate::files::read_text(path)?;
-        Recipe::parse(&text).map_err(|e| Error::file(path, format!("not a valid recipe: {e}")))?;
+        let recipe = Recipe::parse(&text)
+            .map_err(|e| Error::file(path, format!("not a valid recipe: {e}")))?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        if recipe.shape == (1, 1, 2) && matches!(recipe.prior, PriorSpec::Gmm(_)) {
+            // A 2-D mixture: the lab is where it can be seen.
+            self.open_in_lab(recipe, &base)
+                .map_err(|e| Error::file(path, e.to_string()))?;
+        }
         self.mode = Mode::Recipe { text, base };
+        Ok(())
+    }
+
+    /// Opens the 2-D lab on a recipe's mixture, operator and y, running its sampler.
+    fn open_in_lab(&mut self, recipe: Recipe, base: &Path) -> Result<()> {
+        let sampler = crate::ron_format::to_string(&recipe.sampler)
+            .map_err(|e| Error::invalid("sampler", e))?;
+        let (chains, seed) = (recipe.chains, recipe.seed);
+        let loaded = crate::recipe::load_recipe(recipe, base, &burn::tensor::Device::flex())?;
+        let scene = LabScene::from_problem(&loaded.problem)?;
+        self.lab.open_scene(scene, sampler, chains, seed);
+        self.prefs.tab = super::toolbar::CentralTab::Lab;
         Ok(())
     }
 

@@ -14,6 +14,7 @@ pub mod controls;
 pub mod designer;
 pub mod dialogs;
 pub mod export;
+pub mod lab;
 pub mod mask_editor;
 pub mod models_window;
 pub mod plots;
@@ -39,6 +40,7 @@ use dialogs::{Choice, PathPrompt};
 use mask_editor::MaskEditor;
 use preview::{Measurement, PreviewWorker};
 use setup::{OpKind, Setup};
+pub use status_bar::{DeviceOption, percentile};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -71,6 +73,7 @@ pub struct Persisted {
     pub uncertainty: UncertaintyPrefs,
     /// The compute device chosen in the window ("cpu" or an adapter's name); None: automatic.
     pub device: Option<String>,
+    pub lab: lab::LabPrefs,
 }
 
 impl Default for Persisted {
@@ -81,36 +84,9 @@ impl Default for Persisted {
             working_side: 128,
             uncertainty: UncertaintyPrefs::default(),
             device: None,
+            lab: lab::LabPrefs::default(),
         }
     }
-}
-
-/// A compute device the window offers: what the combo shows and what `--device` would take.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeviceOption {
-    pub label: String,
-    pub key: String,
-}
-
-/// The adapters of this machine and the CPU backend (listed once, at start-up).
-fn device_options() -> Vec<DeviceOption> {
-    let mut out: Vec<DeviceOption> = backend::adapters()
-        .into_iter()
-        .map(|a| DeviceOption {
-            label: format!(
-                "{} ({}{})",
-                a.name,
-                a.api,
-                if a.software { ", software" } else { "" }
-            ),
-            key: a.name,
-        })
-        .collect();
-    out.push(DeviceOption {
-        label: "cpu (burn flex)".into(),
-        key: "cpu".into(),
-    });
-    out
 }
 
 /// A run as the window follows it.
@@ -130,6 +106,7 @@ pub struct PosteriorApp {
     pub working_side: usize,
     pub uncertainty: UncertaintyPrefs,
     pub explorer: Explorer,
+    pub lab: lab::Lab,
     pub mode: Mode,
     engine: Engine,
     pub backend: String,
@@ -194,7 +171,7 @@ impl PosteriorApp {
             opts.deterministic,
             Some(wake),
         )?;
-        app.devices = device_options();
+        app.devices = status_bar::device_options();
         app.device = opts
             .device
             .clone()
@@ -207,6 +184,7 @@ impl PosteriorApp {
             app.prefs = saved.prefs;
             app.working_side = saved.working_side.clamp(32, 512);
             app.uncertainty = saved.uncertainty;
+            app.lab.prefs = saved.lab;
             app.reload_image();
         }
         if let Some(path) = &opts.recipe
@@ -247,6 +225,7 @@ impl PosteriorApp {
             working_side: saved.working_side,
             uncertainty: saved.uncertainty,
             explorer: Explorer::default(),
+            lab: lab::Lab::new(wake.clone(), deterministic),
             mode: Mode::Designer,
             engine,
             backend,
@@ -296,6 +275,9 @@ impl PosteriorApp {
         }
         self.update_preview(&ctx);
         self.explorer.tick(&ctx);
+        if self.prefs.tab == CentralTab::Lab {
+            self.lab.update(&ctx);
+        }
         if let Some(snap) = self.run.as_ref().and_then(|r| r.latest.as_ref()) {
             self.tex
                 .update(&ctx, snap, self.prefs.show_x0, self.prefs.show_std);
@@ -322,6 +304,7 @@ impl PosteriorApp {
             .resizable(true)
             .default_size(190.0)
             .show(ui, |ui| match &latest {
+                _ if self.prefs.tab == CentralTab::Lab => lab::timeline::charts_ui(ui, &self.lab),
                 Some(s) => plots::plots_ui(ui, s),
                 None => {
                     ui.label("Plots of σ, residuals and PSNR appear when a run starts.");
@@ -341,7 +324,12 @@ impl PosteriorApp {
         self.toasts.ui(&ctx);
 
         for a in actions {
-            self.apply(a);
+            if self.prefs.tab == CentralTab::Lab {
+                // The run controls and their keys drive the lab's particles on its page.
+                self.apply(lab::shortcut_action(a));
+            } else {
+                self.apply(a);
+            }
         }
         self.frame_ms.push(t0.elapsed().as_secs_f32() * 1000.0);
         if self.frame_ms.len() > 2000 {
@@ -396,6 +384,15 @@ impl PosteriorApp {
             .default_size(300.0)
             .show(ui, |ui| {
                 ui.heading("Posterior Lab");
+                if self.prefs.tab == CentralTab::Lab {
+                    ui.label(egui::RichText::new("2-D lab").strong());
+                    ui.separator();
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        let edits = lab::panel::panel_ui(ui, &mut self.lab);
+                        actions.extend(edits.into_iter().map(Action::Lab));
+                    });
+                    return;
+                }
                 actions.extend(controls::mode_tabs_ui(ui, &self.mode));
                 ui.separator();
                 egui::ScrollArea::vertical().show(ui, |ui| match &mut self.mode {
@@ -432,8 +429,20 @@ impl PosteriorApp {
                         "How the chains vary (principal directions) and whether their spread \
                          covers the truth (intervals, calibration)",
                     );
+                ui.selectable_value(tab, CentralTab::Lab, "2-D lab")
+                    .on_hover_text(
+                        "Guided diffusion in two dimensions: edit a mixture prior and a \
+                     measurement, watch any sampler's particles against the exact posterior",
+                    );
             });
             ui.separator();
+            if self.prefs.tab == CentralTab::Lab {
+                let timings = !self.deterministic;
+                let bar = lab::timeline::timeline_ui(ui, &mut self.lab, timings);
+                let edits = lab::canvas::canvas_ui(ui, &mut self.lab);
+                actions.extend(bar.into_iter().chain(edits).map(Action::Lab));
+                return;
+            }
             if self.prefs.tab == CentralTab::Uncertainty {
                 egui::ScrollArea::both().show(ui, |ui| {
                     let v = uncertainty::UncertaintyView {
@@ -499,15 +508,6 @@ fn watch_signals(session: PathBuf) {
         });
 }
 
-pub fn percentile(v: &[f32], q: f64) -> f32 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    s[((s.len() - 1) as f64 * q).round() as usize]
-}
-
 impl eframe::App for PosteriorApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.frame(ui);
@@ -521,6 +521,7 @@ impl eframe::App for PosteriorApp {
                 working_side: self.working_side,
                 uncertainty: self.uncertainty,
                 device: self.device.clone(),
+                lab: self.lab.prefs.clone(),
             };
             eframe::set_value(storage, eframe::APP_KEY, &saved);
         }

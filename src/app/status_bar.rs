@@ -122,3 +122,40 @@ pub fn speed_text(s: &Snapshot) -> String {
         _ => format!("{} steps in {:.2} s", s.step, s.busy_seconds),
     }
 }
+
+/// A compute device the window offers: what the combo shows and what `--device` would take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceOption {
+    pub label: String,
+    pub key: String,
+}
+
+/// The adapters of this machine and the CPU backend (listed once, at start-up).
+pub fn device_options() -> Vec<DeviceOption> {
+    let mut out: Vec<DeviceOption> = crate::backend::adapters()
+        .into_iter()
+        .map(|a| DeviceOption {
+            label: format!(
+                "{} ({}{})",
+                a.name,
+                a.api,
+                if a.software { ", software" } else { "" }
+            ),
+            key: a.name,
+        })
+        .collect();
+    out.push(DeviceOption {
+        label: "cpu (burn flex)".into(),
+        key: "cpu".into(),
+    });
+    out
+}
+
+pub fn percentile(v: &[f32], q: f64) -> f32 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    s[((s.len() - 1) as f64 * q).round() as usize]
+}

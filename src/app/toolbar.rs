@@ -34,6 +34,8 @@ pub enum CentralTab {
     Restoration,
     /// Principal directions, intervals and calibration.
     Uncertainty,
+    /// Guided diffusion in the plane.
+    Lab,
 }
 
 impl Default for ViewPrefs {

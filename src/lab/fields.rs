@@ -1,5 +1,5 @@
 //! Closed-form vector fields of guided diffusion on a Gaussian-mixture prior, in f64: the arrows
-//! the 2-D teaching lab (issue 14) is to draw, and what they are checked against. A [`Scene`] is
+//! the 2-D lab draws, and what they are checked against. A [`Scene`] is
 //! a prior, a linear measurement y = A x + σ_y n and its exact posterior; [`Scene::field`]
 //! evaluates, at a point x and noise level σ, the prior score, the exact noised-posterior score,
 //! the exact guidance ∇ log p_σ(y | x) (their difference) and the approximations samplers use in
@@ -23,6 +23,39 @@ pub enum Field {
     DpsGuidance,
     /// ΠGDM's guidance ∇ₓ log N(y; A x̂0(x), σ_y² I + r² A Aᵀ), r² = σ²/(1 + σ²).
     PigdmGuidance,
+    /// Annealed Langevin's likelihood term ∇ₓ log N(y; A x, (σ_y² + σ²) I): the measurement
+    /// applied to the noisy x itself, its variance widened by σ².
+    AldGuidance,
+    /// ALMC's likelihood term, in the lab's (variance-exploding) coordinates: its path targets
+    /// p_t(u)·exp(−‖y − A u‖²/(2σ_y²)) in the OU state u = x/√(1 + σ²), so the arrow is
+    /// ∇ₓ of −‖y − A x/√(1 + σ²)‖²/(2σ_y²): the whole likelihood, unannealed, at every σ.
+    AlmcGuidance,
+}
+
+impl Field {
+    /// Every arrow, in the order the lab lists them.
+    pub const ALL: [Field; 7] = [
+        Field::PriorScore,
+        Field::PosteriorScore,
+        Field::ExactGuidance,
+        Field::DpsGuidance,
+        Field::PigdmGuidance,
+        Field::AldGuidance,
+        Field::AlmcGuidance,
+    ];
+
+    /// A short label for legends.
+    pub fn label(self) -> &'static str {
+        match self {
+            Field::PriorScore => "prior score",
+            Field::PosteriorScore => "exact posterior score",
+            Field::ExactGuidance => "exact guidance",
+            Field::DpsGuidance => "DPS guidance",
+            Field::PigdmGuidance => "PiGDM guidance",
+            Field::AldGuidance => "ALD likelihood term",
+            Field::AlmcGuidance => "ALMC likelihood term",
+        }
+    }
 }
 
 /// A prior, a measurement and its exact posterior.
@@ -102,7 +135,24 @@ impl Scene {
                 let cov = self.a.matmul(&self.a.transpose()).scale(r2).add_diag(s2y);
                 self.guidance(x, sigma, &cov)?
             }
+            Field::AldGuidance => self.likelihood_at(x, 1.0, self.sigma_y.powi(2) + sigma * sigma),
+            Field::AlmcGuidance => {
+                let s = 1.0 / (1.0 + sigma * sigma).sqrt();
+                self.likelihood_at(x, s, self.sigma_y.powi(2))
+            }
         })
+    }
+
+    /// ∇ₓ log N(y; A(s x), v I) = s Aᵀ(y − A s x)/v.
+    fn likelihood_at(&self, x: &[f64], s: f64, v: f64) -> Vec<f64> {
+        let xs: Vec<f64> = x.iter().map(|xi| xi * s).collect();
+        let r: Vec<f64> = self
+            .y
+            .iter()
+            .zip(self.a.matvec(&xs))
+            .map(|(y, ax)| (y - ax) * s / v)
+            .collect();
+        self.a.tmatvec(&r)
     }
 
     /// Jᵀ Aᵀ cov⁻¹ (y − A x̂0(x)) with J = ∂x̂0/∂x = I + σ² ∇² log p_σ (symmetric), by central
@@ -230,6 +280,24 @@ mod tests {
                 / (2.0 * h);
             assert!((post[k] - fd).abs() < 1e-6, "{k}: {} vs {fd}", post[k]);
         }
+    }
+
+    #[test]
+    fn langevin_likelihood_terms_match_their_formulas() {
+        let scene = gaussian_scene(Mat::identity(2));
+        let (x, sigma) = ([0.4, -1.0], 0.8);
+        let r = 0.5 - (0.8 * 0.4 - 0.6);
+        let ald = scene.field(Field::AldGuidance, &x, sigma).unwrap();
+        let v = 0.09 + 0.64;
+        assert!((ald[0] - 0.8 * r / v).abs() < 1e-12 && (ald[1] - 0.6 * r / v).abs() < 1e-12);
+        // ALMC: d/dx of −(y − a·x s)²/(2σ_y²) = s a (y − s a·x)/σ_y², checked by differences.
+        let almc = scene.field(Field::AlmcGuidance, &x, sigma).unwrap();
+        let s = 1.0 / (1.0f64 + 0.64).sqrt();
+        let f = |x: [f64; 2]| -(0.5 - s * (0.8 * x[0] + 0.6 * x[1])).powi(2) / (2.0 * 0.09);
+        let h = 1e-6;
+        let fd0 = (f([x[0] + h, x[1]]) - f([x[0] - h, x[1]])) / (2.0 * h);
+        let fd1 = (f([x[0], x[1] + h]) - f([x[0], x[1] - h])) / (2.0 * h);
+        assert!((almc[0] - fd0).abs() < 1e-6 && (almc[1] - fd1).abs() < 1e-6);
     }
 
     #[test]

@@ -1,0 +1,39 @@
+//! What the window tests share: whether a Vulkan adapter is there for kittest's wgpu renderer,
+//! and the harness around an app. Included with `#[path]` by the window tests only.
+#![allow(dead_code)]
+
+use burn::tensor::Device;
+use egui_kittest::Harness;
+use posterior_lab::app::PosteriorApp;
+use posterior_lab::engine::Engine;
+
+pub fn has_vulkan() -> bool {
+    // The wgpu renderer needs an adapter (lavapipe is enough). CI installs it and sets CI=true.
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        return true;
+    }
+    !posterior_lab::backend::adapters().is_empty()
+}
+
+macro_rules! need_vulkan {
+    () => {
+        if !window::has_vulkan() {
+            eprintln!("skipped: no Vulkan adapter (install mesa-vulkan-drivers)");
+            return;
+        }
+    };
+}
+
+pub fn harness(app: PosteriorApp) -> Harness<'static, PosteriorApp> {
+    Harness::builder()
+        .with_size([1280.0, 860.0])
+        .wgpu()
+        .build_eframe(move |_cc| app)
+}
+
+/// A window on the CPU backend in test mode (no timings on screen, no settings, waits for what
+/// it asked its workers).
+pub fn test_app() -> PosteriorApp {
+    let engine = Engine::spawn(Device::flex(), None);
+    PosteriorApp::with_engine(engine, "cpu (burn flex), test".into(), true).unwrap()
+}
