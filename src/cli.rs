@@ -78,6 +78,10 @@ pub enum Command {
         /// 3×256×256 image (64 chains of 3×64×64 with --quick).
         #[arg(long, conflicts_with_all = ["table", "calibration"])]
         uncertainty: bool,
+        /// Only the 2-D lab: every sampler preset on its bundled scenes, final distance to the
+        /// exact posterior (1000 particles, or --chains).
+        #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty"])]
+        lab: bool,
         /// Chains per sampler in the table (default 1000; 39 for --calibration).
         #[arg(long)]
         chains: Option<usize>,
@@ -170,11 +174,18 @@ pub fn run(cli: Cli) -> Result<()> {
             table,
             calibration,
             uncertainty,
+            lab,
             chains,
             images,
         }) => {
             if uncertainty {
                 bench::uncertainty_speed(quick)
+            } else if lab {
+                bench::lab_table(
+                    chains
+                        .unwrap_or(1000)
+                        .clamp(10, crate::lab::run::MAX_PARTICLES),
+                )
             } else if table || calibration {
                 let sel = match device {
                     Some(_) => backend::choose(backend, device)?,

@@ -64,6 +64,25 @@ fn lab_snapshot_space_runs_and_scrubbing_shows_the_recorded_step() {
     wait_run(&mut h);
     let frames = h.state().lab.run.as_ref().unwrap().frames.clone();
     assert_eq!(frames.len(), 201, "every step is recorded, with the start");
+    // Clicking the middle of the step slider shows the middle of the run.
+    let slider = h
+        .get_by_role_and_label(egui::accesskit::Role::Slider, "step")
+        .rect();
+    h.hover_at(slider.center());
+    h.drag_at(slider.center());
+    h.run_steps(1);
+    h.drop_at(slider.center());
+    h.run_steps(3);
+    let mid = h.state().lab.canvas.drawn_step.unwrap();
+    assert!(
+        (60..=140).contains(&mid),
+        "the slider's middle shows step {mid}"
+    );
+    assert!(
+        !h.state().lab.playback.playing,
+        "scrubbing pauses the replay"
+    );
+    assert_eq!(h.state().lab.shown().unwrap().x0, frames[mid].x0);
     h.state_mut().apply(Action::Lab(LabAction::Seek(120)));
     h.run_steps(3);
     let lab = &h.state().lab;

@@ -24,6 +24,42 @@ fn gaussian_scene() -> LabScene {
     }
 }
 
+/// The clean likelihood shading is N(y; a·x, σ_y²) up to its scale, whatever the prior.
+#[test]
+fn the_clean_likelihood_is_the_measurement_band() {
+    let scene = examples::moons();
+    let bounds = Bounds::default();
+    let req = Request {
+        scene,
+        bounds,
+        density: Density::Likelihood,
+        noised: false,
+        sigma: 0.3,
+        grid: 30,
+        fields: vec![],
+        arrows: 0,
+        reference: 0,
+    };
+    let pic = req.compute().unwrap();
+    let (y, s2y) = (0.3, 0.15f64 * 0.15);
+    let mut ratios = vec![];
+    for i in 0..30 {
+        for j in 0..30 {
+            let p = cell_centre(&bounds, 30, i, j);
+            let v = f64::from(pic.density[i * 30 + j]);
+            if v > 1e-6 {
+                ratios.push(v.ln() + (y - p[0]).powi(2) / (2.0 * s2y));
+            }
+        }
+    }
+    let spread = ratios.iter().cloned().fold(f64::MIN, f64::max)
+        - ratios.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(
+        ratios.len() > 50 && spread < 1e-3,
+        "log-ratio spread {spread}"
+    );
+}
+
 /// (C + s I)⁻¹ v for a symmetric 2×2 C = [[a, b], [b, d]].
 fn solve2(c: [f64; 3], s: f64, v: [f64; 2]) -> [f64; 2] {
     let (a, b, d) = (c[0] + s, c[1], c[2] + s);
@@ -167,26 +203,23 @@ fn exact_and_eps_particles_end_on_the_exact_posterior() {
 }
 
 /// Every sampler's tested preset runs to the end on every bundled scene (the lab offers them
-/// all); prints how far each ends from the exact posterior.
+/// all), through the same code as `posterior-lab bench --lab`; Exact ends at the exact floor.
 #[test]
 fn every_preset_runs_on_every_scene() {
-    for name in examples::NAMES {
-        let scene = examples::example(name).unwrap();
-        for info in samplers::ALL {
-            let spec = samplers::parse(info.preset).unwrap();
-            let t0 = std::time::Instant::now();
-            let (run_info, frames) = run_to_end(&scene, spec, 1000);
-            let last = frames.last().unwrap();
-            assert!(last.x0.iter().flatten().all(|v| v.is_finite()));
-            eprintln!(
-                "{name:<13} {:<36} {:>5} steps {:>6.2} s  SW {:.3} (exact {:.3})  mode error {:.3} (exact {:.3})",
-                info.preset,
-                run_info.total_steps,
-                t0.elapsed().as_secs_f64(),
-                last.sw,
-                run_info.sw_floor.0,
-                last.mode_error,
-                run_info.mode_floor.0
+    let rows = posterior_lab::bench::lab_rows(1000, 7).unwrap();
+    assert_eq!(rows.len(), examples::NAMES.len() * samplers::ALL.len());
+    for r in &rows {
+        eprintln!(
+            "{:<13} {:<36} {:>4} steps {:>6.2} s  SW {:.3} (exact {:.3})  mode error {:.3} (exact {:.3})",
+            r.scene, r.preset, r.steps, r.seconds, r.sw, r.sw_floor.0, r.mode_error, r.mode_floor.0
+        );
+        assert!(r.sw.is_finite() && r.mode_error.is_finite());
+        if r.preset == "Exact" {
+            assert!(
+                r.sw < r.sw_floor.0 + 4.0 * r.sw_floor.1,
+                "{}: {}",
+                r.scene,
+                r.sw
             );
         }
     }

@@ -3,7 +3,9 @@
 //! Measures the exact Gaussian-mixture denoiser (evaluations per second at 1 and 256 chains)
 //! and the time per step of every sampler on a Gaussian-mixture inpainting problem.
 
+mod lab;
 mod uncertainty;
+pub use lab::{LabRow, lab_rows, lab_table};
 pub use uncertainty::{calibration_table, uncertainty_speed};
 
 use crate::backend::Selection;

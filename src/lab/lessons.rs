@@ -55,15 +55,17 @@ pub fn lesson(name: &str) -> Lesson {
             None,
             "DAPS follows no guidance arrow: at each level it solves the prior's ODE to a clean \
              guess, runs Langevin in x0-space on N(x0; x0-hat, σ²)·p(y | x0), and re-noises. The \
-             decoupling lets particles jump between modes; its x0-hat cloud is wider than the exact \
-             one at the last levels when the Langevin steps are few.",
+             decoupling lets particles jump between modes at large σ; how well the weights come \
+             out depends on how well the few Langevin steps per level mix (watch the mode-error \
+             plot).",
         ),
         "DiffPir" => (
             None,
             "DiffPIR follows no guidance arrow: each step denoises, pulls x0-hat toward the \
-             measurement by a proximal step weighted by σ_y²/σ², and re-noises. The pull is \
-             strong at small σ, so particles collapse toward the point of the mode nearest the \
-             measurement: the spread is too small.",
+             measurement by a proximal step, and re-noises. The step weighs the denoised guess by \
+             only λ/σ², so the pull is strongest at large σ: particles land on the measurement \
+             early, and the mode each ends in is decided by the denoiser near the line; compare \
+             the mode weights with the exact cloud.",
         ),
         "Ddrm" => (
             None,

@@ -5,6 +5,7 @@
 //! asked for after drawing.
 
 pub mod canvas;
+pub mod paint;
 pub mod panel;
 pub mod timeline;
 
@@ -284,8 +285,8 @@ impl Lab {
                 self.shown_key = key;
                 match result {
                     Ok(p) => {
-                        self.density_tex = canvas::density_texture(ctx, &p);
-                        self.arrow_scale = canvas::arrow_scale(&p);
+                        self.density_tex = paint::density_texture(ctx, &p);
+                        self.arrow_scale = paint::arrow_scale(&p);
                         self.picture = Some(Arc::new(p));
                         self.picture_error = None;
                     }
