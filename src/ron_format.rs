@@ -19,3 +19,8 @@ pub fn to_string<T: serde::Serialize>(value: &T) -> Result<String, String> {
         .to_string_pretty(value, pretty)
         .map_err(|e| e.to_string())
 }
+
+/// A value as one line of RON in the same dialect (a sampler in a text field).
+pub fn to_line<T: serde::Serialize>(value: &T) -> Result<String, String> {
+    options().to_string(value).map_err(|e| e.to_string())
+}

@@ -192,6 +192,13 @@ fn a_2d_recipe_opens_the_lab_and_bad_input_gets_one_message() {
     );
     let lab = &h.state().lab;
     assert_eq!(lab.prefs.particles, 1000);
+    // The recipe's sampler, as one editable line that reads back the same.
+    assert!(!lab.prefs.sampler.contains('\n'), "{}", lab.prefs.sampler);
+    let spec = posterior_lab::samplers::parse(&lab.prefs.sampler).unwrap();
+    assert_eq!(
+        spec,
+        posterior_lab::samplers::parse("Dps(steps: 200)").unwrap()
+    );
     assert_eq!(lab.prefs.scene.components.len(), 8);
     let Measure::Matrix { rows, y } = &lab.prefs.scene.measure else {
         panic!("the recipe's operator is kept as its matrix");

@@ -206,7 +206,7 @@ fn exact_and_eps_particles_end_on_the_exact_posterior() {
 /// all), through the same code as `posterior-lab bench --lab`; Exact ends at the exact floor.
 #[test]
 fn every_preset_runs_on_every_scene() {
-    let rows = posterior_lab::bench::lab_rows(1000, 7).unwrap();
+    let rows = posterior_lab::bench::lab_rows(500, 7).unwrap();
     assert_eq!(rows.len(), examples::NAMES.len() * samplers::ALL.len());
     for r in &rows {
         eprintln!(

@@ -35,7 +35,7 @@ impl PosteriorApp {
 
     /// Opens the 2-D lab on a recipe's mixture, operator and y, running its sampler.
     fn open_in_lab(&mut self, recipe: Recipe, base: &Path) -> Result<()> {
-        let sampler = crate::ron_format::to_string(&recipe.sampler)
+        let sampler = crate::ron_format::to_line(&recipe.sampler)
             .map_err(|e| Error::invalid("sampler", e))?;
         let (chains, seed) = (recipe.chains, recipe.seed);
         let loaded = crate::recipe::load_recipe(recipe, base, &burn::tensor::Device::flex())?;

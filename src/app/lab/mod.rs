@@ -186,11 +186,11 @@ impl Lab {
             .get((self.playback.pos.max(0.0) as usize).min(last))
     }
 
-    /// σ of the arrows and noised densities: the shown step's for an annealed run, else the
-    /// free σ of the panel.
+    /// σ of the arrows and noised densities: the shown step's for an annealed run (the lowest
+    /// drawn σ once it reaches 0), else the free σ of the panel.
     pub fn sigma(&self) -> f64 {
         match (self.run.as_ref(), self.shown()) {
-            (Some(r), Some(f)) if r.anneals && f.sigma > 0.0 => f.sigma,
+            (Some(r), Some(f)) if r.anneals => f.sigma.max(picture::MIN_SIGMA),
             _ => self.prefs.sigma,
         }
     }
