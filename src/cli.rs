@@ -82,6 +82,17 @@ pub enum Command {
         /// exact posterior (1000 particles, or --chains).
         #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty"])]
         lab: bool,
+        /// Only the network: NFE and VJP with the shipped weights, batch 1 and 16, all cores
+        /// and one, with GFLOP/s (the protocol bench/pytorch/peer.py repeats).
+        #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty", "lab"])]
+        network: bool,
+        /// With --network: also write the figures as JSON here.
+        #[arg(long, requires = "network")]
+        json: Option<PathBuf>,
+        /// With --network: write each configuration's input, output and VJP as .npy files into
+        /// this folder (the peer's agreement check).
+        #[arg(long, requires = "network")]
+        reference: Option<PathBuf>,
         /// Chains per sampler in the table (default 1000; 39 for --calibration).
         #[arg(long)]
         chains: Option<usize>,
@@ -175,10 +186,15 @@ pub fn run(cli: Cli) -> Result<()> {
             calibration,
             uncertainty,
             lab,
+            network,
+            json,
+            reference,
             chains,
             images,
         }) => {
-            if uncertainty {
+            if network {
+                bench::network_table(quick, json.as_deref(), reference.as_deref())
+            } else if uncertainty {
                 bench::uncertainty_speed(quick)
             } else if lab {
                 bench::lab_table(

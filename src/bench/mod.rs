@@ -4,8 +4,10 @@
 //! and the time per step of every sampler on a Gaussian-mixture inpainting problem.
 
 mod lab;
+mod network;
 mod uncertainty;
 pub use lab::{LabRow, lab_rows, lab_table};
+pub use network::{NetworkFigure, network_table, unet_flops};
 pub use uncertainty::{calibration_table, uncertainty_speed};
 
 use crate::backend::Selection;
