@@ -169,7 +169,9 @@ pub fn network_table(quick: bool, json: Option<&Path>, reference: Option<&Path>)
             .ok_or_else(|| {
                 Error::invalid("bench", format!("the shipped model {name} was not found"))
             })?;
+        // As every prior is loaded for sampling: NFE on the CPU path, VJP through burn.
         let (card, model, _) = read_model(&found.dir, &device)?;
+        let model = model.with_cpu_inference(&device);
         let c = card.unet.image_channels;
         let fwd = unet_flops(&card.unet, side, side);
         for batch in [1usize, 16] {

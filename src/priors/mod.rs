@@ -4,6 +4,7 @@ pub mod gmm;
 pub mod gmm_file;
 pub mod network;
 pub mod unet;
+pub mod unet_cpu;
 
 pub use gmm::{Gmm, GmmDenoiser};
 pub use gmm_file::GmmFile;

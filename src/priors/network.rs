@@ -285,6 +285,7 @@ impl NetworkPrior {
                 ),
             ));
         }
+        let model = model.with_cpu_inference(device);
         let mut prior = Self::from_parts(card, model, shape, &dir)?;
         // A companion that cannot be read is skipped with a note: the prior itself still works
         // for every sampler that does not need it.
@@ -292,6 +293,7 @@ impl NetworkPrior {
             match read_model(&p, device) {
                 Ok((card, model, path)) => {
                     if card.eps.as_ref().is_some_and(|e| e.base == prior.card.name) {
+                        let model = model.with_cpu_inference(device);
                         prior.eps = Some(EpsDenoiser { card, model, path });
                     }
                 }
@@ -303,6 +305,7 @@ impl NetworkPrior {
                 Ok((card, model, path)) => {
                     let ours = card.generator.as_ref().map(|g| &g.base) == Some(&prior.card.name);
                     if ours {
+                        let model = model.with_cpu_inference(device);
                         prior.generator = Some(Generator { card, model, path });
                     }
                 }
@@ -327,7 +330,8 @@ impl NetworkPrior {
         .map_err(|e| Error::file(name, format!("cannot read weights: {e}")))?;
         let model = EdmUNet::new(&card.unet, device)
             .try_load_record(record)
-            .map_err(|e| Error::file(name, format!("weights do not fit the card: {e}")))?;
+            .map_err(|e| Error::file(name, format!("weights do not fit the card: {e}")))?
+            .with_cpu_inference(device);
         Self::from_parts(card, model, shape, name)
     }
 

@@ -6,12 +6,15 @@
 //! works: the input is edge-padded up to a multiple of 2^(levels−1) and the output cropped back,
 //! so the network is fully convolutional. σ is per sample: a [B] tensor.
 
+use super::unet_cpu::CpuNet;
+use crate::tensor;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Architecture, stored in the model card so a file can be rebuilt without the code's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,12 +75,12 @@ fn norm(c: usize, device: &Device) -> GroupNorm {
 /// GroupNorm → SiLU → conv, plus the noise embedding as a per-channel shift, twice; residual.
 #[derive(Module, Debug)]
 pub struct ResBlock {
-    norm1: GroupNorm,
-    conv1: Conv2d,
-    emb: Linear,
-    norm2: GroupNorm,
-    conv2: Conv2d,
-    skip: Option<Conv2d>,
+    pub(super) norm1: GroupNorm,
+    pub(super) conv1: Conv2d,
+    pub(super) emb: Linear,
+    pub(super) norm2: GroupNorm,
+    pub(super) conv2: Conv2d,
+    pub(super) skip: Option<Conv2d>,
 }
 
 impl ResBlock {
@@ -109,17 +112,17 @@ impl ResBlock {
 /// The raw network F_θ (no preconditioning).
 #[derive(Module, Debug)]
 pub struct UNet {
-    emb1: Linear,
-    emb2: Linear,
-    conv_in: Conv2d,
-    enc: Vec<ResBlock>,
-    down: Vec<Conv2d>,
-    mid1: ResBlock,
-    mid2: ResBlock,
-    dec: Vec<ResBlock>,
-    up: Vec<Conv2d>,
-    norm_out: GroupNorm,
-    conv_out: Conv2d,
+    pub(super) emb1: Linear,
+    pub(super) emb2: Linear,
+    pub(super) conv_in: Conv2d,
+    pub(super) enc: Vec<ResBlock>,
+    pub(super) down: Vec<Conv2d>,
+    pub(super) mid1: ResBlock,
+    pub(super) mid2: ResBlock,
+    pub(super) dec: Vec<ResBlock>,
+    pub(super) up: Vec<Conv2d>,
+    pub(super) norm_out: GroupNorm,
+    pub(super) conv_out: Conv2d,
 }
 
 impl UNet {
@@ -262,6 +265,10 @@ pub struct EdmUNet {
     pub image_channels: usize,
     #[module(skip)]
     pub consistency_sigma_min: Option<f64>,
+    /// The CPU inference path (a copy of the weights), set by [`EdmUNet::with_cpu_inference`]
+    /// for a model that only evaluates; None for one that trains (it would go stale).
+    #[module(skip)]
+    pub cpu: Option<Arc<CpuNet>>,
 }
 
 impl EdmUNet {
@@ -271,7 +278,30 @@ impl EdmUNet {
             sigma_data: config.sigma_data,
             image_channels: config.image_channels,
             consistency_sigma_min: config.consistency_sigma_min,
+            cpu: None,
         }
+    }
+
+    /// Evaluations without autodiff on the `flex` backend go through [`CpuNet`] (same outputs,
+    /// a fraction of the time: docs/engine-profile.md); gradients and other devices still use
+    /// burn. Only for a model whose weights no longer change.
+    pub fn with_cpu_inference(mut self, device: &Device) -> Self {
+        let flex = *device == Device::flex();
+        self.cpu = flex.then(|| CpuNet::new(&self.net).map(Arc::new)).flatten();
+        self
+    }
+
+    /// F_θ on the CPU path when it applies, else through burn.
+    fn forward_net(&self, x: Tensor<4>, c_noise: Tensor<1>) -> Tensor<4> {
+        if let Some(cpu) = self.cpu.as_ref().filter(|_| !x.is_autodiff()) {
+            let device = x.device();
+            let shape = x.dims();
+            if let (Ok(xv), Ok(cn)) = (tensor::to_vec(&x), tensor::to_vec(&c_noise)) {
+                let (out, out_shape) = cpu.forward(&xv, shape, &cn);
+                return tensor::from_vec(out, out_shape, &device);
+            }
+        }
+        self.net.forward(x, c_noise)
     }
 
     /// The same network with `extra` more input channels whose first-layer weights are zero, so
@@ -280,6 +310,7 @@ impl EdmUNet {
         if extra == 0 {
             return self;
         }
+        self.cpu = None;
         self.net.conv_in.weight = self.net.conv_in.weight.map(|w| {
             let [o, _, kh, kw] = w.dims();
             let zeros = Tensor::<4>::zeros([o, extra, kh, kw], &w.device());
@@ -326,7 +357,7 @@ impl EdmUNet {
             input = Tensor::cat(vec![input, cond], 1);
         }
         let m = 1usize << (self.net.levels() - 1);
-        let f = self.net.forward(pad_edge(input, m), c_noise);
+        let f = self.forward_net(pad_edge(input, m), c_noise);
         let c = self.image_channels;
         let f = f.slice([0..b, 0..c, 0..h, 0..w]);
         (f, c_skip, c_out)
