@@ -53,6 +53,35 @@ fn cpu_path_equals_burn_on_every_shipped_network() {
                 assert!(d < 2e-5 * scale, "{} σ {sigma}: {d}", card.name);
             }
         }
+        // The CPU path's VJP against burn's autodiff, with edge padding and conditioning.
+        for (b, h, w) in [(1, h0, w0), (2, h0 + 1, w0 - 2)] {
+            let mut rng = tensor::rng(8);
+            let x = tensor::normal(&mut rng, [b, c, h, w], &dev);
+            let v = tensor::normal(&mut rng, [b, c, h, w], &dev);
+            let cond = (cond_c > 0).then(|| tensor::normal(&mut rng, [b, cond_c, h, w], &dev));
+            for sigma in [0.02, 0.7, 15.0] {
+                let xa = x.clone().autodiff().require_grad();
+                let s = Tensor::<1>::full([b], sigma, &dev);
+                let d_ad = burn_model.denoise(xa.clone(), cond.clone().map(|c| c.autodiff()), s);
+                let g = (d_ad.clone() * v.clone().autodiff()).sum().backward();
+                let want_g = tensor::to_vec(&xa.grad(&g).unwrap()).unwrap();
+                let want_d = tensor::to_vec(&d_ad.without_autodiff()).unwrap();
+                let (d, pullback) = fast.denoise_vjp(&x, cond.as_ref(), sigma).unwrap();
+                let got_d = tensor::to_vec(&d).unwrap();
+                let got_g = tensor::to_vec(&pullback(v.clone()).unwrap()).unwrap();
+                let scale = want_g.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1.0);
+                let (dd, dg) = (max_diff(&got_d, &want_d), max_diff(&got_g, &want_g));
+                eprintln!(
+                    "{:<22} VJP b{b} {h}x{w} σ {sigma:<5} max |D| diff {dd:.2e}, max |vjp| diff {dg:.2e} (scale {scale:.1})",
+                    card.name
+                );
+                assert!(
+                    dd < 2e-5 && dg < 5e-5 * scale,
+                    "{} σ {sigma}: {dd} {dg}",
+                    card.name
+                );
+            }
+        }
         // Gradients still go through burn (autodiff input): the same VJP either way.
         let x = tensor::normal(&mut tensor::rng(6), [2, c, h0, w0], &dev);
         let cond =

@@ -101,6 +101,10 @@ fn nfe(model: &EdmUNet, x: &Tensor<4>) -> Result<Vec<f32>> {
 }
 
 fn vjp(model: &EdmUNet, x: &Tensor<4>, v: &Tensor<4>) -> Result<Vec<f32>> {
+    // The path the samplers take: the CPU pullback when there is one, else autodiff.
+    if let Some((_, pullback)) = model.denoise_vjp(x, None, SIGMA) {
+        return tensor::to_vec(&pullback(v.clone())?);
+    }
     let b = x.dims()[0];
     let xa = x.clone().autodiff().require_grad();
     let s = Tensor::<1>::full([b], SIGMA, &x.device());
@@ -169,7 +173,7 @@ pub fn network_table(quick: bool, json: Option<&Path>, reference: Option<&Path>)
             .ok_or_else(|| {
                 Error::invalid("bench", format!("the shipped model {name} was not found"))
             })?;
-        // As every prior is loaded for sampling: NFE on the CPU path, VJP through burn.
+        // As every prior is loaded for sampling: NFE and VJP on the CPU path.
         let (card, model, _) = read_model(&found.dir, &device)?;
         let model = model.with_cpu_inference(&device);
         let c = card.unet.image_channels;

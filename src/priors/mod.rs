@@ -42,11 +42,19 @@ pub trait Denoiser: Send + Sync {
     ) -> Option<&EpsDenoiser> {
         None
     }
+    /// D(x, σ) with its pullback v ↦ (∂D/∂x)ᵀ v, when the prior has a faster way than burn's
+    /// autodiff (a network's CPU path); None: the samplers use autodiff.
+    fn denoise_vjp(&self, _x: &Tensor<4>, _sigma: f64) -> Option<(Tensor<4>, Pullback)> {
+        None
+    }
     /// A distilled one-step generator Φ(z), when one was trained from this prior.
     fn generator(&self) -> Option<&Generator> {
         None
     }
 }
+
+/// The pullback of a denoiser evaluation: v ↦ (∂D/∂x)ᵀ v.
+pub type Pullback = Box<dyn FnOnce(Tensor<4>) -> crate::error::Result<Tensor<4>> + Send>;
 
 /// ∇ log p_σ(x) = (D(x, σ) − x)/σ².
 pub fn score(prior: &dyn Denoiser, x: Tensor<4>, sigma: f64) -> Tensor<4> {

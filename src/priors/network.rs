@@ -377,6 +377,10 @@ impl NetworkPrior {
 }
 
 impl Denoiser for NetworkPrior {
+    fn denoise_vjp(&self, x: &Tensor<4>, sigma: f64) -> Option<(Tensor<4>, super::Pullback)> {
+        self.model.denoise_vjp(x, None, sigma)
+    }
+
     fn denoise(&self, x: Tensor<4>, sigma: f64) -> Tensor<4> {
         let [b, _, _, _] = x.dims();
         let s = Tensor::<1>::full([b], sigma, &x.device());

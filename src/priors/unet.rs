@@ -6,6 +6,7 @@
 //! works: the input is edge-padded up to a multiple of 2^(levels−1) and the output cropped back,
 //! so the network is fully convolutional. σ is per sample: a [B] tensor.
 
+use super::Pullback;
 use super::unet_cpu::CpuNet;
 use crate::tensor;
 use burn::module::Module;
@@ -289,6 +290,101 @@ impl EdmUNet {
         let flex = *device == Device::flex();
         self.cpu = flex.then(|| CpuNet::new(&self.net).map(Arc::new)).flatten();
         self
+    }
+
+    /// D(x, σ) and its pullback on the CPU path (None when it does not apply: no CPU path, or
+    /// x carries autodiff). The preconditioning is applied on the host in f32, as burn does.
+    pub fn denoise_vjp(
+        &self,
+        x: &Tensor<4>,
+        cond: Option<&Tensor<4>>,
+        sigma: f64,
+    ) -> Option<(Tensor<4>, Pullback)> {
+        let cpu = self.cpu.clone().filter(|_| !x.is_autodiff())?;
+        let [b, c, h, w] = x.dims();
+        let device = x.device();
+        let xv = tensor::to_vec(x).ok()?;
+        let cond_v = match cond {
+            Some(t) => Some((tensor::to_vec(t).ok()?, t.dims()[1])),
+            None => None,
+        };
+        let (sd, s) = (self.sigma_data as f32, sigma as f32);
+        let s2 = s * s + sd * sd;
+        let c_in = 1.0 / s2.sqrt();
+        let shifted = s - self.consistency_sigma_min.unwrap_or(0.0) as f32;
+        let c_skip = match self.consistency_sigma_min {
+            None => sd * sd / s2,
+            Some(_) => sd * sd / (shifted * shifted + sd * sd),
+        };
+        let c_out = shifted * (1.0 / s2.sqrt()) * sd;
+        let m = 1usize << (self.net.levels() - 1);
+        let (hp, wp) = (h.div_ceil(m) * m, w.div_ceil(m) * m);
+        let cc = cond_v.as_ref().map_or(0, |(_, k)| *k);
+        let ci = c + cc;
+        // The network's input: x·c_in and the conditioning, edge-padded to hp × wp.
+        let mut inp = vec![0.0f32; b * ci * hp * wp];
+        for k in 0..b {
+            for ch in 0..ci {
+                let (src, scale) = if ch < c {
+                    (&xv[(k * c + ch) * h * w..][..h * w], c_in)
+                } else {
+                    let (cv, _) = cond_v.as_ref()?;
+                    (&cv[(k * cc + ch - c) * h * w..][..h * w], 1.0)
+                };
+                let dst = &mut inp[(k * ci + ch) * hp * wp..][..hp * wp];
+                for y in 0..hp {
+                    for xx in 0..wp {
+                        dst[y * wp + xx] = src[y.min(h - 1) * w + xx.min(w - 1)] * scale;
+                    }
+                }
+            }
+        }
+        let c_noise = vec![s.ln() / 4.0; b];
+        let ((f, _), tapes) = cpu.forward_tape(&inp, [b, ci, hp, wp], &c_noise);
+        let co = self.image_channels;
+        let mut d = vec![0.0f32; b * c * h * w];
+        for k in 0..b {
+            for ch in 0..c.min(co) {
+                for y in 0..h {
+                    for xx in 0..w {
+                        let i = ((k * c + ch) * h + y) * w + xx;
+                        let fi = ((k * co + ch) * hp + y) * wp + xx;
+                        d[i] = xv[i] * c_skip + f[fi] * c_out;
+                    }
+                }
+            }
+        }
+        let out = tensor::from_vec(d, [b, c, h, w], &device);
+        let pullback: Pullback = Box::new(move |v: Tensor<4>| {
+            let vv = tensor::to_vec(&v)?;
+            let mut df = vec![0.0f32; b * co * hp * wp];
+            for k in 0..b {
+                for ch in 0..c.min(co) {
+                    for y in 0..h {
+                        for xx in 0..w {
+                            df[((k * co + ch) * hp + y) * wp + xx] =
+                                vv[((k * c + ch) * h + y) * w + xx] * c_out;
+                        }
+                    }
+                }
+            }
+            let din = cpu.backward(&tapes, &df);
+            // dx = v·c_skip + c_in · (the padding's adjoint: padded cells add onto the edge).
+            let mut dx: Vec<f32> = vv.iter().map(|g| g * c_skip).collect();
+            for k in 0..b {
+                for ch in 0..c {
+                    let src = &din[(k * ci + ch) * hp * wp..][..hp * wp];
+                    let dst = &mut dx[(k * c + ch) * h * w..][..h * w];
+                    for y in 0..hp {
+                        for xx in 0..wp {
+                            dst[y.min(h - 1) * w + xx.min(w - 1)] += c_in * src[y * wp + xx];
+                        }
+                    }
+                }
+            }
+            Ok(tensor::from_vec(dx, [b, c, h, w], &device))
+        });
+        Some((out, pullback))
     }
 
     /// F_θ on the CPU path when it applies, else through burn.

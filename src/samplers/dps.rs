@@ -81,10 +81,11 @@ impl Sampler for Dps {
             return Ok(());
         };
         // Σ over chains of ‖r_b‖; the tiny offset keeps the gradient of the norm finite at r = 0.
-        let (x0, grad) = super::grad_through(
+        let (x0, grad) = super::grad_through_prior(
             INFO.name,
             &self.core.state.x,
-            |x| problem.prior.denoise(x, s),
+            problem.prior.as_ref(),
+            s,
             |x0| {
                 tensor::sum_sq(problem.residual(x0))
                     .add_scalar(1e-12)

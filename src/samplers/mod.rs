@@ -405,6 +405,28 @@ pub(crate) fn grad_through(
     Ok((out.detach().without_autodiff(), grad))
 }
 
+/// [`grad_through`] with `forward` = the prior's denoiser at σ: through the prior's own
+/// pullback when it has one (a network on the CPU path: one host forward with a tape, autodiff
+/// only through `loss`), else through autodiff.
+pub(crate) fn grad_through_prior(
+    sampler: &str,
+    x: &Tensor<4>,
+    prior: &dyn crate::priors::Denoiser,
+    sigma: f64,
+    loss: impl FnOnce(Tensor<4>) -> Tensor<4>,
+) -> Result<(Tensor<4>, Tensor<4>)> {
+    let Some((out, pullback)) = prior.denoise_vjp(x, sigma) else {
+        return grad_through(sampler, x, |x| prior.denoise(x, sigma), loss);
+    };
+    let leaf = out.clone().autodiff().require_grad();
+    let grads = loss(leaf.clone()).sum().backward();
+    let v = leaf
+        .grad(&grads)
+        .ok_or_else(|| Error::Backend(format!("{sampler}: no gradient reached the estimate")))?
+        .without_autodiff();
+    Ok((out, pullback(v)?))
+}
+
 impl ChainState {
     /// Records a finished step to σ_next: the new state, its estimate x̂0 (the state itself once
     /// σ_next = 0) and the step count.

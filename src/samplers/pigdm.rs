@@ -75,10 +75,11 @@ impl Sampler for PiGdm {
         let r2 = s * s / (1.0 + s * s);
         let sy2 = problem.sigma_y * problem.sigma_y;
         // g = VJP of v = (σ_y² I + r² AᵀA)⁻¹ Aᵀ (y − A x̂0), v held constant.
-        let (x0, g) = super::grad_through(
+        let (x0, g) = super::grad_through_prior(
             INFO.name,
             &self.core.state.x,
-            |x| problem.prior.denoise(x, s),
+            problem.prior.as_ref(),
+            s,
             |x0| {
                 let resid = problem.residual(x0.clone().detach().without_autodiff());
                 let at_r = problem.operator.adjoint(resid).div_scalar(r2 * sy2);

@@ -1,0 +1,594 @@
+//! The layers of the CPU U-Net, each with its forward pass and the backward pass with respect
+//! to its input (weights are constants here: the samplers need ∂D/∂x only).
+
+use rayon::prelude::*;
+
+/// One image's activations, [c, h, w].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Act {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub v: Vec<f32>,
+}
+
+impl Act {
+    pub fn zeros(c: usize, h: usize, w: usize) -> Self {
+        Self {
+            c,
+            h,
+            w,
+            v: vec![0.0; c * h * w],
+        }
+    }
+}
+
+/// A convolution as a [out, in·k·k] matrix, zero padding k/2.
+#[derive(Debug)]
+pub struct Conv {
+    pub w: Vec<f32>,
+    pub b: Vec<f32>,
+    pub i: usize,
+    pub o: usize,
+    pub k: usize,
+    pub stride: usize,
+}
+
+impl Conv {
+    fn out_size(&self, h: usize, w: usize) -> (usize, usize) {
+        let (k, s, pad) = (self.k, self.stride, self.k / 2);
+        ((h + 2 * pad - k) / s + 1, (w + 2 * pad - k) / s + 1)
+    }
+
+    /// out = W · im2col(x) + b.
+    pub fn apply(&self, x: &Act, threads: usize) -> Act {
+        let (ho, wo) = self.out_size(x.h, x.w);
+        let n = ho * wo;
+        let col_owned;
+        let col: &[f32] = if self.k == 1 && self.stride == 1 {
+            &x.v
+        } else {
+            col_owned = im2col(x, self.k, self.stride, ho, wo);
+            &col_owned
+        };
+        let mut out = Vec::with_capacity(self.o * n);
+        for b in &self.b {
+            out.extend(std::iter::repeat_n(*b, n));
+        }
+        let kk = self.i * self.k * self.k;
+        matmul_acc(&mut out, (&self.w, kk, 1), col, self.o, n, kk, threads);
+        Act {
+            c: self.o,
+            h: ho,
+            w: wo,
+            v: out,
+        }
+    }
+
+    /// ∂/∂x of ⟨dy, conv(x)⟩ for an input of size h × w: col2im(Wᵀ dy).
+    pub fn back(&self, dy: &Act, h: usize, w: usize, threads: usize) -> Act {
+        let n = dy.h * dy.w;
+        let kk = self.i * self.k * self.k;
+        let mut dcol = vec![0.0f32; kk * n];
+        // Wᵀ: element (r, o) at w[o·kk + r] → row stride 1, column stride kk.
+        matmul_acc(&mut dcol, (&self.w, 1, kk), &dy.v, kk, n, self.o, threads);
+        if self.k == 1 && self.stride == 1 {
+            return Act {
+                c: self.i,
+                h,
+                w,
+                v: dcol,
+            };
+        }
+        col2im(&dcol, self.i, h, w, self.k, self.stride, dy.h, dy.w)
+    }
+}
+
+fn im2col(x: &Act, k: usize, s: usize, ho: usize, wo: usize) -> Vec<f32> {
+    let (n, pad) = (ho * wo, k / 2);
+    let mut col = vec![0.0f32; x.c * k * k * n];
+    for ci in 0..x.c {
+        let plane = &x.v[ci * x.h * x.w..(ci + 1) * x.h * x.w];
+        for ky in 0..k {
+            for kx in 0..k {
+                let row = &mut col[((ci * k + ky) * k + kx) * n..][..n];
+                for oy in 0..ho {
+                    let iy = (oy * s + ky) as isize - pad as isize;
+                    if iy < 0 || iy >= x.h as isize {
+                        continue;
+                    }
+                    let src = &plane[iy as usize * x.w..][..x.w];
+                    for (ox, d) in row[oy * wo..(oy + 1) * wo].iter_mut().enumerate() {
+                        let ix = (ox * s + kx) as isize - pad as isize;
+                        if ix >= 0 && (ix as usize) < x.w {
+                            *d = src[ix as usize];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    col
+}
+
+/// The adjoint of [`im2col`]: scatter-adds columns back onto an image of c × h × w.
+#[allow(clippy::too_many_arguments)]
+fn col2im(
+    dcol: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    s: usize,
+    ho: usize,
+    wo: usize,
+) -> Act {
+    let (n, pad) = (ho * wo, k / 2);
+    let mut x = Act::zeros(c, h, w);
+    for ci in 0..c {
+        let plane = &mut x.v[ci * h * w..(ci + 1) * h * w];
+        for ky in 0..k {
+            for kx in 0..k {
+                let row = &dcol[((ci * k + ky) * k + kx) * n..][..n];
+                for oy in 0..ho {
+                    let iy = (oy * s + ky) as isize - pad as isize;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    let dst = &mut plane[iy as usize * w..][..w];
+                    for (ox, g) in row[oy * wo..(oy + 1) * wo].iter().enumerate() {
+                        let ix = (ox * s + kx) as isize - pad as isize;
+                        if ix >= 0 && (ix as usize) < w {
+                            dst[ix as usize] += g;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    x
+}
+
+/// c[m×n] += a · b[k×n] with a given as (data, row stride, column stride) of an m×k matrix;
+/// b and c row-major. The `gemm` crate's kernels (those burn flex uses).
+fn matmul_acc(
+    c: &mut [f32],
+    (a, a_rs, a_cs): (&[f32], usize, usize),
+    b: &[f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    threads: usize,
+) {
+    assert!(c.len() == m * n && a.len() == m * k && b.len() == k * n);
+    assert!((a_rs == k && a_cs == 1) || (a_rs == 1 && a_cs == m));
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: `c`, `a`, `b` hold exactly the m×n, m×k and k×n matrices their strides describe
+    // (checked above: a is row-major or its transpose is), and `c` aliases neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            true,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            1,
+            n as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+/// GroupNorm with affine weights, then SiLU.
+#[derive(Debug)]
+pub struct Norm {
+    pub gamma: Vec<f32>,
+    pub beta: Vec<f32>,
+    pub groups: usize,
+    pub eps: f64,
+}
+
+/// What the backward pass of GroupNorm + SiLU needs: the normalised input and 1/σ per group.
+pub struct NormTape {
+    xhat: Vec<f32>,
+    rstd: Vec<f32>,
+}
+
+impl Norm {
+    /// silu(γ·(x − μ_g)/σ_g + β), statistics in f64; with the tape when `keep`.
+    pub fn apply(&self, x: &Act, keep: bool) -> (Act, Option<NormTape>) {
+        let hw = x.h * x.w;
+        let per = x.c / self.groups.max(1);
+        let mut v = vec![0.0f32; x.v.len()];
+        let mut xhat = if keep {
+            vec![0.0f32; x.v.len()]
+        } else {
+            vec![]
+        };
+        let mut rstds = vec![0.0f32; self.groups];
+        for g in 0..self.groups {
+            let span = g * per * hw..(g + 1) * per * hw;
+            let src = &x.v[span.clone()];
+            let n = src.len() as f64;
+            let mean = src.iter().map(|a| f64::from(*a)).sum::<f64>() / n;
+            let var = src
+                .iter()
+                .map(|a| (f64::from(*a) - mean).powi(2))
+                .sum::<f64>()
+                / n;
+            let rstd = 1.0 / (var + self.eps).sqrt();
+            rstds[g] = rstd as f32;
+            for cc in 0..per {
+                let ch = g * per + cc;
+                let o = span.start + cc * hw;
+                let (gm, bt) = (f64::from(self.gamma[ch]), f64::from(self.beta[ch]));
+                let scale = (rstd * gm) as f32;
+                let shift = (bt - mean * rstd * gm) as f32;
+                for (d, s) in v[o..o + hw].iter_mut().zip(&x.v[o..o + hw]) {
+                    *d = s * scale + shift;
+                }
+                if keep {
+                    let (m, r) = (mean as f32, rstd as f32);
+                    for (d, s) in xhat[o..o + hw].iter_mut().zip(&x.v[o..o + hw]) {
+                        *d = (s - m) * r;
+                    }
+                }
+            }
+        }
+        silu_in_place(&mut v);
+        let act = Act {
+            c: x.c,
+            h: x.h,
+            w: x.w,
+            v,
+        };
+        (act, keep.then_some(NormTape { xhat, rstd: rstds }))
+    }
+
+    /// ∂/∂x of ⟨dz, silu(groupnorm(x))⟩.
+    pub fn back(&self, t: &NormTape, dz: &Act) -> Act {
+        let hw = dz.h * dz.w;
+        let per = dz.c / self.groups.max(1);
+        let mut dx = Act::zeros(dz.c, dz.h, dz.w);
+        for g in 0..self.groups {
+            let span = g * per * hw..(g + 1) * per * hw;
+            // dx̂ = γ · dz · silu'(y), y = γ x̂ + β.
+            for cc in 0..per {
+                let ch = g * per + cc;
+                let o = span.start + cc * hw;
+                let (gm, bt) = (self.gamma[ch], self.beta[ch]);
+                for i in o..o + hw {
+                    let y = gm * t.xhat[i] + bt;
+                    let s = 1.0 / (1.0 + exp_fast(-y));
+                    dx.v[i] = gm * dz.v[i] * s * (1.0 + y * (1.0 - s));
+                }
+            }
+            let n = span.len() as f64;
+            let (mut m1, mut m2) = (0.0f64, 0.0f64);
+            for i in span.clone() {
+                m1 += f64::from(dx.v[i]);
+                m2 += f64::from(dx.v[i]) * f64::from(t.xhat[i]);
+            }
+            let (m1, m2, r) = ((m1 / n) as f32, (m2 / n) as f32, t.rstd[g]);
+            for i in span {
+                dx.v[i] = r * (dx.v[i] - m1 - t.xhat[i] * m2);
+            }
+        }
+        dx
+    }
+}
+
+/// A linear layer, weights [in, out] as burn stores them.
+#[derive(Debug)]
+pub struct Lin {
+    pub w: Vec<f32>,
+    pub b: Vec<f32>,
+    pub i: usize,
+    pub o: usize,
+}
+
+impl Lin {
+    pub fn apply(&self, x: &[f32]) -> Vec<f32> {
+        let mut out = self.b.clone();
+        for (i, xi) in x.iter().enumerate().take(self.i) {
+            for (o, wv) in out.iter_mut().zip(&self.w[i * self.o..(i + 1) * self.o]) {
+                *o += xi * wv;
+            }
+        }
+        out
+    }
+}
+
+/// GroupNorm → SiLU → conv, plus the embedding's shift, twice; residual scaled by 1/√2.
+#[derive(Debug)]
+pub struct Block {
+    pub norm1: Norm,
+    pub conv1: Conv,
+    pub emb: Lin,
+    pub norm2: Norm,
+    pub conv2: Conv,
+    pub skip: Option<Conv>,
+}
+
+pub struct BlockTape {
+    n1: NormTape,
+    n2: NormTape,
+    shape: (usize, usize, usize),
+}
+
+const RES: f32 = std::f32::consts::FRAC_1_SQRT_2;
+
+impl Block {
+    pub fn apply(
+        &self,
+        x: Act,
+        emb: &[f32],
+        threads: usize,
+        keep: bool,
+    ) -> (Act, Option<BlockTape>) {
+        let (t, n1) = self.norm1.apply(&x, keep);
+        let mut h = self.conv1.apply(&t, threads);
+        let hw = h.h * h.w;
+        for (ch, s) in self.emb.apply(emb).iter().enumerate() {
+            h.v[ch * hw..(ch + 1) * hw].iter_mut().for_each(|v| *v += s);
+        }
+        let (t, n2) = self.norm2.apply(&h, keep);
+        let mut h = self.conv2.apply(&t, threads);
+        let s_owned;
+        let s = match &self.skip {
+            Some(c) => {
+                s_owned = c.apply(&x, threads);
+                &s_owned.v
+            }
+            None => &x.v,
+        };
+        for (a, b) in h.v.iter_mut().zip(s) {
+            *a = (b + *a) * RES;
+        }
+        let tape = match (n1, n2) {
+            (Some(n1), Some(n2)) => Some(BlockTape {
+                n1,
+                n2,
+                shape: (x.c, x.h, x.w),
+            }),
+            _ => None,
+        };
+        (h, tape)
+    }
+
+    pub fn back(&self, t: &BlockTape, dout: &Act, threads: usize) -> Act {
+        let (c, h, w) = t.shape;
+        let mut d = dout.clone();
+        d.v.iter_mut().for_each(|v| *v *= RES);
+        let dt2 = self.conv2.back(&d, h, w, threads);
+        let dh = self.norm2.back(&t.n2, &dt2);
+        let dt1 = self.conv1.back(&dh, h, w, threads);
+        let mut dx = self.norm1.back(&t.n1, &dt1);
+        match &self.skip {
+            Some(s) => {
+                let ds = s.back(&d, h, w, threads);
+                dx.v.iter_mut().zip(&ds.v).for_each(|(a, b)| *a += b);
+            }
+            None => dx.v.iter_mut().zip(&d.v).for_each(|(a, b)| *a += b),
+        }
+        debug_assert_eq!(dx.c, c);
+        dx
+    }
+}
+
+pub fn upsample2(x: &Act) -> Act {
+    let (h2, w2) = (2 * x.h, 2 * x.w);
+    let mut out = Act::zeros(x.c, h2, w2);
+    for ch in 0..x.c {
+        for y in 0..h2 {
+            let src = &x.v[(ch * x.h + y / 2) * x.w..][..x.w];
+            for (i, d) in out.v[(ch * h2 + y) * w2..][..w2].iter_mut().enumerate() {
+                *d = src[i / 2];
+            }
+        }
+    }
+    out
+}
+
+/// The adjoint of [`upsample2`]: each 2×2 block's gradients summed.
+pub fn upsample2_back(d: &Act) -> Act {
+    let (h, w) = (d.h / 2, d.w / 2);
+    let mut out = Act::zeros(d.c, h, w);
+    for ch in 0..d.c {
+        for y in 0..d.h {
+            let src = &d.v[(ch * d.h + y) * d.w..][..d.w];
+            let dst = &mut out.v[(ch * h + y / 2) * w..][..w];
+            for (i, g) in src.iter().enumerate() {
+                dst[i / 2] += g;
+            }
+        }
+    }
+    out
+}
+
+/// x·sigmoid(x) in place, with an exp that vectorises.
+pub fn silu_in_place(v: &mut [f32]) {
+    for x in v.iter_mut() {
+        *x /= 1.0 + exp_fast(-*x);
+    }
+}
+
+/// e^x for f32 to about 2 ulp: 2^n · p(r), r = x − n ln 2 in [−ln2/2, ln2/2], a degree-6
+/// polynomial; branch-free so loops over it vectorise.
+#[inline(always)]
+pub fn exp_fast(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    // Round to nearest with the 1.5·2^23 trick (no libm call, vectorises on plain SSE2).
+    const SHIFT: f32 = 12_582_912.0;
+    let n = (x * std::f32::consts::LOG2_E + SHIFT) - SHIFT;
+    let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (0.166_666_67
+                    + r * (0.041_666_668 + r * (0.008_333_334 + r * 0.001_388_889)))));
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// Runs `f` on every image of a batch in parallel.
+pub fn per_image<T: Send>(b: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
+    (0..b).into_par_iter().map(f).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn act(c: usize, h: usize, w: usize, seed: f32) -> Act {
+        Act {
+            c,
+            h,
+            w,
+            v: (0..c * h * w)
+                .map(|i| ((i as f32 + seed) * 0.37).sin())
+                .collect(),
+        }
+    }
+
+    fn dot(a: &Act, b: &Act) -> f64 {
+        a.v.iter()
+            .zip(&b.v)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum()
+    }
+
+    #[test]
+    fn fast_exp_is_accurate() {
+        let mut worst = 0.0f64;
+        for i in -8700..=8800 {
+            let x = i as f32 * 0.01;
+            let (got, want) = (f64::from(exp_fast(x)), f64::from(x).exp());
+            worst = worst.max(((got - want) / want).abs());
+        }
+        assert!(worst < 5e-7, "relative error {worst:e}");
+    }
+
+    #[test]
+    fn conv_matches_a_direct_sum_and_its_back_is_the_adjoint() {
+        let x = act(2, 5, 4, 0.0);
+        for (k, stride) in [(3, 1), (3, 2), (1, 1)] {
+            let cv = Conv {
+                w: (0..3 * 2 * k * k)
+                    .map(|i| (i as f32 * 0.11).cos())
+                    .collect(),
+                b: vec![0.1, -0.2, 0.3],
+                i: 2,
+                o: 3,
+                k,
+                stride,
+            };
+            let out = cv.apply(&x, 1);
+            let p = k / 2;
+            for o in 0..3 {
+                for oy in 0..out.h {
+                    for ox in 0..out.w {
+                        let mut want = cv.b[o];
+                        for ci in 0..2 {
+                            for ky in 0..k {
+                                for kx in 0..k {
+                                    let iy = (oy * stride + ky) as isize - p as isize;
+                                    let ix = (ox * stride + kx) as isize - p as isize;
+                                    if (0..5).contains(&iy) && (0..4).contains(&ix) {
+                                        want += cv.w[((o * 2 + ci) * k + ky) * k + kx]
+                                            * x.v[(ci * 5 + iy as usize) * 4 + ix as usize];
+                                    }
+                                }
+                            }
+                        }
+                        let got = out.v[(o * out.h + oy) * out.w + ox];
+                        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+                    }
+                }
+            }
+            // ⟨dy, W x⟩ = ⟨Wᵀ dy, x⟩ (bias aside).
+            let dy = act(3, out.h, out.w, 3.0);
+            let dx = cv.back(&dy, 5, 4, 1);
+            let lin: f64 = dot(&dy, &out)
+                - (0..3)
+                    .map(|o| {
+                        f64::from(cv.b[o])
+                            * dy.v[o * out.h * out.w..][..out.h * out.w]
+                                .iter()
+                                .map(|v| f64::from(*v))
+                                .sum::<f64>()
+                    })
+                    .sum::<f64>();
+            assert!((lin - dot(&dx, &x)).abs() < 1e-4, "k {k} s {stride}");
+        }
+    }
+
+    #[test]
+    fn norm_silu_and_block_backs_match_finite_differences() {
+        let norm = |c: usize| Norm {
+            gamma: (0..c).map(|i| 0.8 + 0.1 * i as f32).collect(),
+            beta: (0..c).map(|i| 0.05 * i as f32 - 0.1).collect(),
+            groups: 2,
+            eps: 1e-5,
+        };
+        let conv = |i: usize, o: usize, k: usize| Conv {
+            w: (0..o * i * k * k)
+                .map(|j| ((j as f32) * 0.29).sin() * 0.3)
+                .collect(),
+            b: vec![0.05; o],
+            i,
+            o,
+            k,
+            stride: 1,
+        };
+        let block = Block {
+            norm1: norm(2),
+            conv1: conv(2, 4, 3),
+            emb: Lin {
+                w: vec![0.1; 3 * 4],
+                b: vec![0.0; 4],
+                i: 3,
+                o: 4,
+            },
+            norm2: norm(4),
+            conv2: conv(4, 4, 3),
+            skip: Some(conv(2, 4, 1)),
+        };
+        let emb = [0.3, -0.2, 0.5];
+        let x = act(2, 4, 4, 1.0);
+        let dy = act(4, 4, 4, 7.0);
+        let f = |x: &Act| dot(&dy, &block.apply(x.clone(), &emb, 1, false).0);
+        let (_, tape) = block.apply(x.clone(), &emb, 1, true);
+        let dx = block.back(&tape.unwrap(), &dy, 1);
+        for i in [0, 5, 17, 31] {
+            let h = 1e-2;
+            let (mut up, mut down) = (x.clone(), x.clone());
+            up.v[i] += h;
+            down.v[i] -= h;
+            let fd = (f(&up) - f(&down)) / (2.0 * f64::from(h));
+            assert!(
+                (fd - f64::from(dx.v[i])).abs() < 2e-3 * (1.0 + fd.abs()),
+                "{i}: {fd} vs {}",
+                dx.v[i]
+            );
+        }
+        // Upsampling's back is its adjoint.
+        let u = upsample2(&x);
+        let du = act(2, 8, 8, 2.0);
+        assert!((dot(&du, &u) - dot(&upsample2_back(&du), &x)).abs() < 1e-4);
+    }
+}
