@@ -255,7 +255,8 @@ pub fn network_speed(sel: &Selection, quick: bool) -> Result<()> {
         channel_mult: vec![1, 2, 4],
         ..UNetConfig::default()
     };
-    let model = EdmUNet::new(&cfg, &sel.device);
+    // As priors are loaded for sampling (the CPU path on flex; nothing changes on wgpu).
+    let model = EdmUNet::new(&cfg, &sel.device).with_cpu_inference(&sel.device);
     println!(
         "network denoiser: U-Net {} parameters (the fashion-mnist architecture)",
         model.num_params()

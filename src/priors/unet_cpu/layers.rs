@@ -69,9 +69,8 @@ impl Conv {
     pub fn back(&self, dy: &Act, h: usize, w: usize, threads: usize) -> Act {
         let n = dy.h * dy.w;
         let kk = self.i * self.k * self.k;
-        let mut dcol = vec![0.0f32; kk * n];
         // Wᵀ: element (r, o) at w[o·kk + r] → row stride 1, column stride kk.
-        matmul_acc(&mut dcol, (&self.w, 1, kk), &dy.v, kk, n, self.o, threads);
+        let dcol = matmul_new((&self.w, 1, kk), &dy.v, kk, n, self.o, threads);
         if self.k == 1 && self.stride == 1 {
             return Act {
                 c: self.i,
@@ -84,26 +83,38 @@ impl Conv {
     }
 }
 
+/// The output columns `ox` whose input column ox·s + kx − pad lies inside 0..w.
+fn valid_cols(w: usize, wo: usize, s: usize, kx: usize, pad: usize) -> std::ops::Range<usize> {
+    // ox·s + kx ≥ pad  and  ox·s + kx − pad < w.
+    let lo = pad.saturating_sub(kx).div_ceil(s);
+    let hi = (w + pad).saturating_sub(kx).div_ceil(s).min(wo);
+    lo..hi.max(lo)
+}
+
+/// Columns of every k×k window, [c·k·k, ho·wo], written once in order (no zero-fill pass).
 fn im2col(x: &Act, k: usize, s: usize, ho: usize, wo: usize) -> Vec<f32> {
-    let (n, pad) = (ho * wo, k / 2);
-    let mut col = vec![0.0f32; x.c * k * k * n];
+    let pad = k / 2;
+    let mut col = Vec::with_capacity(x.c * k * k * ho * wo);
     for ci in 0..x.c {
         let plane = &x.v[ci * x.h * x.w..(ci + 1) * x.h * x.w];
         for ky in 0..k {
             for kx in 0..k {
-                let row = &mut col[((ci * k + ky) * k + kx) * n..][..n];
+                let cols = valid_cols(x.w, wo, s, kx, pad);
                 for oy in 0..ho {
                     let iy = (oy * s + ky) as isize - pad as isize;
                     if iy < 0 || iy >= x.h as isize {
+                        col.extend(std::iter::repeat_n(0.0, wo));
                         continue;
                     }
                     let src = &plane[iy as usize * x.w..][..x.w];
-                    for (ox, d) in row[oy * wo..(oy + 1) * wo].iter_mut().enumerate() {
-                        let ix = (ox * s + kx) as isize - pad as isize;
-                        if ix >= 0 && (ix as usize) < x.w {
-                            *d = src[ix as usize];
-                        }
+                    col.extend(std::iter::repeat_n(0.0, cols.start));
+                    let first = cols.start * s + kx - pad;
+                    if s == 1 {
+                        col.extend_from_slice(&src[first..first + cols.len()]);
+                    } else {
+                        col.extend(src[first..].iter().step_by(s).take(cols.len()));
                     }
+                    col.extend(std::iter::repeat_n(0.0, wo - cols.end));
                 }
             }
         }
@@ -130,17 +141,28 @@ fn col2im(
         for ky in 0..k {
             for kx in 0..k {
                 let row = &dcol[((ci * k + ky) * k + kx) * n..][..n];
+                let cols = valid_cols(w, wo, s, kx, pad);
+                if cols.is_empty() {
+                    continue;
+                }
+                let first = cols.start * s + kx - pad;
                 for oy in 0..ho {
                     let iy = (oy * s + ky) as isize - pad as isize;
                     if iy < 0 || iy >= h as isize {
                         continue;
                     }
-                    let dst = &mut plane[iy as usize * w..][..w];
-                    for (ox, g) in row[oy * wo..(oy + 1) * wo].iter().enumerate() {
-                        let ix = (ox * s + kx) as isize - pad as isize;
-                        if ix >= 0 && (ix as usize) < w {
-                            dst[ix as usize] += g;
-                        }
+                    let src = &row[oy * wo + cols.start..oy * wo + cols.end];
+                    let dst = &mut plane[iy as usize * w + first..];
+                    if s == 1 {
+                        dst[..src.len()]
+                            .iter_mut()
+                            .zip(src)
+                            .for_each(|(d, g)| *d += g);
+                    } else {
+                        dst.iter_mut()
+                            .step_by(s)
+                            .zip(src)
+                            .for_each(|(d, g)| *d += g);
                     }
                 }
             }
@@ -153,6 +175,43 @@ fn col2im(
 /// b and c row-major. The `gemm` crate's kernels (those burn flex uses).
 fn matmul_acc(
     c: &mut [f32],
+    a: (&[f32], usize, usize),
+    b: &[f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    threads: usize,
+) {
+    assert!(c.len() == m * n);
+    // SAFETY: `c` holds m×n initialised values, read and overwritten; it aliases no input.
+    unsafe { gemm_raw(c.as_mut_ptr(), true, a, b, m, n, k, threads) }
+}
+
+/// a · b into a new m×n row-major matrix (written by the kernel, never zero-filled first).
+fn matmul_new(
+    a: (&[f32], usize, usize),
+    b: &[f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    threads: usize,
+) -> Vec<f32> {
+    let mut c = Vec::with_capacity(m * n);
+    // SAFETY: with `read_dst` false the kernel writes all m×n entries of the capacity before
+    // anything reads them; the length is set only after.
+    unsafe {
+        gemm_raw(c.as_mut_ptr(), false, a, b, m, n, k, threads);
+        c.set_len(m * n);
+    }
+    c
+}
+
+/// # Safety
+/// `c` must point to m×n writable f32 (initialised when `read_dst`), aliasing neither input.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_raw(
+    c: *mut f32,
+    read_dst: bool,
     (a, a_rs, a_cs): (&[f32], usize, usize),
     b: &[f32],
     m: usize,
@@ -160,24 +219,24 @@ fn matmul_acc(
     k: usize,
     threads: usize,
 ) {
-    assert!(c.len() == m * n && a.len() == m * k && b.len() == k * n);
+    assert!(a.len() == m * k && b.len() == k * n);
     assert!((a_rs == k && a_cs == 1) || (a_rs == 1 && a_cs == m));
     let par = if threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: `c`, `a`, `b` hold exactly the m×n, m×k and k×n matrices their strides describe
-    // (checked above: a is row-major or its transpose is), and `c` aliases neither input.
+    // SAFETY: `a` and `b` hold exactly the m×k and k×n matrices their strides describe
+    // (checked above); the caller vouches for `c`.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            c.as_mut_ptr(),
+            c,
             1,
             n as isize,
-            true,
+            read_dst,
             a.as_ptr(),
             a_cs as isize,
             a_rs as isize,
@@ -225,32 +284,32 @@ impl Norm {
             let span = g * per * hw..(g + 1) * per * hw;
             let src = &x.v[span.clone()];
             let n = src.len() as f64;
-            let mean = src.iter().map(|a| f64::from(*a)).sum::<f64>() / n;
-            let var = src
-                .iter()
-                .map(|a| (f64::from(*a) - mean).powi(2))
-                .sum::<f64>()
-                / n;
+            // One pass for both moments: activations are O(1), f64 keeps E[x²] − μ² exact enough.
+            let (sum, sq) = src.iter().fold((0.0f64, 0.0f64), |(a, b), x| {
+                let x = f64::from(*x);
+                (a + x, b + x * x)
+            });
+            let mean = sum / n;
+            let var = (sq / n - mean * mean).max(0.0);
             let rstd = 1.0 / (var + self.eps).sqrt();
             rstds[g] = rstd as f32;
+            let (m, r) = (mean as f32, rstd as f32);
             for cc in 0..per {
                 let ch = g * per + cc;
                 let o = span.start + cc * hw;
-                let (gm, bt) = (f64::from(self.gamma[ch]), f64::from(self.beta[ch]));
-                let scale = (rstd * gm) as f32;
-                let shift = (bt - mean * rstd * gm) as f32;
+                let (gm, bt) = (self.gamma[ch], self.beta[ch]);
+                let (scale, shift) = (r * gm, bt - m * r * gm);
                 for (d, s) in v[o..o + hw].iter_mut().zip(&x.v[o..o + hw]) {
-                    *d = s * scale + shift;
+                    let y = s * scale + shift;
+                    *d = y / (1.0 + exp_fast(-y));
                 }
                 if keep {
-                    let (m, r) = (mean as f32, rstd as f32);
                     for (d, s) in xhat[o..o + hw].iter_mut().zip(&x.v[o..o + hw]) {
                         *d = (s - m) * r;
                     }
                 }
             }
         }
-        silu_in_place(&mut v);
         let act = Act {
             c: x.c,
             h: x.h,
@@ -272,21 +331,26 @@ impl Norm {
                 let ch = g * per + cc;
                 let o = span.start + cc * hw;
                 let (gm, bt) = (self.gamma[ch], self.beta[ch]);
-                for i in o..o + hw {
-                    let y = gm * t.xhat[i] + bt;
+                let it = dx.v[o..o + hw]
+                    .iter_mut()
+                    .zip(&dz.v[o..o + hw])
+                    .zip(&t.xhat[o..o + hw]);
+                for ((d, z), xh) in it {
+                    let y = gm * xh + bt;
                     let s = 1.0 / (1.0 + exp_fast(-y));
-                    dx.v[i] = gm * dz.v[i] * s * (1.0 + y * (1.0 - s));
+                    *d = gm * z * s * (1.0 + y * (1.0 - s));
                 }
             }
             let n = span.len() as f64;
-            let (mut m1, mut m2) = (0.0f64, 0.0f64);
-            for i in span.clone() {
-                m1 += f64::from(dx.v[i]);
-                m2 += f64::from(dx.v[i]) * f64::from(t.xhat[i]);
-            }
+            let (m1, m2) = dx.v[span.clone()]
+                .iter()
+                .zip(&t.xhat[span.clone()])
+                .fold((0.0f64, 0.0f64), |(a, b), (d, xh)| {
+                    (a + f64::from(*d), b + f64::from(*d) * f64::from(*xh))
+                });
             let (m1, m2, r) = ((m1 / n) as f32, (m2 / n) as f32, t.rstd[g]);
-            for i in span {
-                dx.v[i] = r * (dx.v[i] - m1 - t.xhat[i] * m2);
+            for (d, xh) in dx.v[span.clone()].iter_mut().zip(&t.xhat[span]) {
+                *d = r * (*d - m1 - xh * m2);
             }
         }
         dx

@@ -36,6 +36,9 @@ pub struct CpuNet {
     per_level: usize,
 }
 
+/// A batch's output with its shape, and each image's tape when one was kept.
+type Run = ((Vec<f32>, [usize; 4]), Vec<Option<Tape>>);
+
 /// What one image's forward pass kept for its backward pass.
 pub struct Tape {
     input: (usize, usize, usize),
@@ -177,13 +180,7 @@ impl CpuNet {
         (out, tapes.into_iter().flatten().collect())
     }
 
-    fn run(
-        &self,
-        x: &[f32],
-        shape: [usize; 4],
-        c_noise: &[f32],
-        keep: bool,
-    ) -> ((Vec<f32>, [usize; 4]), Vec<Option<Tape>>) {
+    fn run(&self, x: &[f32], shape: [usize; 4], c_noise: &[f32], keep: bool) -> Run {
         let [b, c, h, w] = shape;
         let per = c * h * w;
         let inner = Self::inner_threads(b, h, w);
