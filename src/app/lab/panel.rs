@@ -77,7 +77,7 @@ fn components_ui(ui: &mut egui::Ui, scene: &LabScene) -> Vec<LabAction> {
                         .max_decimals(3),
                 );
                 let r = named(r, egui::Role::SpinButton, format!("weight {}", k + 1));
-                if r.changed() {
+                if r.changed() || r.drag_stopped() {
                     let mut s = scene.clone();
                     // The others keep their share of the rest.
                     let rest = (1.0 - w) / (1.0 - c.weight / total).max(1e-9);
@@ -95,7 +95,7 @@ fn components_ui(ui: &mut egui::Ui, scene: &LabScene) -> Vec<LabAction> {
                         .max_decimals(3),
                 );
                 let r = named(r, egui::Role::SpinButton, format!("spread {}", k + 1));
-                if r.changed() && new_sd > 0.0 {
+                if (r.changed() || r.drag_stopped()) && new_sd > 0.0 {
                     let mut s = scene.clone();
                     s.components[k] = c.scaled((new_sd / sd).powi(2));
                     out.push(edit(s, &r));

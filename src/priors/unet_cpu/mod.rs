@@ -13,6 +13,7 @@
 //! [`super::unet::EdmUNet`] takes this path only on the flex device and for tensors without
 //! autodiff; training and other devices go through burn.
 
+mod kernels;
 mod layers;
 
 use super::unet::{ResBlock, UNet};
