@@ -99,6 +99,10 @@ pub enum Command {
         /// Held-out images per degradation for --calibration.
         #[arg(long, default_value_t = 4)]
         images: usize,
+        /// With --calibration: these sampler lines, separated by ';', instead of the window's
+        /// presets (e.g. "Eps(steps: 10); Ddrm(steps: 20)": quality against NFE).
+        #[arg(long, requires = "calibration")]
+        presets: Option<String>,
     },
     /// Open the window (the default with no command).
     Gui {
@@ -191,6 +195,7 @@ pub fn run(cli: Cli) -> Result<()> {
             reference,
             chains,
             images,
+            presets,
         }) => {
             if network {
                 bench::network_table(quick, json.as_deref(), reference.as_deref())
@@ -211,7 +216,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 if table {
                     bench::accuracy_table(&sel, chains.unwrap_or(1000).max(10))
                 } else {
-                    bench::calibration_table(&sel, chains.unwrap_or(39).max(2), images.max(1))
+                    bench::calibration_table(
+                        &sel,
+                        chains.unwrap_or(39).max(2),
+                        images.max(1),
+                        presets.as_deref(),
+                    )
                 }
             } else {
                 bench_cmd(backend, device, quick)

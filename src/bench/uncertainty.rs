@@ -53,7 +53,12 @@ pub fn uncertainty_speed(quick: bool) -> Result<()> {
 /// Fashion-MNIST images with the shipped prior, box inpainting and 2× super-resolution: PSNR of
 /// the mean and how well the chains' intervals cover the truth (type-6 central intervals; 39
 /// chains make every level's interval exact for a calibrated sampler).
-pub fn calibration_table(sel: &Selection, chains: usize, images: usize) -> Result<()> {
+pub fn calibration_table(
+    sel: &Selection,
+    chains: usize,
+    images: usize,
+    presets: Option<&str>,
+) -> Result<()> {
     use crate::operators::Downsample;
     use crate::priors::NetworkPrior;
     use crate::uncertainty::{self, LEVELS};
@@ -92,10 +97,28 @@ pub fn calibration_table(sel: &Selection, chains: usize, images: usize) -> Resul
             "all pixels",
         ),
     ];
+    // The window's presets (posterior samplers), or the sampler lines asked for.
+    let lines: Vec<String> = match presets {
+        Some(list) => list
+            .split(';')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect(),
+        None => samplers::ALL
+            .iter()
+            .filter(|i| !matches!(i.name, "Prior" | "Exact"))
+            .map(|i| i.preset.to_string())
+            .collect(),
+    };
+    for line in &lines {
+        samplers::parse(line).map_err(|e| crate::Error::invalid(line, e))?;
+    }
     // Spread over the held-out set (its last 256 test images), never trained on.
     let picks: Vec<usize> = (0..images).map(|i| (i * 61 + 7) % 256).collect();
     println!(
-        "<!-- Regenerate: cargo run --release -- bench --calibration --chains {chains} --images {images} [--device 0] -->"
+        "<!-- Regenerate: cargo run --release -- bench --calibration --chains {chains} --images {images}{} [--device 0] -->",
+        presets.map_or(String::new(), |p| format!(" --presets \"{p}\""))
     );
     println!(
         "# Calibration of every sampler preset ({chains} chains, {images} held-out Fashion-MNIST images, {})\n",
@@ -129,12 +152,8 @@ pub fn calibration_table(sel: &Selection, chains: usize, images: usize) -> Resul
             .collect::<Result<_>>()?;
         let (_, seen) =
             crate::operators::display_measurement(op.as_ref(), problems[0].0.y.clone())?;
-        for info in samplers::ALL {
-            if matches!(info.name, "Prior" | "Exact") {
-                continue;
-            }
-            let spec =
-                samplers::parse(info.preset).map_err(|e| crate::Error::invalid(info.preset, e))?;
+        for line in &lines {
+            let spec = samplers::parse(line).map_err(|e| crate::Error::invalid(line, e))?;
             let (mut psnr, mut cov, mut z2, mut crps, mut secs, mut nfe) =
                 (0.0, [0.0; LEVELS.len()], 0.0, 0.0, 0.0, 0);
             for (k, (problem, img)) in problems.iter().enumerate() {
@@ -159,7 +178,7 @@ pub fn calibration_table(sel: &Selection, chains: usize, images: usize) -> Resul
             let n = problems.len() as f64;
             println!(
                 "| {} | {nfe} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.4} | {:.1} |",
-                info.preset,
+                line,
                 psnr / n,
                 cov[0] / n,
                 cov[1] / n,

@@ -202,6 +202,29 @@ impl NoiseSpaceLangevin {
     /// (Φ(z), ∇_z ‖y − AΦ(z)‖²) for every chain.
     fn fit_grad(&mut self, problem: &Problem) -> Result<(Tensor<4>, Tensor<4>)> {
         let z = self.z.clone();
+        // The distilled generator is one network call: its pullback (the network's CPU path)
+        // replaces autodiff through it; Φ(z) = f(σ_max z, σ_max), so ∇_z = σ_max · pullback.
+        let one_call = problem
+            .prior
+            .generator()
+            .filter(|_| self.distilled && !self.params.clamp);
+        if let Some(g) = one_call {
+            let hi = g.card.sigma_max;
+            if let Some((x, pullback)) = g.model.denoise_vjp(&z.clone().mul_scalar(hi), None, hi) {
+                self.state.nfe += 1;
+                let leaf = x.clone().autodiff().require_grad();
+                let grads = tensor::sum_sq(problem.residual(leaf.clone()))
+                    .sum()
+                    .backward();
+                let v = leaf
+                    .grad(&grads)
+                    .ok_or_else(|| {
+                        Error::Backend(format!("{}: no gradient reached Φ(z)", INFO.name))
+                    })?
+                    .without_autodiff();
+                return Ok((x, pullback(v)?.mul_scalar(hi)));
+            }
+        }
         super::grad_through(
             INFO.name,
             &z,
