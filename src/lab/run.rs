@@ -10,6 +10,7 @@ use crate::priors::Gmm;
 use crate::problem::Problem;
 use crate::samplers::{self, ChainState, Sampler, SamplerSpec};
 use crate::tensor;
+use crate::testbeds::Floor;
 use burn::tensor::Device;
 
 /// The most particles a lab run takes.
@@ -107,7 +108,11 @@ impl Accuracy {
             sws.push(self.sw(&s));
             modes.push(self.mode_error(&s));
         }
-        (mean_sd(&sws), mean_sd(&modes))
+        let stats = |values| {
+            let f = Floor { values };
+            (f.mean(), f.std())
+        };
+        (stats(sws), stats(modes))
     }
 }
 
@@ -115,13 +120,6 @@ fn project_sorted(points: &[Vec<f64>], d: &[f64; 2]) -> Vec<f64> {
     let mut p: Vec<f64> = points.iter().map(|x| x[0] * d[0] + x[1] * d[1]).collect();
     p.sort_by(f64::total_cmp);
     p
-}
-
-fn mean_sd(v: &[f64]) -> (f64, f64) {
-    let n = v.len().max(1) as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (m, var.sqrt())
 }
 
 /// A run in progress, driven one step at a time.

@@ -155,6 +155,8 @@ pub struct Lab {
     pub await_pictures: bool,
     /// Canvas state between frames (the handle being dragged, where the plot was drawn).
     pub canvas: canvas::CanvasState,
+    /// The sampler line last parsed and its arrow.
+    arrow_for: Option<(String, Option<Field>)>,
 }
 
 impl Lab {
@@ -175,6 +177,7 @@ impl Lab {
             last_tick: None,
             await_pictures: deterministic,
             canvas: canvas::CanvasState::default(),
+            arrow_for: None,
         }
     }
 
@@ -195,14 +198,20 @@ impl Lab {
         }
     }
 
-    /// The sampler's own arrow, if it follows one.
-    pub fn sampler_arrow(&self) -> Option<Field> {
-        let spec = samplers::parse(&self.prefs.sampler).ok()?;
-        lessons::lesson(spec.name()).arrow
+    /// The sampler's own arrow, if it follows one (the sampler line is parsed once per edit,
+    /// not every frame).
+    pub fn sampler_arrow(&mut self) -> Option<Field> {
+        if self.arrow_for.as_ref().map(|(line, _)| line) != Some(&self.prefs.sampler) {
+            let arrow = samplers::parse(&self.prefs.sampler)
+                .ok()
+                .and_then(|spec| lessons::lesson(spec.name()).arrow);
+            self.arrow_for = Some((self.prefs.sampler.clone(), arrow));
+        }
+        self.arrow_for.as_ref().and_then(|(_, arrow)| *arrow)
     }
 
     /// The arrows asked for, without repeats.
-    pub fn fields(&self) -> Vec<Field> {
+    pub fn fields(&mut self) -> Vec<Field> {
         let a = self.prefs.arrows;
         let mut out = vec![];
         let chosen = [
