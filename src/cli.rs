@@ -103,6 +103,21 @@ pub enum Command {
         /// presets (e.g. "Eps(steps: 10); Ddrm(steps: 20)": quality against NFE).
         #[arg(long, requires = "calibration")]
         presets: Option<String>,
+        /// Only the photo table: a held-out photo restored at each --sizes for each
+        /// degradation with `Auto` (and --lines), seconds, NFE and PSNR against the classical
+        /// baseline (run from the source tree).
+        #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty", "lab", "network"])]
+        photo: bool,
+        /// With --photo: picture sides (default 256,512).
+        #[arg(long, value_delimiter = ',', requires = "photo")]
+        sizes: Option<Vec<usize>>,
+        /// With --photo: sampler lines separated by ';' (default "Auto").
+        #[arg(long, requires = "photo")]
+        lines: Option<String>,
+        /// Only the tiling check: the photo prior denoising a 256² held-out photo whole and in
+        /// tiles of each size.
+        #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty", "lab", "network", "photo"])]
+        tiles: bool,
     },
     /// Open the window (the default with no command).
     Gui {
@@ -196,8 +211,27 @@ pub fn run(cli: Cli) -> Result<()> {
             chains,
             images,
             presets,
+            photo,
+            sizes,
+            lines,
+            tiles,
         }) => {
-            if network {
+            if photo || tiles {
+                let sel = backend::choose(backend, device)?;
+                eprintln!("{}", sel.notice);
+                if tiles {
+                    return bench::tiles_table(&sel, 256);
+                }
+                let lines: Vec<String> = lines
+                    .as_deref()
+                    .unwrap_or("Auto")
+                    .split(';')
+                    .map(|l| l.trim().to_string())
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                let sizes = sizes.unwrap_or_else(|| vec![256, 512]);
+                bench::photo_table(&sel, &sizes, &lines, chains.unwrap_or(4).max(1))
+            } else if network {
                 bench::network_table(quick, json.as_deref(), reference.as_deref())
             } else if uncertainty {
                 bench::uncertainty_speed(quick)

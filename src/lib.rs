@@ -20,6 +20,7 @@ pub mod models;
 pub mod npy;
 pub mod operators;
 pub mod output;
+pub mod photo;
 pub mod priors;
 pub mod problem;
 pub mod recipe;

@@ -192,7 +192,7 @@ pub fn run(
         mean,
         variance,
         summary: Summary {
-            sampler: recipe.sampler.name().to_string(),
+            sampler: sampler.name().to_string(),
             sampler_detail: sampler.detail(),
             prior: problem.prior.describe(),
             operator: problem.operator.name(),

@@ -59,7 +59,7 @@ pub enum TruthSpec {
 impl Recipe {
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
         crate::ron_format::options()
-            .from_str(text)
+            .from_str(&crate::samplers::auto::bare_auto_to_call(text))
             .map_err(|e| e.to_string())
     }
 

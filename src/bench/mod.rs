@@ -5,9 +5,12 @@
 
 mod lab;
 mod network;
+mod photo;
 mod uncertainty;
+
 pub use lab::{LabRow, lab_rows, lab_table};
 pub use network::{NetworkFigure, network_table, unet_flops};
+pub use photo::{Degradation, photo_table, tiles_table};
 pub use uncertainty::{calibration_table, uncertainty_speed};
 
 use crate::backend::Selection;

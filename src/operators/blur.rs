@@ -2,23 +2,25 @@
 //!
 //! Matches `scipy.ndimage.gaussian_filter(x, (0, s, s), mode="reflect", truncate=4.0)`:
 //! radius round(4s), normalised weights, half-sample symmetric borders (d c b a | a b c d).
-//! Implemented as two dense 1-D blur matrices (y = B_h X B_wᵀ per channel), which makes the
-//! adjoint exact (B_hᵀ Y B_w) and keeps gradients simple; the solve falls back to CG.
+//! Applied as two banded 1-D passes (reflect-pad by gathering rows/columns, then a weighted sum
+//! of 2r+1 shifted slices): O(H·W·r) per channel, so a 4096-pixel photo needs no H×H matrix.
+//! The adjoint is the exact transpose of the same steps (the shifted sum transposed, then the
+//! padding folded back by a scatter-add); the solve falls back to CG. DDRM still gets the dense
+//! 1-D matrices from [`Structure::Separable`], built only when it asks.
 
 use super::{Operator, Structure};
 use crate::error::{Error, Result};
-use crate::tensor;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::IndexingUpdateOp;
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 pub struct Blur {
     shape: [usize; 3],
     sigma: f64,
-    /// [1, 1, H, H]
-    bh: Tensor<4>,
-    bh_t: Tensor<4>,
-    /// [1, 1, W, W]
-    bw: Tensor<4>,
-    bw_t: Tensor<4>,
+    /// Normalised taps w_0 … w_2r (w_k weighs the source pixel i + k − r).
+    weights: Vec<f32>,
+    /// Source index of each reflect-padded row (length H + 2r) and column (W + 2r).
+    pad_h: Tensor<1, Int>,
+    pad_w: Tensor<1, Int>,
 }
 
 /// Index after half-sample symmetric reflection into [0, n).
@@ -32,18 +34,25 @@ fn reflect(i: i64, n: usize) -> usize {
     k as usize
 }
 
-/// The n×n matrix of 1-D Gaussian blur with reflecting borders (row i = output pixel i).
-pub fn blur_matrix(n: usize, sigma: f64) -> Vec<f64> {
+/// The normalised 1-D Gaussian taps, radius round(4σ).
+fn taps(sigma: f64) -> Vec<f64> {
     let radius = (4.0 * sigma + 0.5) as i64;
     let weights: Vec<f64> = (-radius..=radius)
         .map(|k| (-0.5 * (k as f64 / sigma).powi(2)).exp())
         .collect();
     let total: f64 = weights.iter().sum();
+    weights.into_iter().map(|w| w / total).collect()
+}
+
+/// The n×n matrix of 1-D Gaussian blur with reflecting borders (row i = output pixel i).
+pub fn blur_matrix(n: usize, sigma: f64) -> Vec<f64> {
+    let weights = taps(sigma);
+    let radius = (weights.len() / 2) as i64;
     let mut m = vec![0.0; n * n];
     for i in 0..n {
         for (j, w) in weights.iter().enumerate() {
             let src = reflect(i as i64 + j as i64 - radius, n);
-            m[i * n + src] += w / total;
+            m[i * n + src] += w;
         }
     }
     m
@@ -63,31 +72,79 @@ impl Blur {
                 format!("sigma {sigma} is too large"),
             ));
         }
-        let [_, h, w] = shape;
-        let mk = |n: usize| {
-            let m = blur_matrix(n, sigma);
-            let t: Vec<f64> = (0..n * n).map(|k| m[(k % n) * n + k / n]).collect();
-            (
-                tensor::from_f64(&m, [1, 1, n, n], device),
-                tensor::from_f64(&t, [1, 1, n, n], device),
-            )
+        let weights: Vec<f32> = taps(sigma).into_iter().map(|w| w as f32).collect();
+        let r = (weights.len() / 2) as i64;
+        let pad = |n: usize| {
+            let idx: Vec<i64> = (-r..n as i64 + r).map(|i| reflect(i, n) as i64).collect();
+            let len = idx.len();
+            Tensor::<1, Int>::from_data(TensorData::new(idx, [len]), device)
         };
-        let (bh, bh_t) = mk(h);
-        let (bw, bw_t) = mk(w);
+        let [_, h, w] = shape;
         Ok(Self {
             shape,
             sigma,
-            bh,
-            bh_t,
-            bw,
-            bw_t,
+            pad_h: pad(h),
+            pad_w: pad(w),
+            weights,
         })
+    }
+
+    /// One 1-D pass along `dim` (2 = rows, 3 = columns): out[i] = Σ_k w_k x[reflect(i + k − r)].
+    fn pass(&self, x: Tensor<4>, dim: usize, pad: &Tensor<1, Int>) -> Tensor<4> {
+        let n = x.dims()[dim];
+        let padded = x.select(dim, pad.clone());
+        self.weighted_shifts(&padded, dim, n, |k| k)
+    }
+
+    /// The transpose of [`Self::pass`]: spread y over the padded axis (Σ_k w_k y[j − k]), then
+    /// fold the padding back onto the pixels it was copied from.
+    fn pass_adjoint(&self, y: Tensor<4>, dim: usize, pad: &Tensor<1, Int>) -> Tensor<4> {
+        let dims = y.dims();
+        let n = dims[dim];
+        let r = self.weights.len() / 2;
+        let mut zero = dims;
+        zero[dim] = 2 * r;
+        let zeros = Tensor::<4>::zeros(zero, &y.device());
+        // ypad[i] = y[i − 2r]: the taps read it at 2r − k + j for j in 0..n + 2r.
+        let ypad = Tensor::cat(vec![zeros.clone(), y, zeros], dim);
+        let spread = self.weighted_shifts(&ypad, dim, n + 2 * r, |k| 2 * r - k);
+        let mut out = dims;
+        out[dim] = n;
+        Tensor::<4>::zeros(out, &spread.device()).select_assign(
+            dim,
+            pad.clone(),
+            spread,
+            IndexingUpdateOp::Add,
+        )
+    }
+
+    /// Σ_k w_k · src[start(k) .. start(k) + len] along `dim`.
+    fn weighted_shifts(
+        &self,
+        src: &Tensor<4>,
+        dim: usize,
+        len: usize,
+        start: impl Fn(usize) -> usize,
+    ) -> Tensor<4> {
+        let mut acc: Option<Tensor<4>> = None;
+        for (k, w) in self.weights.iter().enumerate() {
+            let term = src.clone().narrow(dim, start(k), len).mul_scalar(*w);
+            acc = Some(match acc {
+                None => term,
+                Some(a) => a + term,
+            });
+        }
+        // There is always at least one tap (radius ≥ 0).
+        acc.unwrap_or_else(|| src.clone().narrow(dim, 0, len))
     }
 }
 
 impl Operator for Blur {
     fn name(&self) -> String {
         format!("Blur(sigma: {})", self.sigma)
+    }
+    fn task(&self) -> super::Task {
+        super::Task::Deblur
     }
     fn input_shape(&self) -> [usize; 3] {
         self.shape
@@ -96,14 +153,12 @@ impl Operator for Blur {
         self.shape
     }
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [b, c, h, w] = x.dims();
-        let rows = self.bh.clone().expand([b, c, h, h]).matmul(x);
-        rows.matmul(self.bw_t.clone().expand([b, c, w, w]))
+        let rows = self.pass(x, 2, &self.pad_h);
+        self.pass(rows, 3, &self.pad_w)
     }
     fn adjoint(&self, y: Tensor<4>) -> Tensor<4> {
-        let [b, c, h, w] = y.dims();
-        let rows = self.bh_t.clone().expand([b, c, h, h]).matmul(y);
-        rows.matmul(self.bw.clone().expand([b, c, w, w]))
+        let cols = self.pass_adjoint(y, 3, &self.pad_w);
+        self.pass_adjoint(cols, 2, &self.pad_h)
     }
     fn structure(&self) -> Structure {
         let [_, h, w] = self.shape;
@@ -117,6 +172,7 @@ impl Operator for Blur {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tensor;
 
     #[test]
     fn rows_sum_to_one_and_reflect() {
@@ -130,5 +186,39 @@ mod tests {
         assert_eq!(reflect(5, 5), 4);
         assert_eq!(reflect(6, 5), 3);
         assert_eq!(reflect(12, 5), 2);
+    }
+
+    /// The banded passes are the matrices B_h X B_wᵀ (and their transposes), including a
+    /// radius larger than the image, where the padding reflects more than once.
+    #[test]
+    fn banded_passes_equal_the_dense_matrices() {
+        let device = Device::flex();
+        for (h, w, sigma) in [(9, 7, 1.0), (5, 6, 2.0), (12, 4, 0.6)] {
+            let op = Blur::new([2, h, w], sigma, &device).unwrap();
+            let (bh, bw) = (blur_matrix(h, sigma), blur_matrix(w, sigma));
+            let mut rng = tensor::rng(3);
+            let x = tensor::normal(&mut rng, [2, 2, h, w], &device);
+            let xv = tensor::to_f64(&x).unwrap();
+            let fwd = tensor::to_f64(&op.forward(x.clone())).unwrap();
+            let adj = tensor::to_f64(&op.adjoint(x)).unwrap();
+            for img in 0..4 {
+                let p = &xv[img * h * w..][..h * w];
+                for i in 0..h {
+                    for j in 0..w {
+                        let mut f = 0.0;
+                        let mut a = 0.0;
+                        for u in 0..h {
+                            for v in 0..w {
+                                f += bh[i * h + u] * p[u * w + v] * bw[j * w + v];
+                                a += bh[u * h + i] * p[u * w + v] * bw[v * w + j];
+                            }
+                        }
+                        let k = img * h * w + i * w + j;
+                        assert!((fwd[k] - f).abs() < 1e-5, "forward {h}x{w} s{sigma}");
+                        assert!((adj[k] - a).abs() < 1e-5, "adjoint {h}x{w} s{sigma}");
+                    }
+                }
+            }
+        }
     }
 }

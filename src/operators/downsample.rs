@@ -41,6 +41,9 @@ impl Operator for Downsample {
     fn name(&self) -> String {
         format!("Downsample({})", self.factor)
     }
+    fn task(&self) -> super::Task {
+        super::Task::SuperResolution
+    }
     fn input_shape(&self) -> [usize; 3] {
         self.shape
     }

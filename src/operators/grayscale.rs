@@ -21,6 +21,9 @@ impl Operator for Grayscale {
     fn name(&self) -> String {
         "Grayscale".into()
     }
+    fn task(&self) -> super::Task {
+        super::Task::Colourise
+    }
     fn input_shape(&self) -> [usize; 3] {
         self.shape
     }

@@ -17,6 +17,9 @@ impl Operator for Identity {
     fn name(&self) -> String {
         "Identity".into()
     }
+    fn task(&self) -> super::Task {
+        super::Task::Denoise
+    }
     fn structure(&self) -> Structure {
         Structure::Diagonal
     }

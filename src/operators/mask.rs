@@ -62,6 +62,9 @@ impl Operator for Mask {
             if self.channels == 1 { "" } else { "s" }
         )
     }
+    fn task(&self) -> super::Task {
+        super::Task::Inpaint
+    }
     fn structure(&self) -> Structure {
         Structure::Diagonal
     }

@@ -24,9 +24,38 @@ use crate::linalg::Mat;
 use crate::tensor;
 use burn::tensor::{Device, Tensor};
 
+/// What kind of restoration an operator asks for (`Auto` picks its sampler by it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    Denoise,
+    Inpaint,
+    SuperResolution,
+    Deblur,
+    Colourise,
+    /// Any other linear measurement (random projections…).
+    Other,
+}
+
+impl Task {
+    pub fn label(self) -> &'static str {
+        match self {
+            Task::Denoise => "denoising",
+            Task::Inpaint => "inpainting",
+            Task::SuperResolution => "super-resolution",
+            Task::Deblur => "deblurring",
+            Task::Colourise => "colourisation",
+            Task::Other => "a general linear measurement",
+        }
+    }
+}
+
 pub trait Operator: Send + Sync {
     /// Short name for messages and summaries, e.g. "Downsample(2)".
     fn name(&self) -> String;
+    /// The restoration this operator stands for.
+    fn task(&self) -> Task {
+        Task::Other
+    }
     /// (C, H, W) of x.
     fn input_shape(&self) -> [usize; 3];
     /// (C', H', W') of y as held in tensors.

@@ -3,12 +3,14 @@
 pub mod gmm;
 pub mod gmm_file;
 pub mod network;
+pub mod tiles;
 pub mod unet;
 pub mod unet_cpu;
 
 pub use gmm::{Gmm, GmmDenoiser};
 pub use gmm_file::GmmFile;
 pub use network::{EpsDenoiser, Generator, ModelCard, NetworkPrior};
+pub use tiles::Tiling;
 
 use burn::tensor::Tensor;
 

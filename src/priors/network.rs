@@ -5,6 +5,7 @@
 //! recipe names the folder (or the `.bpk` file inside it).
 
 use super::Denoiser;
+use super::tiles::Tiling;
 use super::unet::{EdmUNet, UNetConfig};
 use crate::error::{Error, Result};
 use burn::module::Module;
@@ -188,6 +189,8 @@ pub struct NetworkPrior {
     path: PathBuf,
     eps: Option<EpsDenoiser>,
     generator: Option<Generator>,
+    /// Overlapping tiles for pictures larger than one tile (any-size priors only).
+    tiling: Option<Tiling>,
 }
 
 /// EPS's fine-tuned denoiser: the prior's U-Net with the observation image as an extra input.
@@ -361,6 +364,7 @@ impl NetworkPrior {
                 ),
             ));
         }
+        let card_tiling = card.any_size.then(Tiling::default);
         Ok(Self {
             card,
             model,
@@ -368,23 +372,51 @@ impl NetworkPrior {
             path: path.to_path_buf(),
             eps: None,
             generator: None,
+            tiling: card_tiling,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Tiles for large pictures (None: the whole picture in one call). Only any-size priors
+    /// can be tiled.
+    pub fn with_tiling(mut self, tiling: Option<Tiling>) -> Self {
+        self.tiling = tiling.filter(|_| self.card.any_size);
+        self
+    }
+
+    pub fn tiling(&self) -> Option<Tiling> {
+        self.tiling
+    }
+
+    fn plan(&self, x: &Tensor<4>) -> Option<super::tiles::Plan> {
+        let [_, _, h, w] = x.dims();
+        self.tiling?.plan(h, w)
+    }
 }
 
 impl Denoiser for NetworkPrior {
     fn denoise_vjp(&self, x: &Tensor<4>, sigma: f64) -> Option<(Tensor<4>, super::Pullback)> {
-        self.model.denoise_vjp(x, None, sigma)
+        match self.plan(x) {
+            Some(plan) => plan.denoise_vjp(x, |t| self.model.denoise_vjp(t, None, sigma)),
+            None => self.model.denoise_vjp(x, None, sigma),
+        }
     }
 
     fn denoise(&self, x: Tensor<4>, sigma: f64) -> Tensor<4> {
-        let [b, _, _, _] = x.dims();
-        let s = Tensor::<1>::full([b], sigma, &x.device());
-        self.model.denoise(x, None, s)
+        let whole = |x: Tensor<4>| {
+            let [b, _, _, _] = x.dims();
+            let s = Tensor::<1>::full([b], sigma, &x.device());
+            self.model.denoise(x, None, s)
+        };
+        match self.plan(&x) {
+            // Reading a tile batch back can only fail on a lost device; the whole-picture
+            // call then reports the same failure the way every other evaluation does.
+            Some(plan) => plan.denoise(x.clone(), whole).unwrap_or_else(|_| whole(x)),
+            None => whole(x),
+        }
     }
 
     fn shape(&self) -> [usize; 3] {

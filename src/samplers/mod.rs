@@ -5,6 +5,7 @@
 
 mod ald;
 mod almc;
+pub mod auto;
 mod cps;
 mod daps;
 mod ddrm;
@@ -17,6 +18,7 @@ mod prior;
 
 pub use ald::{Ald, AldParams};
 pub use almc::{Almc, AlmcParams};
+pub use auto::{AutoParams, AutoSampler, Speed};
 pub use cps::{CpsParams, Drift, GeneratorChoice, NoiseSpaceLangevin};
 pub use daps::{Daps, DapsParams};
 pub use ddrm::{Ddrm, DdrmParams};
@@ -120,7 +122,7 @@ pub fn info(name: &str) -> Option<&'static SamplerInfo> {
 /// Parses a sampler as a recipe writes it (`Dps(steps: 200)`).
 pub fn parse(text: &str) -> std::result::Result<SamplerSpec, String> {
     crate::ron_format::options()
-        .from_str(text.trim())
+        .from_str(&auto::bare_auto_to_call(text.trim()))
         .map_err(|e| e.to_string())
 }
 
@@ -172,6 +174,8 @@ macro_rules! sampler_table {
 }
 
 sampler_table! {
+    /// The best tested preset for the prior and the operator.
+    Auto(AutoParams) => auto::AutoSampler,
     /// Diffusion posterior sampling (Chung et al. 2023).
     Dps(DpsParams) => dps::Dps,
     /// Exact posterior score (Mammadov, Kara et al. 2026).

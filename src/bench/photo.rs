@@ -1,0 +1,259 @@
+//! `posterior-lab bench --photo`: a held-out photo restored at its size for each degradation,
+//! with `Auto`'s choice (and any other sampler lines), against the classical baseline; and
+//! `bench --tiles`: how the photo prior denoises whole pictures against tiles of each size.
+
+use crate::backend::Selection;
+use crate::error::{Error, Result};
+use crate::metrics::psnr;
+use crate::operators::{Blur, Downsample, Grayscale, Identity, Mask, Operator};
+use crate::photo::{self, Picture};
+use crate::priors::{Denoiser, NetworkPrior, Tiling};
+use crate::problem::Problem;
+use crate::samplers;
+use crate::tensor;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The held-out photo (never in any training set: assets/demo, see models/photo/README.md).
+pub const PHOTO: &str = "assets/demo/picosdeeuropa.jpg";
+
+/// One degradation of the table: its operator, σ_y and classical baseline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Degradation {
+    SuperResolution2,
+    Scratches,
+    Deblur,
+    Denoise,
+    Colourise,
+}
+
+impl Degradation {
+    pub const ALL: [Degradation; 5] = [
+        Degradation::SuperResolution2,
+        Degradation::Scratches,
+        Degradation::Deblur,
+        Degradation::Denoise,
+        Degradation::Colourise,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Degradation::SuperResolution2 => "2x super-resolution, σ_y 0.02",
+            Degradation::Scratches => "scratches and blots (10%), σ_y 0.02",
+            Degradation::Deblur => "Gaussian blur σ 2, σ_y 0.02",
+            Degradation::Denoise => "denoising, σ_y 0.1",
+            Degradation::Colourise => "colourisation, σ_y 0.02",
+        }
+    }
+
+    pub fn sigma_y(self) -> f64 {
+        match self {
+            Degradation::Denoise => 0.1,
+            _ => 0.02,
+        }
+    }
+
+    pub fn operator(self, shape: [usize; 3]) -> Result<Box<dyn Operator>> {
+        let device = burn::tensor::Device::flex();
+        let [_, h, w] = shape;
+        Ok(match self {
+            Degradation::SuperResolution2 => Box::new(Downsample::new(shape, 2)?),
+            Degradation::Scratches => Box::new(Mask::from_array(
+                shape,
+                &[h, w],
+                photo::scratches(h, w, 0.1, 7),
+                &device,
+            )?),
+            Degradation::Deblur => Box::new(Blur::new(shape, 2.0, &device)?),
+            Degradation::Denoise => Box::new(Identity::new(shape)),
+            Degradation::Colourise => Box::new(Grayscale::new(shape)?),
+        })
+    }
+
+    /// The classical restoration from y, and its name.
+    pub fn baseline(
+        self,
+        op: &dyn Operator,
+        y: &[f32],
+        truth: &Picture,
+    ) -> Result<(Vec<f32>, String)> {
+        let shape = truth.shape;
+        let [c, h, w] = shape;
+        Ok(match self {
+            Degradation::SuperResolution2 => {
+                (photo::bicubic(y, [c, h / 2, w / 2], 2), "bicubic".into())
+            }
+            Degradation::Scratches => {
+                let mask = photo::scratches(h, w, 0.1, 7);
+                (
+                    photo::interpolate_holes(y, &mask, shape, 2.0)?,
+                    "Gaussian interpolation (σ 2 px)".into(),
+                )
+            }
+            Degradation::Deblur => {
+                // λ picked with the truth: an upper bound for the baseline.
+                let lambdas = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1];
+                let best = photo::wiener(op, y, &lambdas)?
+                    .into_iter()
+                    .zip(lambdas)
+                    .max_by(|a, b| psnr(&a.0, &truth.data).total_cmp(&psnr(&b.0, &truth.data)))
+                    .ok_or_else(|| Error::invalid("Wiener", "no λ"))?;
+                (best.0, format!("Wiener (best λ {})", best.1))
+            }
+            Degradation::Denoise => (y.to_vec(), "y".into()),
+            Degradation::Colourise => {
+                let grey: Vec<f32> = (0..c * h * w).map(|i| y[i % (h * w)]).collect();
+                (grey, "grey y".into())
+            }
+        })
+    }
+}
+
+fn load_prior(shape: [usize; 3], device: &burn::tensor::Device) -> Result<NetworkPrior> {
+    NetworkPrior::load(Path::new("models/photo"), Some(shape), device)
+}
+
+fn load_truth(side: usize) -> Result<Picture> {
+    let bytes =
+        crate::files::read(Path::new(PHOTO), crate::files::MAX_DATA_BYTES).map_err(|e| {
+            Error::invalid("bench --photo", format!("run it from the source tree: {e}"))
+        })?;
+    photo::square_crop(&bytes, PHOTO, side)
+}
+
+/// The table: every size × degradation × sampler line.
+pub fn photo_table(
+    sel: &Selection,
+    sizes: &[usize],
+    lines: &[String],
+    chains: usize,
+) -> Result<()> {
+    println!(
+        "# Photo restoration at its own size ({chains} chains, held-out {PHOTO}, centre square, {})\n",
+        sel.description
+    );
+    println!(
+        "PSNR of the posterior mean against the truth; gain = that minus the classical baseline's. Seconds: the whole run (all chains), this machine.\n"
+    );
+    for &side in sizes {
+        let truth = load_truth(side)?;
+        let shape = truth.shape;
+        let prior: Arc<dyn Denoiser> = Arc::new(load_prior(shape, &sel.device)?);
+        for deg in Degradation::ALL {
+            println!("## {side}×{side}: {}\n", deg.label());
+            println!(
+                "| sampler | chose | NFE/chain | seconds | PSNR mean (dB) | baseline | baseline (dB) | gain (dB) |"
+            );
+            println!("|---|---|---|---|---|---|---|---|");
+            let op: Arc<dyn Operator> = Arc::from(deg.operator(shape)?);
+            let x = tensor::from_vec(truth.data.clone(), [1, 3, side, side], &sel.device);
+            let y = crate::recipe::simulate_y(op.as_ref(), x.clone(), deg.sigma_y(), 1);
+            let yv = tensor::to_vec(&y)?;
+            let (base, base_name) = deg.baseline(op.as_ref(), &yv, &truth)?;
+            let p_base = psnr(&base, &truth.data);
+            let problem = Problem::new(
+                prior.clone(),
+                op.clone(),
+                y,
+                deg.sigma_y(),
+                sel.device.clone(),
+            )?
+            .with_truth(x)?;
+            for line in lines {
+                let spec = samplers::parse(line)
+                    .map_err(|e| Error::invalid("sampler", format!("{line}: {e}")))?;
+                let start = Instant::now();
+                let mut s = samplers::build(&spec, &problem, chains, 3)?;
+                samplers::run(s.as_mut(), &problem, |_| {})?;
+                let secs = start.elapsed().as_secs_f64();
+                let out = tensor::to_vec(&s.samples())?;
+                let (mean, _) = crate::metrics::mean_variance(&out, chains);
+                let p = psnr(&mean, &truth.data);
+                let chose = s
+                    .detail()
+                    .filter(|_| line.starts_with("Auto"))
+                    .and_then(|d| {
+                        d.split(" chose ")
+                            .nth(1)
+                            .map(|r| r.split(" for ").next().unwrap_or(r).to_string())
+                    })
+                    .unwrap_or_else(|| "—".into());
+                println!(
+                    "| {line} | {chose} | {} | {secs:.1} | {p:.2} | {base_name} | {p_base:.2} | {:+.2} |",
+                    s.state().nfe,
+                    p - p_base
+                );
+            }
+            println!();
+        }
+    }
+    Ok(())
+}
+
+/// Denoising a held-out photo with the whole picture in one call against tiles of each size:
+/// MSE ratio to the identity's and seconds per evaluation, at three noise levels.
+pub fn tiles_table(sel: &Selection, side: usize) -> Result<()> {
+    let truth = load_truth(side)?;
+    let shape = truth.shape;
+    println!(
+        "# The photo prior on a {side}×{side} held-out photo ({PHOTO}): whole picture vs tiles ({})\n",
+        sel.description
+    );
+    println!("| tiling | tiles | σ 0.05 PSNR | σ 0.2 PSNR | σ 1 PSNR | seconds per NFE |");
+    println!("|---|---|---|---|---|---|");
+    let configs: Vec<Option<Tiling>> = vec![
+        None,
+        Some(Tiling {
+            tile: 32,
+            overlap: 8,
+        }),
+        Some(Tiling {
+            tile: 48,
+            overlap: 12,
+        }),
+        Some(Tiling {
+            tile: 64,
+            overlap: 16,
+        }),
+        Some(Tiling {
+            tile: 96,
+            overlap: 16,
+        }),
+        Some(Tiling {
+            tile: 128,
+            overlap: 32,
+        }),
+    ];
+    let x = tensor::from_vec(truth.data.clone(), [1, 3, side, side], &sel.device);
+    for cfg in configs {
+        let prior = load_prior(shape, &sel.device)?.with_tiling(cfg);
+        let mut cells = vec![];
+        let mut secs = 0.0;
+        for (k, sigma) in [0.05, 0.2, 1.0].into_iter().enumerate() {
+            let noise = tensor::normal(
+                &mut tensor::rng(40 + k as u64),
+                [1, 3, side, side],
+                &sel.device,
+            );
+            let start = Instant::now();
+            let d = prior.denoise(x.clone() + noise.mul_scalar(sigma), sigma);
+            let dv = tensor::to_vec(&d)?;
+            secs += start.elapsed().as_secs_f64();
+            cells.push(format!("{:.2}", psnr(&dv, &truth.data)));
+        }
+        let (name, tiles) = match cfg {
+            None => ("whole picture".to_string(), 1),
+            Some(t) => (
+                format!("{} px, overlap {}", t.tile, t.overlap),
+                t.plan(side, side).map_or(1, |p| p.tiles()),
+            ),
+        };
+        println!(
+            "| {name} | {tiles} | {} | {:.2} |",
+            cells.join(" | "),
+            secs / 3.0
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,281 @@
+//! `Auto`: the best tested preset for the prior and the operator, at a chosen speed.
+//!
+//! The choice is a table (below, and in the README's "Which sampler" section), filled from
+//! measurements: docs/nfe-table.md (whole-image Fashion-MNIST priors: quality against NFE) and
+//! docs/photo-table.md (the photo prior at 256² on held-out photos, `posterior-lab bench
+//! --photo`). `Best` is the highest PSNR of the mean measured, `Balanced` stays within a few
+//! tenths of a dB of it at a fraction of the time, `Fast` is the quickest that still clearly
+//! beats the classical baseline. A Gaussian mixture always gets `Exact`.
+
+use super::{ChainState, Sampler, SamplerSpec};
+use crate::error::{Error, Result};
+use crate::operators::Task;
+use crate::problem::Problem;
+use serde::{Deserialize, Serialize};
+
+pub const INFO: super::SamplerInfo = super::SamplerInfo {
+    name: "Auto",
+    preset: "Auto",
+    help: "The best tested preset for this prior and degradation (see the README's table). Field: speed (Fast, Balanced, Best; default Balanced).",
+    priors: super::PriorSupport::Any,
+    anneals: true,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Speed {
+    Fast,
+    #[default]
+    Balanced,
+    Best,
+}
+
+/// `Auto` or `Auto(speed: Fast)`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AutoParams {
+    pub speed: Speed,
+}
+
+/// What kind of prior the table is read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriorKind {
+    Mixture,
+    /// A network with an EPS fine-tune for this operator and σ_y.
+    NetworkWithEps,
+    Network,
+}
+
+/// One row of the table: (fast, balanced, best) sampler lines.
+pub struct Row {
+    pub prior: PriorKind,
+    pub task: Option<Task>,
+    pub lines: [&'static str; 3],
+}
+
+/// Read top to bottom; the first row whose prior kind matches and whose task matches (None:
+/// any task) is taken.
+pub const TABLE: &[Row] = &[
+    Row {
+        prior: PriorKind::Mixture,
+        task: None,
+        lines: ["Exact", "Exact", "Exact"],
+    },
+    Row {
+        prior: PriorKind::NetworkWithEps,
+        task: None,
+        lines: ["Eps(steps: 10)", "Eps(steps: 20)", "Eps(steps: 20)"],
+    },
+    Row {
+        prior: PriorKind::Network,
+        task: Some(Task::Denoise),
+        lines: ["Ddrm(steps: 10)", "Ddrm(steps: 20)", "Ddrm(steps: 50)"],
+    },
+    Row {
+        prior: PriorKind::Network,
+        task: Some(Task::Inpaint),
+        lines: ["PiGdm(steps: 10)", "PiGdm(steps: 20)", "PiGdm(steps: 50)"],
+    },
+    Row {
+        prior: PriorKind::Network,
+        task: Some(Task::SuperResolution),
+        lines: ["Ddrm(steps: 20)", "Ddrm(steps: 50)", "PiGdm(steps: 50)"],
+    },
+    Row {
+        prior: PriorKind::Network,
+        task: Some(Task::Deblur),
+        lines: ["Ddrm(steps: 20)", "Ddrm(steps: 50)", "PiGdm(steps: 50)"],
+    },
+    Row {
+        prior: PriorKind::Network,
+        task: Some(Task::Colourise),
+        lines: ["Ddrm(steps: 20)", "Ddrm(steps: 50)", "Ddrm(steps: 100)"],
+    },
+    Row {
+        prior: PriorKind::Network,
+        task: None,
+        lines: ["PiGdm(steps: 20)", "PiGdm(steps: 50)", "PiGdm(steps: 100)"],
+    },
+];
+
+/// The prior kind of a problem, as the table reads it.
+pub fn prior_kind(problem: &Problem) -> PriorKind {
+    if problem.prior.gmm().is_some() {
+        PriorKind::Mixture
+    } else if problem
+        .prior
+        .eps_denoiser(problem.operator.as_ref(), problem.sigma_y)
+        .is_some()
+    {
+        PriorKind::NetworkWithEps
+    } else {
+        PriorKind::Network
+    }
+}
+
+/// The sampler line `Auto` picks for this problem.
+pub fn choose(params: &AutoParams, problem: &Problem) -> &'static str {
+    choose_for(params.speed, prior_kind(problem), problem.operator.task())
+}
+
+pub fn choose_for(speed: Speed, prior: PriorKind, task: Task) -> &'static str {
+    let row = TABLE
+        .iter()
+        .find(|r| r.prior == prior && r.task.is_none_or(|t| t == task));
+    let i = match speed {
+        Speed::Fast => 0,
+        Speed::Balanced => 1,
+        Speed::Best => 2,
+    };
+    // The table ends with a catch-all row for every prior kind.
+    row.map_or("PiGdm(steps: 50)", |r| r.lines[i])
+}
+
+/// The chosen sampler, run as itself; it says what was chosen and why.
+pub struct AutoSampler {
+    inner: Box<dyn Sampler>,
+    line: &'static str,
+    detail: String,
+}
+
+impl AutoSampler {
+    pub fn new(params: AutoParams, problem: &Problem, chains: usize, seed: u64) -> Result<Self> {
+        let line = choose(&params, problem);
+        let spec = super::parse(line)
+            .map_err(|e| Error::invalid("Auto", format!("table line {line}: {e}")))?;
+        if matches!(spec, SamplerSpec::Auto(_)) {
+            return Err(Error::invalid("Auto", "the table cannot name Auto"));
+        }
+        let inner = super::build(&spec, problem, chains, seed)?;
+        let mut detail = format!(
+            "Auto(speed: {:?}) chose {line} for {} with {}",
+            params.speed,
+            problem.operator.task().label(),
+            match prior_kind(problem) {
+                PriorKind::Mixture => "a Gaussian mixture",
+                PriorKind::NetworkWithEps => "a network and its EPS fine-tune",
+                PriorKind::Network => "a network",
+            }
+        );
+        if let Some(d) = inner.detail() {
+            detail.push_str(&format!("; {d}"));
+        }
+        Ok(Self {
+            inner,
+            line,
+            detail,
+        })
+    }
+
+    /// The sampler line that was chosen.
+    pub fn chosen(&self) -> &'static str {
+        self.line
+    }
+}
+
+impl Sampler for AutoSampler {
+    fn info(&self) -> &'static super::SamplerInfo {
+        self.inner.info()
+    }
+    fn step(&mut self, problem: &Problem) -> Result<()> {
+        self.inner.step(problem)
+    }
+    fn state(&self) -> &ChainState {
+        self.inner.state()
+    }
+    fn is_done(&self) -> bool {
+        self.inner.is_done()
+    }
+    fn detail(&self) -> Option<String> {
+        Some(self.detail.clone())
+    }
+    fn samples(&self) -> burn::tensor::Tensor<4> {
+        self.inner.samples()
+    }
+}
+
+/// Lets a recipe write the bare word `Auto` (as it writes `Exact`): RON reads a variant with
+/// fields only in parentheses, so `Auto` standing as a value becomes `Auto()`.
+pub fn bare_auto_to_call(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut last = 0;
+    let mut from = 0;
+    while let Some(pos) = text[from..].find("Auto").map(|p| p + from) {
+        from = pos + 4;
+        let before = text[..pos].trim_end();
+        let starts_value = before.is_empty() || before.ends_with(':');
+        let after = text[pos + 4..].trim_start();
+        let ident_ends = bytes
+            .get(pos + 4)
+            .is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_'));
+        if starts_value && ident_ends && !after.starts_with('(') {
+            out.push_str(&text[last..pos + 4]);
+            out.push_str("()");
+            last = pos + 4;
+        }
+    }
+    if last == 0 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    out.push_str(&text[last..]);
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_auto_reads_as_a_call() {
+        assert_eq!(bare_auto_to_call("Auto"), "Auto()");
+        assert_eq!(
+            bare_auto_to_call("(sampler: Auto,\n chains: 4)"),
+            "(sampler: Auto(),\n chains: 4)"
+        );
+        assert_eq!(
+            bare_auto_to_call("sampler: Auto(speed: Fast)"),
+            "sampler: Auto(speed: Fast)"
+        );
+        assert_eq!(
+            bare_auto_to_call("prior: Model(\"Auto\")"),
+            "prior: Model(\"Auto\")"
+        );
+        assert_eq!(
+            bare_auto_to_call("sampler: Automatic"),
+            "sampler: Automatic"
+        );
+        assert_eq!(
+            super::super::parse("Auto").unwrap(),
+            SamplerSpec::Auto(AutoParams::default())
+        );
+        assert_eq!(
+            super::super::parse("Auto(speed: Best)").unwrap(),
+            SamplerSpec::Auto(AutoParams { speed: Speed::Best })
+        );
+        assert!(super::super::parse("Auto(speed: Slow)").is_err());
+    }
+
+    #[test]
+    fn every_table_line_parses_and_every_kind_has_a_catch_all() {
+        for row in TABLE {
+            for line in row.lines {
+                let spec = super::super::parse(line).unwrap();
+                assert!(!matches!(spec, SamplerSpec::Auto(_)));
+            }
+        }
+        for prior in [
+            PriorKind::Mixture,
+            PriorKind::NetworkWithEps,
+            PriorKind::Network,
+        ] {
+            assert!(
+                TABLE.iter().any(|r| r.prior == prior && r.task.is_none()),
+                "{prior:?}"
+            );
+        }
+        assert_eq!(
+            choose_for(Speed::Fast, PriorKind::Mixture, Task::Deblur),
+            "Exact"
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! Photos at their own size: tiles without seams, the tiled pullback against autodiff, the
+//! banded blur at photo size, `Auto`'s choices, and true upscaling of a real low-resolution y.
+#![allow(clippy::unwrap_used)]
+
+use burn::tensor::{Device, Tensor};
+use posterior_lab::operators::{Blur, Operator};
+use posterior_lab::priors::{Denoiser, NetworkPrior, Tiling};
+use posterior_lab::{npy, tensor};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn photo_prior(shape: [usize; 3], tiling: Option<Tiling>) -> NetworkPrior {
+    NetworkPrior::load(&root().join("models/photo"), Some(shape), &Device::flex())
+        .unwrap()
+        .with_tiling(tiling)
+}
+
+/// How much the error profile (averaged down the columns) jumps at the tiles' edges on average,
+/// relative to how much it moves between neighbouring columns elsewhere: about 1 without a
+/// grid, a visible tile grid is a jump well above the rest.
+fn seam_ratio(err: &[f32], [c, h, w]: [usize; 3], seams: &[usize]) -> f64 {
+    let mut profile = vec![0.0f64; w];
+    for ch in 0..c {
+        for y in 0..h {
+            for x in 0..w {
+                profile[x] += f64::from(err[(ch * h + y) * w + x]) / (c * h) as f64;
+            }
+        }
+    }
+    let jumps: Vec<f64> = (1..w)
+        .map(|x| (profile[x] - profile[x - 1]).abs())
+        .collect();
+    let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let at_seams = mean(seams.iter().map(|s| jumps[s - 1]).collect());
+    let rest = mean(
+        (1..w)
+            .filter(|x| !seams.contains(x))
+            .map(|x| jumps[x - 1])
+            .collect(),
+    );
+    at_seams / rest.max(1e-9)
+}
+
+#[test]
+fn tiles_leave_no_grid_on_a_constant_and_a_ramp() {
+    let (h, w) = (96, 176);
+    let shape = [3, h, w];
+    let device = Device::flex();
+    let constant = vec![0.2f32; 3 * h * w];
+    let ramp: Vec<f32> = (0..3 * h * w)
+        .map(|i| ((i % w) as f32 / w as f32 - 0.5) + ((i / w) % h) as f32 / h as f32 * 0.3)
+        .collect();
+    let blended = Tiling::default();
+    // The same tiles without the cross-fade: the grid the blend must remove.
+    let hard = Tiling {
+        tile: blended.tile,
+        overlap: 0,
+    };
+    for (name, truth) in [("constant", constant), ("ramp", ramp)] {
+        for sigma in [0.05, 0.5] {
+            let noise = tensor::normal(&mut tensor::rng(5), [1, 3, h, w], &device);
+            let x =
+                tensor::from_vec(truth.clone(), [1, 3, h, w], &device) + noise.mul_scalar(sigma);
+            let mut ratios = vec![];
+            for tiling in [blended, hard] {
+                let prior = photo_prior(shape, Some(tiling));
+                let d = tensor::to_vec(&prior.denoise(x.clone(), sigma)).unwrap();
+                let err: Vec<f32> = d.iter().zip(&truth).map(|(a, b)| a - b).collect();
+                let plan = tiling.plan(h, w).unwrap();
+                // With the cross-fade the transition is spread over the overlap: look at the
+                // tiles' starts and at the ends of their ramps.
+                let (_, xs) = plan.starts();
+                let seams: Vec<usize> = xs
+                    .iter()
+                    .flat_map(|s| [*s, s + tiling.overlap, s + plan.tile_shape()[1]])
+                    .filter(|s| *s > 0 && *s < w)
+                    .collect();
+                ratios.push(seam_ratio(&err, shape, &seams));
+            }
+            eprintln!(
+                "{name}, σ {sigma}: seam jump / typical jump: blended {:.2}, hard tiles {:.2}",
+                ratios[0], ratios[1]
+            );
+            assert!(
+                ratios[0] < 2.0,
+                "{name} σ {sigma}: a tile grid shows ({:.2})",
+                ratios[0]
+            );
+            assert!(
+                ratios[1] > 1.5 * ratios[0],
+                "{name} σ {sigma}: the check cannot see seams"
+            );
+        }
+    }
+}
+
+/// The host pullback through the tiles (the CPU path DPS and ΠGDM take) equals burn's autodiff
+/// through the same tiles, and the tiled denoiser equals the graph version.
+#[test]
+fn the_tiled_pullback_is_the_autodiff_gradient() {
+    let (h, w) = (64, 80);
+    let prior = photo_prior(
+        [3, h, w],
+        Some(Tiling {
+            tile: 32,
+            overlap: 8,
+        }),
+    );
+    let device = Device::flex();
+    let mut rng = tensor::rng(8);
+    let x = tensor::normal(&mut rng, [2, 3, h, w], &device).mul_scalar(0.5);
+    let v = tensor::normal(&mut rng, [2, 3, h, w], &device);
+    let sigma = 0.3;
+    let (d, pb) = prior.denoise_vjp(&x, sigma).unwrap();
+    let g = tensor::to_vec(&pb(v.clone()).unwrap()).unwrap();
+    let xa: Tensor<4> = x.clone().autodiff().require_grad();
+    let da = prior.denoise(xa.clone(), sigma);
+    let loss = (da.clone() * v.autodiff()).sum();
+    let grads = loss.backward();
+    let ga = tensor::to_vec(&xa.grad(&grads).unwrap()).unwrap();
+    let (d, da) = (
+        tensor::to_vec(&d).unwrap(),
+        tensor::to_vec(&da.detach().without_autodiff()).unwrap(),
+    );
+    let max_diff = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0f32, f32::max)
+    };
+    let scale = ga.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
+    eprintln!(
+        "tiled D: host vs graph {:.2e}; pullback vs autodiff {:.2e} (gradient scale {scale:.2})",
+        max_diff(&d, &da),
+        max_diff(&g, &ga)
+    );
+    assert!(max_diff(&d, &da) < 1e-4);
+    assert!(max_diff(&g, &ga) < 1e-3 * scale.max(1.0));
+}
+
+/// ⟨A x, y⟩ = ⟨x, Aᵀ y⟩ for the banded blur at a photo's size (no H×H matrix is built).
+#[test]
+fn the_blur_is_banded_and_exactly_adjoint_at_photo_size() {
+    let device = Device::flex();
+    let shape = [3, 768, 1024];
+    let op = Blur::new(shape, 2.0, &device).unwrap();
+    let mut rng = tensor::rng(4);
+    let x = tensor::normal(&mut rng, [1, 3, 768, 1024], &device);
+    let y = tensor::normal(&mut rng, [1, 3, 768, 1024], &device);
+    let lhs = tensor::to_f64(&tensor::inner(op.forward(x.clone()), y.clone())).unwrap()[0];
+    let rhs = tensor::to_f64(&tensor::inner(x, op.adjoint(y))).unwrap()[0];
+    assert!(
+        (lhs - rhs).abs() < 1e-4 * lhs.abs().max(rhs.abs()).max(1.0),
+        "{lhs} vs {rhs}"
+    );
+}
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_posterior-lab"))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pl-photo-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn sample(recipe: &Path, out: &Path) -> String {
+    let status = bin()
+        .args(["sample", "--quiet", "--backend", "cpu", "--recipe"])
+        .arg(recipe)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    std::fs::read_to_string(out.join("summary.ron")).unwrap()
+}
+
+/// `sampler: Auto` (the bare word) runs the table's line and the summary says which.
+#[test]
+fn auto_runs_the_tested_preset_and_says_which() {
+    let dir = scratch("auto");
+    let gmm = root().join("assets/recipes/gmm-8x8.ron");
+    let mask: Vec<f32> = (0..64)
+        .map(|i| if i % 3 == 0 { 0.0 } else { 1.0 })
+        .collect();
+    npy::write(&dir.join("mask.npy"), &[8, 8], &mask).unwrap();
+    let truth: Vec<f32> = (0..64).map(|i| (i as f32 / 32.0) - 1.0).collect();
+    npy::write(&dir.join("x.npy"), &[1, 8, 8], &truth).unwrap();
+    let recipe = dir.join("auto.ron");
+    std::fs::write(
+        &recipe,
+        format!(
+            "(prior: Gmm({:?}), shape: (1, 8, 8), operator: Mask(\"mask.npy\"),\n measurement: Simulate(truth: Npy(\"x.npy\")), noise_sigma: 0.1,\n sampler: Auto, chains: 8, seed: 2)",
+            gmm.display().to_string()
+        ),
+    )
+    .unwrap();
+    let summary = sample(&recipe, &dir.join("out"));
+    assert!(summary.contains("sampler: \"Exact\""), "{summary}");
+    assert!(
+        summary
+            .contains("Auto(speed: Balanced) chose Exact for inpainting with a Gaussian mixture"),
+        "{summary}"
+    );
+    // A network prior: the Fashion-MNIST prior with its EPS fine-tune for masks at σ_y 0.05.
+    let fashion = root().join("assets/recipes/fashion-inpaint-dps.ron");
+    let text = std::fs::read_to_string(&fashion).unwrap();
+    let auto = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("sampler:") {
+                "    sampler: Auto(speed: Fast),".to_string()
+            } else if l.trim_start().starts_with("chains:") {
+                "    chains: 2,".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let recipe = root()
+        .join("assets/recipes")
+        .join(format!("auto-test-{}.ron", std::process::id()));
+    std::fs::write(&recipe, auto).unwrap();
+    let out = dir.join("fashion");
+    let status = bin()
+        .args(["sample", "--quiet", "--backend", "cpu", "--recipe"])
+        .arg(&recipe)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&recipe);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let summary = std::fs::read_to_string(out.join("summary.ron")).unwrap();
+    assert!(
+        summary.contains("Auto(speed: Fast) chose Eps(steps: 10) for inpainting"),
+        "{summary}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
