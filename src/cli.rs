@@ -59,6 +59,30 @@ pub enum Command {
         #[arg(long)]
         trace: bool,
     },
+    /// Restore every photo of a folder with one recipe template (its prior, operator,
+    /// noise_sigma, sampler, chains, seed; its shape and measurement come from each photo).
+    /// Each photo is a real degraded y (a Downsample(f) template upscales it f times) unless
+    /// --simulate makes it the truth. Writes OUT/<photo>/result/ (as `sample` does),
+    /// OUT/<photo>/input/recipe.ron and OUT/batch.md.
+    Batch {
+        #[arg(long)]
+        recipe: PathBuf,
+        /// A folder of .png/.jpg pictures, or one picture.
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// The pictures are the truth: y is simulated and PSNR reported.
+        #[arg(long)]
+        simulate: bool,
+        /// Pictures with a longer side above this are shrunk first (default 1024).
+        #[arg(long, default_value_t = 1024)]
+        max_side: usize,
+        #[arg(long)]
+        backend: Option<BackendKind>,
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Print throughput figures for each backend.
     Bench {
         /// Only this backend (default: cpu, and wgpu when an adapter exists).
@@ -198,6 +222,38 @@ pub fn run(cli: Cli) -> Result<()> {
             output::RunOptions { components, trace },
         ),
         Some(Command::Models { import, remove }) => models_cmd(import, remove, device),
+        Some(Command::Batch {
+            recipe,
+            input,
+            out,
+            simulate,
+            max_side,
+            backend,
+            quiet,
+        }) => {
+            let sel = backend::choose(backend, device)?;
+            if !quiet {
+                eprintln!("{}", sel.notice);
+            }
+            crate::signals::install();
+            let opts = crate::batch::BatchOptions {
+                template: recipe,
+                input,
+                out,
+                simulate,
+                max_side: max_side.max(8),
+                quiet,
+            };
+            let rows = crate::batch::run(&opts, &sel)?;
+            let failed = rows.iter().filter(|r| r.outcome.is_err()).count();
+            if failed > 0 {
+                return Err(Error::invalid(
+                    "batch",
+                    format!("{failed} of {} pictures failed (see batch.md)", rows.len()),
+                ));
+            }
+            Ok(())
+        }
         Some(Command::Bench {
             backend,
             quick,

@@ -39,6 +39,70 @@ pub fn square_crop(bytes: &[u8], name: &str, side: usize) -> Result<Picture> {
     })
 }
 
+/// Decodes a photo into `channels` (1 grey, 3 colour) at its own size, shrunk only when its
+/// longer side exceeds `max_side`, and cropped at the bottom/right to multiples of `multiple`.
+/// Returns the picture and a note of what was done (empty when nothing).
+pub fn fit(
+    bytes: &[u8],
+    path: &std::path::Path,
+    channels: usize,
+    max_side: usize,
+    multiple: usize,
+) -> Result<(Picture, String)> {
+    let img = crate::image_io::decode(bytes).map_err(|e| Error::file(path, e))?;
+    let (w0, h0) = (img.width() as usize, img.height() as usize);
+    let mut notes = vec![];
+    let img = if w0.max(h0) > max_side {
+        let s = max_side as f64 / w0.max(h0) as f64;
+        let (w, h) = (
+            ((w0 as f64 * s) as u32).max(1),
+            ((h0 as f64 * s) as u32).max(1),
+        );
+        notes.push(format!(
+            "shrunk from {w0}×{h0} to {w}×{h} (--max-side {max_side})"
+        ));
+        img.resize_exact(w, h, image::imageops::FilterType::CatmullRom)
+    } else {
+        img
+    };
+    let m = multiple.max(1);
+    let (w1, h1) = (img.width() as usize, img.height() as usize);
+    let (w, h) = (w1 / m * m, h1 / m * m);
+    if w == 0 || h == 0 {
+        return Err(Error::file(path, format!("{w1}×{h1} is too small")));
+    }
+    if (w, h) != (w1, h1) {
+        notes.push(format!("cropped to {w}×{h} (a multiple of {m})"));
+    }
+    let img = img.crop_imm(0, 0, w as u32, h as u32);
+    let data: Vec<f32> = match channels {
+        1 => img
+            .to_luma8()
+            .pixels()
+            .map(|p| f32::from(p.0[0]) / 127.5 - 1.0)
+            .collect(),
+        3 => {
+            let rgb = img.to_rgb8();
+            (0..3)
+                .flat_map(|ch| rgb.pixels().map(move |p| f32::from(p.0[ch]) / 127.5 - 1.0))
+                .collect()
+        }
+        c => {
+            return Err(Error::invalid(
+                "batch",
+                format!("pictures have 1 or 3 channels; the recipe's shape has {c}"),
+            ));
+        }
+    };
+    Ok((
+        Picture {
+            shape: [channels, h, w],
+            data,
+        },
+        notes.join("; "),
+    ))
+}
+
 /// A mask (1 seen, 0 missing) of thin scratches and round blots covering about `fraction` of
 /// an H×W picture: lines 3 px wide across the picture and blots of radius 2–5% of the shorter
 /// side, drawn until the fraction is reached. Deterministic in `seed`.

@@ -146,7 +146,7 @@ pub fn load_recipe(recipe: Recipe, base: &Path, device: &Device) -> Result<Loade
     check_memory(
         recipe.chains,
         shape,
-        matches!(recipe.prior, PriorSpec::Model(_)),
+        Footprint::of(&recipe),
         available_memory(),
     )?;
 
@@ -228,27 +228,57 @@ pub fn load_recipe(recipe: Recipe, base: &Path, device: &Device) -> Result<Loade
     })
 }
 
-/// Rough peak memory of a run in bytes: the chains and a handful of buffers like them for a
-/// mixture prior; for a network, its activations (about 512 floats per pixel and chain at the
-/// U-Net's widest, kept for the backward pass of guided samplers).
-pub fn estimate_run_bytes(chains: usize, shape: [usize; 3], network: bool) -> u128 {
+/// What a run keeps in memory per pixel, by prior and sampler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Footprint {
+    /// A mixture prior: the chains and a handful of buffers like them.
+    Mixture,
+    /// A network evaluated without gradients (tiles bound its activations).
+    Network,
+    /// A network with gradients through it (DPS, ΠGDM…; `Auto` counts here): its activations
+    /// for the whole picture are kept for the backward pass.
+    NetworkGradients,
+}
+
+impl Footprint {
+    pub fn of(recipe: &Recipe) -> Self {
+        use crate::samplers::SamplerSpec as S;
+        match (&recipe.prior, &recipe.sampler) {
+            (PriorSpec::Gmm(_), _) => Footprint::Mixture,
+            (_, S::Ddrm(_) | S::DiffPir(_) | S::Prior(_) | S::Daps(_) | S::Eps(_)) => {
+                Footprint::Network
+            }
+            _ => Footprint::NetworkGradients,
+        }
+    }
+}
+
+/// Rough peak memory of a run in bytes: 16 floats per value of the chains for a mixture; for
+/// a network, ~64 floats per pixel and chain without gradients (plus one batch of tiles), ~512
+/// (the U-Net's activations at its widest) with them.
+pub fn estimate_run_bytes(chains: usize, shape: [usize; 3], footprint: Footprint) -> u128 {
     let [c, h, w] = shape.map(|v| v as u128);
-    let per_chain = if network {
-        h * w * (512 + 16 * c)
-    } else {
-        16 * c * h * w
+    let per_chain = match footprint {
+        Footprint::Mixture => 16 * c * h * w,
+        Footprint::Network => h * w * (64 + 16 * c),
+        Footprint::NetworkGradients => h * w * (512 + 16 * c),
     };
-    chains as u128 * per_chain * 4
+    let tiles = if footprint == Footprint::Mixture {
+        0
+    } else {
+        64 * 48 * 48 * 512
+    };
+    (chains as u128 * per_chain + tiles) * 4
 }
 
 /// Refuses a run whose estimated memory exceeds what the machine has, before allocating.
 pub fn check_memory(
     chains: usize,
     shape: [usize; 3],
-    network: bool,
+    footprint: Footprint,
     available: Option<u64>,
 ) -> Result<()> {
-    let need = estimate_run_bytes(chains, shape, network);
+    let need = estimate_run_bytes(chains, shape, footprint);
     if let Some(have) = available
         && need > u128::from(have)
     {

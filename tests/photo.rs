@@ -254,3 +254,79 @@ fn auto_runs_the_tested_preset_and_says_which() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `batch` restores every picture of a folder: a real small picture comes back twice as large
+/// (true upscaling), a broken one is reported by name while the others still run, and with
+/// --simulate the table has each picture's PSNR.
+#[test]
+fn a_folder_of_pictures_is_restored_as_a_batch() {
+    let dir = scratch("batch");
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    for name in ["fashion-bag.png", "fashion-boot.png"] {
+        std::fs::copy(root().join("assets/gallery").join(name), input.join(name)).unwrap();
+    }
+    std::fs::write(input.join("broken.jpg"), b"not a picture").unwrap();
+    let template = dir.join("template.ron");
+    let text = std::fs::read_to_string(root().join("assets/recipes/photo-batch-sr.ron"))
+        .unwrap()
+        .replace(
+            "../../models/photo",
+            &root().join("models/photo").display().to_string(),
+        )
+        .replace("sampler: Auto,", "sampler: Auto(speed: Fast),")
+        .replace("chains: 4,", "chains: 2,");
+    std::fs::write(&template, text).unwrap();
+    let run = |simulate: bool, out: &Path| {
+        let mut cmd = bin();
+        cmd.args(["batch", "--quiet", "--backend", "cpu", "--recipe"])
+            .arg(&template)
+            .arg("--input")
+            .arg(&input)
+            .arg("--out")
+            .arg(out);
+        if simulate {
+            cmd.arg("--simulate");
+        }
+        cmd.output().unwrap()
+    };
+    let out = dir.join("real");
+    let o = run(false, &out);
+    assert!(
+        !o.status.success(),
+        "one picture is broken: the batch says so"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("1 of 3 pictures failed"), "{err}");
+    let table = std::fs::read_to_string(out.join("batch.md")).unwrap();
+    assert!(
+        table.contains("broken.jpg") && table.contains("failed"),
+        "{table}"
+    );
+    for stem in ["fashion-bag", "fashion-boot"] {
+        let mean = npy::read(&out.join(stem).join("result/mean.npy")).unwrap();
+        assert_eq!(mean.shape, vec![3, 56, 56], "{stem}: 28×28 upscaled twice");
+        let y = npy::read(&out.join(stem).join("result/y.npy"))
+            .unwrap_or_else(|_| npy::read(&out.join(stem).join("input/y.npy")).unwrap());
+        assert_eq!(y.shape, vec![3, 28, 28], "{stem}: the picture itself is y");
+    }
+    std::fs::remove_file(input.join("broken.jpg")).unwrap();
+    let out = dir.join("simulated");
+    let o = run(true, &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = std::fs::read_to_string(out.join("batch.md")).unwrap();
+    let psnrs: Vec<f64> = table
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split('|').nth(6).and_then(|c| c.trim().parse().ok()))
+        .collect();
+    assert_eq!(psnrs.len(), 2, "{table}");
+    assert!(psnrs.iter().all(|p| *p > 15.0), "{table}");
+    let mean = npy::read(&out.join("fashion-bag/result/mean.npy")).unwrap();
+    assert_eq!(
+        mean.shape,
+        vec![3, 28, 28],
+        "simulated: restored at the picture's size"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,6 +2,9 @@
 //! them after drawing (egui demo style), so no panel touches the engine, the disk or another
 //! panel's state.
 
+/// Chains for an any-size (photo) prior when it is picked.
+pub const PHOTO_CHAINS: usize = 4;
+
 use super::dialogs::{self, Purpose};
 use super::{Mode, PosteriorApp, catalog};
 use crate::engine::Status;
@@ -36,6 +39,9 @@ pub enum Action {
     /// Show the path window (and the platform dialog, where there is one).
     AskOpenImage,
     AskExport,
+    /// Save the posterior mean as a PNG at full size.
+    AskSaveResult,
+    SaveResultTo(PathBuf),
     OpenImage(PathBuf),
     ExportTo(PathBuf),
     /// A file dropped on the window.
@@ -103,6 +109,11 @@ impl PosteriorApp {
                 {
                     self.setup.image = catalog::default_image(p).into();
                 }
+                // Photos are large: 4 chains give a mean and a spread in a few minutes on a
+                // CPU (the whole-image priors keep the user's count).
+                if self.prior().is_some_and(|p| p.any_size) {
+                    self.setup.chains = self.setup.chains.min(PHOTO_CHAINS);
+                }
                 self.image_changed();
             }
             Action::ImageChanged => self.image_changed(),
@@ -118,6 +129,8 @@ impl PosteriorApp {
             },
             Action::AskOpenImage
             | Action::AskExport
+            | Action::AskSaveResult
+            | Action::SaveResultTo(_)
             | Action::OpenImage(_)
             | Action::Dropped(_)
             | Action::DroppedBytes(_)
@@ -145,6 +158,28 @@ impl PosteriorApp {
                     self.prompt.open(Purpose::Export, dir.display().to_string());
                 } else {
                     self.toasts.error("export: nothing has run yet");
+                }
+            }
+            Action::AskSaveResult => {
+                if self.run.as_ref().is_some_and(|r| r.latest.is_some()) {
+                    let dir = dialogs::default_export_folder();
+                    let file = dir.with_file_name("restored.png");
+                    self.prompt
+                        .open(Purpose::SaveResult, file.display().to_string());
+                    if self.prompt.dialog_available {
+                        self.prompt.browse_now();
+                    }
+                } else {
+                    self.toasts.error("save result: nothing has run yet");
+                }
+            }
+            Action::SaveResultTo(chosen) => {
+                let full = std::path::absolute(&chosen).unwrap_or(chosen);
+                match self.save_result(&full) {
+                    Ok(p) => self
+                        .toasts
+                        .note(format!("saved the result to {}", p.display())),
+                    Err(e) => self.toasts.error(e.to_string()),
                 }
             }
             Action::Dropped(p) if p.extension().is_some_and(|e| e == "ron") => {

@@ -166,9 +166,16 @@ fn materialize_fashion(session: &Path) -> Result<PathBuf> {
 }
 
 /// The picture the run restores, in the prior's shape and range [-1, 1].
+/// The largest working size the window offers (a 4096² photo is for a GPU; the run's memory
+/// check says what to reduce when it cannot fit).
+pub const MAX_WORKING_SIDE: usize = 4096;
+
 #[derive(Debug, Clone, PartialEq)]
+
 pub struct WorkingImage {
     pub shape: [usize; 3],
+    /// The picture's own longer side, before any resizing.
+    pub own_side: usize,
     pub data: Vec<f32>,
     /// What was done to the picture to fit the prior (shown to the user, never silent).
     pub note: String,
@@ -220,6 +227,7 @@ pub fn working_image(
         format!("{} (the prior's working size)", notes.join(", "))
     };
     Ok(WorkingImage {
+        own_side: w0.max(h0),
         shape: [c, h, w],
         data,
         note,

@@ -15,6 +15,8 @@ pub struct DesignerView<'a> {
     pub priors: &'a [PriorEntry],
     /// What was done to the picture to fit the prior ("resized from …").
     pub image_note: Option<&'a str>,
+    /// The picture's own longer side (the "own size" button).
+    pub own_side: Option<usize>,
 }
 
 pub fn designer_ui(
@@ -106,11 +108,27 @@ fn image_ui(
         );
     if prior.is_some_and(|p| p.any_size) {
         let mut side = *working_side;
-        ui.add(
-            egui::Slider::new(&mut side, 32..=512)
-                .text("working size (px)")
-                .step_by(4.0),
-        );
+        ui.horizontal_wrapped(|ui| {
+            ui.add(
+                egui::Slider::new(&mut side, 32..=catalog::MAX_WORKING_SIDE)
+                    .logarithmic(true)
+                    .text("working size (px)")
+                    .step_by(4.0),
+            )
+            .on_hover_text(
+                "The longer side the picture is restored at (never enlarged). Photos go \
+                 through the prior in overlapping 48-pixel tiles, so any size runs; on a CPU \
+                 about 1024 px is the practical limit, a GPU goes to 4096.",
+            );
+            if let Some(own) = v.own_side
+                && ui
+                    .add_enabled(own != side, egui::Button::new("own size"))
+                    .on_hover_text(format!("Restore at the picture's own {own} px"))
+                    .clicked()
+            {
+                side = own.min(catalog::MAX_WORKING_SIDE);
+            }
+        });
         if side != *working_side {
             *working_side = side;
             out.push(Action::ImageChanged);

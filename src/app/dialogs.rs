@@ -9,6 +9,7 @@ use std::sync::mpsc::{self, Receiver, TryRecvError};
 pub enum Purpose {
     OpenImage,
     Export,
+    SaveResult,
 }
 
 impl Purpose {
@@ -16,12 +17,14 @@ impl Purpose {
         match self {
             Purpose::OpenImage => "Open an image",
             Purpose::Export => "Export the run",
+            Purpose::SaveResult => "Save the restored picture",
         }
     }
     fn confirm(self) -> &'static str {
         match self {
             Purpose::OpenImage => "Open",
             Purpose::Export => "Export",
+            Purpose::SaveResult => "Save",
         }
     }
 }
@@ -31,6 +34,7 @@ impl Purpose {
 pub enum Choice {
     Open(PathBuf),
     Export(PathBuf),
+    SaveResult(PathBuf),
 }
 
 /// The path window and a dialog that may be open behind it.
@@ -95,6 +99,10 @@ impl PathPrompt {
                         .add_filter("images", &["png", "jpg", "jpeg"])
                         .pick_file(),
                     Purpose::Export => dialog.pick_folder(),
+                    Purpose::SaveResult => dialog
+                        .add_filter("PNG", &["png"])
+                        .set_file_name("restored.png")
+                        .save_file(),
                 };
                 let _ = tx.send(picked);
             });
@@ -131,6 +139,10 @@ impl PathPrompt {
                         "A folder (a new one is made inside it if it is not empty; \
                          nothing is ever overwritten):"
                     }
+                    Purpose::SaveResult => {
+                        "A PNG file for the posterior mean at its full size (an existing \
+                         file is not overwritten: the name gets a number):"
+                    }
                 });
                 ui.add(
                     egui::TextEdit::singleline(&mut self.text)
@@ -154,6 +166,7 @@ impl PathPrompt {
                         choice = Some(match purpose {
                             Purpose::OpenImage => Choice::Open(p),
                             Purpose::Export => Choice::Export(p),
+                            Purpose::SaveResult => Choice::SaveResult(p),
                         });
                         close = true;
                     }

@@ -132,3 +132,20 @@ pub fn write(dir: &Path, recipe: &Recipe, base: &Path, snap: &Snapshot) -> Resul
     })?;
     Ok(files)
 }
+
+/// `chosen` with a `.png` extension, or, when that file exists, the first free `name-N.png`
+/// beside it.
+pub fn free_png_path(chosen: &Path) -> PathBuf {
+    let png = chosen.with_extension("png");
+    if !png.exists() {
+        return png;
+    }
+    let stem = png
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "result".into());
+    (1..)
+        .map(|n| png.with_file_name(format!("{stem}-{n}.png")))
+        .find(|p| !p.exists())
+        .unwrap_or(png)
+}

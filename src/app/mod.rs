@@ -81,7 +81,7 @@ impl Default for Persisted {
         Self {
             setup: Setup::default(),
             prefs: ViewPrefs::default(),
-            working_side: 128,
+            working_side: 256,
             uncertainty: UncertaintyPrefs::default(),
             device: None,
             lab: lab::LabPrefs::default(),
@@ -182,7 +182,7 @@ impl PosteriorApp {
         if let Some(saved) = saved {
             app.setup = saved.setup;
             app.prefs = saved.prefs;
-            app.working_side = saved.working_side.clamp(32, 512);
+            app.working_side = saved.working_side.clamp(32, catalog::MAX_WORKING_SIDE);
             app.uncertainty = saved.uncertainty;
             app.lab.prefs = saved.lab;
             app.reload_image();
@@ -319,6 +319,7 @@ impl PosteriorApp {
         match self.prompt.ui(&ctx) {
             Some(Choice::Open(p)) => actions.push(Action::OpenImage(p)),
             Some(Choice::Export(p)) => actions.push(Action::ExportTo(p)),
+            Some(Choice::SaveResult(p)) => actions.push(Action::SaveResultTo(p)),
             None => {}
         }
         self.toasts.ui(&ctx);
@@ -401,6 +402,7 @@ impl PosteriorApp {
                         let v = designer::DesignerView {
                             priors: &self.priors,
                             image_note: self.image.as_ref().map(|i| i.note.as_str()),
+                            own_side: self.image.as_ref().map(|i| i.own_side),
                         };
                         actions.extend(designer::designer_ui(
                             ui,

@@ -93,9 +93,11 @@ fn serve(rx: Receiver<Request>, slot: Slot, wake: Option<Arc<dyn Fn() + Send + S
 /// The preview's y, on the CPU backend.
 pub fn measure(req: &Request) -> Result<Measurement> {
     let device = burn::tensor::Device::flex();
-    let shape = req.image.shape;
+    let picture = req.image.shape;
+    // x's shape: the picture's, or larger when a small picture is the y to upscale.
+    let shape = req.setup.x_shape(picture);
     let op = req.setup.operator(shape, &req.mask, &device)?;
-    let [c, h, w] = shape;
+    let [c, h, w] = picture;
     let x = crate::tensor::from_vec(req.image.data.clone(), [1, c, h, w], &device);
     let y = req.setup.measure(op.as_ref(), x);
     let (y_view, seen) = crate::operators::display_measurement(op.as_ref(), y)?;

@@ -129,4 +129,26 @@ impl PosteriorApp {
         self.last_export = Some(dir.to_path_buf());
         Ok(files)
     }
+
+    /// Saves the posterior mean as a PNG at the size it was restored at (for a real low-
+    /// resolution y: the upscaled size). An existing file is never overwritten: the name gets
+    /// a number. Returns the path written.
+    pub fn save_result(&mut self, chosen: &Path) -> Result<PathBuf> {
+        let snap = self
+            .run
+            .as_ref()
+            .and_then(|r| r.latest.as_ref())
+            .filter(|s| !s.shape.contains(&0) && !s.mean.is_empty())
+            .ok_or_else(|| Error::invalid("save result", "no run has produced a mean yet"))?;
+        let [c, ..] = snap.shape;
+        if c != 1 && c != 3 {
+            return Err(Error::invalid(
+                "save result",
+                format!("{c}-channel results are not pictures: use Export… for the arrays"),
+            ));
+        }
+        let path = export::free_png_path(chosen);
+        crate::image_io::save_png(&crate::image_io::to_rgb(&snap.mean, snap.shape), &path)?;
+        Ok(path)
+    }
 }

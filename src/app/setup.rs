@@ -135,14 +135,28 @@ impl Setup {
         operators::build(&spec, shape, Path::new("."), device)
     }
 
-    /// y of the current choices for the picture `x` ([1, C, H, W]), exactly as the run will
-    /// have it: A(x) when the picture is the degraded y, else A(x) + σ_y n with the recipe's
-    /// noise draw ([`crate::recipe::simulate_y`]).
-    pub fn measure(&self, op: &dyn Operator, x: Tensor<4>) -> Tensor<4> {
-        if self.image_is_y {
-            op.forward(x)
-        } else {
-            crate::recipe::simulate_y(op, x, self.noise_sigma, self.seed)
+    /// The shape x is restored at for a picture of `picture` shape: the picture's own, or, when
+    /// the picture is a low-resolution y, the factor times larger (true upscaling).
+    pub fn x_shape(&self, picture: [usize; 3]) -> [usize; 3] {
+        let [c, h, w] = picture;
+        match (self.image_is_y, self.op) {
+            (true, OpKind::Downsample) => [c, h * self.factor.max(1), w * self.factor.max(1)],
+            _ => picture,
+        }
+    }
+
+    /// y of the current choices for the picture ([1, C, H, W]), exactly as the run will have
+    /// it. A real degraded picture is y itself: as it is when it is already blurred, noisy or
+    /// small, through A where A only drops information (a mask's holes, the colour). Otherwise
+    /// the picture is the truth and y = A(x) + σ_y n with the recipe's noise draw
+    /// ([`crate::recipe::simulate_y`]).
+    pub fn measure(&self, op: &dyn Operator, picture: Tensor<4>) -> Tensor<4> {
+        if !self.image_is_y {
+            return crate::recipe::simulate_y(op, picture, self.noise_sigma, self.seed);
+        }
+        match self.op {
+            OpKind::Denoise | OpKind::Blur | OpKind::Downsample => picture,
+            OpKind::Inpaint | OpKind::Grayscale => op.forward(picture),
         }
     }
 
@@ -159,6 +173,8 @@ impl Setup {
             .map_err(|e| Error::file(dir, format!("cannot create: {e}")))?;
         let sampler = samplers::parse(&self.sampler)
             .map_err(|e| Error::invalid("sampler", format!("not a valid sampler: {e}")))?;
+        let picture = shape;
+        let shape = self.x_shape(picture);
         let operator = self.operator_spec(shape)?;
         let [c, h, w] = shape;
         if let OperatorSpec::Mask(file) = &operator {
@@ -169,7 +185,8 @@ impl Setup {
             // The picture already is the observation: y = A(picture), in the operator's shape.
             let device = Device::flex();
             let op = self.operator(shape, mask, &device)?;
-            let x = crate::tensor::from_vec(truth.to_vec(), [1, c, h, w], &device);
+            let [pc, ph, pw] = picture;
+            let x = crate::tensor::from_vec(truth.to_vec(), [1, pc, ph, pw], &device);
             let y = crate::tensor::to_vec(&self.measure(op.as_ref(), x))?;
             crate::npy::write(&dir.join("y.npy"), &op.output_npy_shape(), &y)?;
             MeasurementSpec::Npy("y.npy".into())
@@ -201,8 +218,10 @@ fn mask_values(seen: &[bool]) -> Vec<f32> {
 mod tests {
     use super::*;
 
+    /// A real low-resolution picture is y as it is, and x is the factor times larger: true
+    /// upscaling, not a further shrunk copy.
     #[test]
-    fn a_real_degraded_picture_becomes_y_without_truth() {
+    fn a_real_small_picture_is_y_and_is_upscaled() {
         let dir = std::env::temp_dir().join(format!("pl-setup-y-{}", std::process::id()));
         let setup = Setup {
             image_is_y: true,
@@ -210,24 +229,49 @@ mod tests {
             factor: 2,
             ..Setup::default()
         };
-        let picture: Vec<f32> = (0..16).map(|i| i as f32 / 16.0).collect();
+        let picture: Vec<f32> = (0..12).map(|i| i as f32 / 16.0).collect();
         let r = setup
             .recipe(
                 PriorSpec::Gmm("unused.ron".into()),
-                [1, 4, 4],
+                [1, 3, 4],
                 &picture,
                 &MaskEditor::new(),
                 &dir,
             )
             .unwrap();
         assert_eq!(r.measurement, MeasurementSpec::Npy("y.npy".into()));
+        assert_eq!(r.shape, (1, 6, 8));
+        assert_eq!(r.operator, OperatorSpec::Downsample(2));
         let y = crate::npy::read(&dir.join("y.npy")).unwrap();
-        assert_eq!(y.shape, vec![1, 2, 2]);
-        // Block means of the picture, exactly (no noise added).
-        let expect = (0.0 + 1.0 + 4.0 + 5.0) / 4.0 / 16.0;
-        assert!((y.data[0] - expect).abs() < 1e-6, "{:?}", y.data);
+        assert_eq!(y.shape, vec![1, 3, 4]);
+        assert_eq!(y.data, picture, "the picture itself, no noise added");
         assert!(!dir.join("truth.npy").exists());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A blurred photo is not blurred again; holes and lost colour go through A.
+    #[test]
+    fn a_real_blurred_or_scratched_picture_is_its_own_y() {
+        let device = Device::flex();
+        let picture: Vec<f32> = (0..48).map(|i| (i as f32 / 24.0) - 1.0).collect();
+        let x = crate::tensor::from_vec(picture.clone(), [1, 3, 4, 4], &device);
+        for (op, same) in [
+            (OpKind::Blur, true),
+            (OpKind::Denoise, true),
+            (OpKind::Grayscale, false),
+        ] {
+            let setup = Setup {
+                image_is_y: true,
+                op,
+                ..Setup::default()
+            };
+            assert_eq!(setup.x_shape([3, 4, 4]), [3, 4, 4]);
+            let a = setup
+                .operator([3, 4, 4], &MaskEditor::new(), &device)
+                .unwrap();
+            let y = crate::tensor::to_vec(&setup.measure(a.as_ref(), x.clone())).unwrap();
+            assert_eq!(y == picture, same, "{op:?}");
+        }
     }
 
     #[test]

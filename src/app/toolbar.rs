@@ -10,6 +10,7 @@ pub const PAUSE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::
 pub const STEP: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::S);
 pub const STOP: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::Escape);
 pub const EXPORT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::E);
+pub const SAVE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::S);
 pub const UNDO: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Z);
 pub const REDO: KeyboardShortcut =
     KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::Z);
@@ -59,6 +60,8 @@ pub fn shortcuts(ctx: &egui::Context) -> Vec<Action> {
         let table = [
             (REDO, Action::Redo),
             (UNDO, Action::Undo),
+            // Before Step (S): Ctrl+S saves.
+            (SAVE, Action::AskSaveResult),
             (RUN, Action::Run),
             (PAUSE, Action::TogglePause),
             (STEP, Action::Step),
@@ -144,6 +147,16 @@ pub fn toolbar_ui(
             .clicked()
         {
             out.push(Action::AskExport);
+        }
+        if ui
+            .add_enabled(
+                has_frame,
+                egui::Button::new("Save result…").shortcut_text(key(&SAVE)),
+            )
+            .on_hover_text("The posterior mean as a PNG at the size it was restored at")
+            .clicked()
+        {
+            out.push(Action::AskSaveResult);
         }
         ui.separator();
         ui.toggle_value(show_models, "Models…")
