@@ -686,6 +686,7 @@ fn panel_snapshot_designer() {
         let v = designer::DesignerView {
             priors: &priors,
             image_note: Some("8×8, as loaded"),
+            own_side: None,
         };
         designer::designer_ui(ui, &v, &mut setup, &mut mask, &mut side);
     });
