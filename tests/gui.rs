@@ -687,6 +687,8 @@ fn panel_snapshot_designer() {
             priors: &priors,
             image_note: Some("8×8, as loaded"),
             own_side: None,
+            pixels: Some(64),
+            speed: Default::default(),
         };
         designer::designer_ui(ui, &v, &mut setup, &mut mask, &mut side);
     });

@@ -4,10 +4,13 @@
 
 use super::actions::Action;
 use super::catalog::{self, PriorEntry};
+use super::estimate;
 use super::mask_editor::MaskEditor;
 use super::setup::{OpKind, Setup};
+use crate::operators::Task;
 use crate::priors::PriorSpec;
 use crate::samplers;
+use crate::samplers::auto::PriorKind;
 use egui::{Color32, RichText};
 
 /// What the panel shows but does not edit.
@@ -17,6 +20,9 @@ pub struct DesignerView<'a> {
     pub image_note: Option<&'a str>,
     /// The picture's own longer side (the "own size" button).
     pub own_side: Option<usize>,
+    /// Pixels of x the run will restore, and this machine's speed: the time estimate.
+    pub pixels: Option<usize>,
+    pub speed: super::estimate::Speed,
 }
 
 pub fn designer_ui(
@@ -39,7 +45,7 @@ pub fn designer_ui(
     degradation_ui(ui, setup, mask, &mut out);
     ui.add_space(6.0);
     let mixture = prior.is_some_and(|p| matches!(p.spec, PriorSpec::Gmm(_)));
-    sampler_ui(ui, setup, mixture);
+    sampler_ui(ui, v, setup, mixture);
     out
 }
 
@@ -221,7 +227,7 @@ fn degradation_ui(
     .on_hover_text("Standard deviation of the measurement noise, in data units ([-1, 1] images)");
 }
 
-fn sampler_ui(ui: &mut egui::Ui, setup: &mut Setup, mixture: bool) {
+fn sampler_ui(ui: &mut egui::Ui, v: &DesignerView, setup: &mut Setup, mixture: bool) {
     ui.label(RichText::new("Sampler").strong());
     let parsed = samplers::parse(&setup.sampler);
     let current = parsed
@@ -268,4 +274,42 @@ fn sampler_ui(ui: &mut egui::Ui, setup: &mut Setup, mixture: bool) {
         );
         ui.add(egui::DragValue::new(&mut setup.seed).prefix("seed "));
     });
+    if let (Ok(spec), Some(pixels)) = (&parsed, v.pixels) {
+        let prior = if mixture {
+            PriorKind::Mixture
+        } else {
+            PriorKind::Network
+        };
+        if let Some(units) = estimate::cost_units(spec, op_task(setup.op), prior) {
+            let secs = v.speed.predict(units, setup.chains, pixels);
+            let source = if v.speed.measured {
+                "at this machine's measured speed"
+            } else {
+                "at a 2-core CPU's speed until a run here measures this machine's"
+            };
+            ui.label(
+                RichText::new(format!(
+                    "Run takes {}, {source}",
+                    estimate::duration_text(secs)
+                ))
+                .small(),
+            )
+            .on_hover_text(
+                "Network evaluations × chains × pixels at the speed of the last finished \
+                     runs; fewer chains, fewer steps, a smaller working size or Auto(speed: \
+                     Fast) make it shorter",
+            );
+        }
+    }
+}
+
+/// The restoration a degradation choice asks for.
+fn op_task(op: OpKind) -> Task {
+    match op {
+        OpKind::Denoise => Task::Denoise,
+        OpKind::Inpaint => Task::Inpaint,
+        OpKind::Downsample => Task::SuperResolution,
+        OpKind::Blur => Task::Deblur,
+        OpKind::Grayscale => Task::Colourise,
+    }
 }

@@ -13,6 +13,7 @@ mod choices;
 pub mod controls;
 pub mod designer;
 pub mod dialogs;
+pub mod estimate;
 pub mod export;
 pub mod lab;
 pub mod mask_editor;
@@ -102,6 +103,8 @@ pub struct RunView {
 /// The application state (eframe::App).
 pub struct PosteriorApp {
     pub setup: Setup,
+    /// This machine's speed as learnt from finished runs (the estimate before Run).
+    pub speed: estimate::Speed,
     pub prefs: ViewPrefs,
     pub working_side: usize,
     pub uncertainty: UncertaintyPrefs,
@@ -220,6 +223,7 @@ impl PosteriorApp {
         let priors = catalog::priors(&session);
         let saved = Persisted::default();
         let mut app = Self {
+            speed: estimate::Speed::default(),
             setup: saved.setup,
             prefs: saved.prefs,
             working_side: saved.working_side,
@@ -403,6 +407,11 @@ impl PosteriorApp {
                             priors: &self.priors,
                             image_note: self.image.as_ref().map(|i| i.note.as_str()),
                             own_side: self.image.as_ref().map(|i| i.own_side),
+                            pixels: self.image.as_ref().map(|i| {
+                                let [_, h, w] = self.setup.x_shape(i.shape);
+                                h * w
+                            }),
+                            speed: self.speed,
                         };
                         actions.extend(designer::designer_ui(
                             ui,

@@ -93,6 +93,17 @@ impl PosteriorApp {
         if let Status::Failed(msg) = &snap.status {
             self.toasts.error(format!("run failed: {msg}"));
         }
+        // A run that finished teaches the estimate this machine's speed.
+        let finished = snap.status == Status::Done
+            && !run
+                .latest
+                .as_ref()
+                .is_some_and(|l| l.status == Status::Done);
+        if finished
+            && let Some(predicted) = super::estimate::predict_recipe(&self.speed, &run.recipe)
+        {
+            self.speed.learn(predicted, snap.busy_seconds);
+        }
         run.latest = Some(snap);
     }
 

@@ -117,7 +117,14 @@ pub fn sigma_text(sigma: f64) -> String {
 /// Steps per second while sampling (pauses excluded), or the time taken once finished.
 pub fn speed_text(s: &Snapshot) -> String {
     match s.status {
-        Status::Running if s.step >= 2 => format!("{:.1} steps/s", s.steps_per_second),
+        Status::Running if s.step >= 2 && s.steps_per_second > 0.0 => {
+            let left = s.total_steps.saturating_sub(s.step) as f64 / s.steps_per_second;
+            format!(
+                "{:.1} steps/s, {} left",
+                s.steps_per_second,
+                super::estimate::duration_text(left)
+            )
+        }
         Status::Running | Status::Paused => format!("{:.1} s sampling", s.busy_seconds),
         _ => format!("{} steps in {:.2} s", s.step, s.busy_seconds),
     }

@@ -1,0 +1,136 @@
+//! How long a run will take, said before Run: network evaluations × chains × pixels at a
+//! measured speed. The speed starts from the photo benchmark on a 2-core CPU
+//! (docs/photo-table.md) and is corrected by every finished run on this machine, so after one
+//! run the estimate is this machine's (a GPU's, too).
+
+use crate::operators::Task;
+use crate::samplers::auto::{self, PriorKind};
+use crate::samplers::{self, SamplerSpec};
+
+/// Seconds per network evaluation, per chain and pixel, on the reference 2-core CPU: DDRM with
+/// 50 steps on 4 chains of 256² took 64 s (4.9e-9); a gradient through the network (ΠGDM, DPS)
+/// costs about 2.7 evaluations (175 s for ΠGDM 50).
+const SECONDS_PER_NFE_PIXEL: f64 = 4.9e-9;
+const GRADIENT_COST: f64 = 2.7;
+
+/// What a sampler line costs: network evaluations per chain in evaluation units, or None when
+/// it cannot be told before running (Langevin loops whose length depends on their fields).
+pub fn cost_units(spec: &SamplerSpec, task: Task, prior: PriorKind) -> Option<f64> {
+    let steps = |s: usize| s as f64;
+    Some(match spec {
+        SamplerSpec::Auto(p) => {
+            let line = auto::choose_for(p.speed, prior, task);
+            return cost_units(&samplers::parse(line).ok()?, task, prior);
+        }
+        SamplerSpec::Exact => 0.0,
+        SamplerSpec::Ddrm(p) => steps(p.steps),
+        SamplerSpec::DiffPir(p) => steps(p.steps),
+        SamplerSpec::Eps(p) => steps(p.steps),
+        SamplerSpec::Prior(p) => steps(p.steps),
+        SamplerSpec::PiGdm(p) => steps(p.steps) * GRADIENT_COST,
+        SamplerSpec::Dps(p) => steps(p.steps) * GRADIENT_COST,
+        _ => return None,
+    })
+}
+
+/// The restoration an operator of a recipe stands for (as [`crate::operators::Operator::task`]
+/// says for a built one).
+pub fn task_of(op: &crate::operators::OperatorSpec) -> Task {
+    use crate::operators::OperatorSpec as O;
+    match op {
+        O::Identity => Task::Denoise,
+        O::Mask(_) => Task::Inpaint,
+        O::Downsample(_) => Task::SuperResolution,
+        O::Blur { .. } => Task::Deblur,
+        O::Grayscale => Task::Colourise,
+        O::Matrix(_) => Task::Other,
+    }
+}
+
+/// Predicted seconds of a recipe's run, when its sampler's cost can be told.
+pub fn predict_recipe(speed: &Speed, recipe: &crate::recipe::Recipe) -> Option<f64> {
+    let prior = match recipe.prior {
+        crate::priors::PriorSpec::Gmm(_) => PriorKind::Mixture,
+        crate::priors::PriorSpec::Model(_) => PriorKind::Network,
+    };
+    let units = cost_units(&recipe.sampler, task_of(&recipe.operator), prior)?;
+    let [_, h, w] = recipe.shape();
+    Some(speed.predict(units, recipe.chains, h * w))
+}
+
+/// The speed correction learnt from finished runs: measured ÷ predicted, smoothed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Speed {
+    pub factor: f64,
+    /// Whether any run on this machine has set it yet.
+    pub measured: bool,
+}
+
+impl Default for Speed {
+    fn default() -> Self {
+        Self {
+            factor: 1.0,
+            measured: false,
+        }
+    }
+}
+
+impl Speed {
+    /// Predicted seconds for `units` evaluations of `chains` chains of `pixels` pixels.
+    pub fn predict(&self, units: f64, chains: usize, pixels: usize) -> f64 {
+        units * chains as f64 * pixels as f64 * SECONDS_PER_NFE_PIXEL * self.factor
+    }
+
+    /// Learns from a finished run that took `seconds` where `predicted` was expected (at the
+    /// current factor). Runs under a second say little and are ignored.
+    pub fn learn(&mut self, predicted: f64, seconds: f64) {
+        if !(predicted > 0.0 && seconds >= 1.0 && seconds.is_finite()) {
+            return;
+        }
+        let ratio = seconds / predicted;
+        self.factor = if self.measured {
+            (self.factor * ratio.powf(0.5)).clamp(1e-4, 1e4)
+        } else {
+            (self.factor * ratio).clamp(1e-4, 1e4)
+        };
+        self.measured = true;
+    }
+}
+
+/// "about 1 min 10 s" and friends.
+pub fn duration_text(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..=1 => "about a second".into(),
+        2..=59 => format!("about {s} s"),
+        60..=3599 => format!("about {} min {} s", s / 60, s % 60),
+        _ => format!("about {} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reference_runs_are_predicted_and_the_factor_learns() {
+        let speed = Speed::default();
+        let ddrm = samplers::parse("Ddrm(steps: 50)").unwrap();
+        let units = cost_units(&ddrm, Task::SuperResolution, PriorKind::Network).unwrap();
+        let t = speed.predict(units, 4, 256 * 256);
+        assert!((t - 64.0).abs() < 3.0, "{t}");
+        let pigdm = samplers::parse("PiGdm(steps: 50)").unwrap();
+        let units = cost_units(&pigdm, Task::Inpaint, PriorKind::Network).unwrap();
+        assert!((speed.predict(units, 4, 256 * 256) - 175.0).abs() < 10.0);
+        let auto = samplers::parse("Auto(speed: Fast)").unwrap();
+        assert!(cost_units(&auto, Task::Deblur, PriorKind::Network).is_some());
+        let mut s = Speed::default();
+        s.learn(10.0, 40.0);
+        assert!((s.factor - 4.0).abs() < 1e-9 && s.measured);
+        assert!(
+            (s.predict(units, 4, 256 * 256) / speed.predict(units, 4, 256 * 256) - 4.0).abs()
+                < 1e-9
+        );
+        assert_eq!(duration_text(75.0), "about 1 min 15 s");
+    }
+}
