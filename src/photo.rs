@@ -116,7 +116,7 @@ pub fn scratches(h: usize, w: usize, fraction: f64, seed: u64) -> Vec<f32> {
     while missing < target && k < 10_000 {
         k += 1;
         let (hf, wf) = (h as f64, w as f64);
-        if k % 3 == 0 {
+        if k.is_multiple_of(3) {
             // A blot.
             let r = side * rng.random_range(0.02..0.05);
             let (x, y) = (rng.random_range(0.0..wf), rng.random_range(0.0..hf));
@@ -212,6 +212,50 @@ pub fn interpolate_holes(
             }
         })
         .collect())
+}
+
+/// A classical restoration shown while the chains start (a slow photo run's first answer):
+/// y for denoising and colourisation (grey in every channel), Gaussian interpolation of the
+/// holes, bicubic upscaling, Wiener deconvolution (λ 0.01). `y_view` and `seen` are the
+/// measurement in x's space ([`crate::operators::display_measurement`]). None when there is
+/// no classical answer (a general matrix).
+pub fn first_answer(
+    op: &dyn Operator,
+    y: &[f32],
+    y_view: &[f32],
+    seen: &[bool],
+) -> Result<Option<(Vec<f32>, &'static str)>> {
+    use crate::operators::Task;
+    let [c, h, w] = op.input_shape();
+    Ok(Some(match op.task() {
+        Task::Denoise => (y_view.to_vec(), "y"),
+        Task::Colourise => (y_view.to_vec(), "the grey y"),
+        Task::Inpaint => {
+            // Per value (a mask may differ between channels): interpolate each channel alone.
+            let mut out = Vec::with_capacity(c * h * w);
+            for ch in 0..c {
+                let plane = &y_view[ch * h * w..][..h * w];
+                let mask: Vec<f32> = seen[ch * h * w..][..h * w]
+                    .iter()
+                    .map(|s| if *s { 1.0 } else { 0.0 })
+                    .collect();
+                out.extend(interpolate_holes(plane, &mask, [1, h, w], 2.0)?);
+            }
+            (out, "Gaussian interpolation")
+        }
+        Task::SuperResolution => {
+            let [yc, yh, yw] = op.output_shape();
+            if yh == 0 || yw == 0 || h % yh != 0 || w % yw != 0 || h / yh != w / yw {
+                return Ok(None);
+            }
+            (bicubic(y, [yc, yh, yw], h / yh), "bicubic")
+        }
+        Task::Deblur => (
+            wiener(op, y, &[1e-2])?.pop().unwrap_or_else(|| y.to_vec()),
+            "Wiener deconvolution",
+        ),
+        Task::Other => return Ok(None),
+    }))
 }
 
 /// Wiener (Tikhonov) deconvolution: x = ȳ + (AᵀA + λI)⁻¹ Aᵀ(y − ȳ), ȳ the mean of y per

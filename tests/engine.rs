@@ -214,3 +214,24 @@ fn a_dead_worker_is_restarted() {
     wait_for(&engine, run, |s| s.status == Status::Done);
     engine.shutdown();
 }
+
+/// A network run shows a classical first answer (here bicubic upscaling of y) as its mean
+/// until the first step, then the chains' own mean.
+#[test]
+fn a_photo_run_shows_a_first_answer_then_the_chains() {
+    let mut engine = Engine::spawn(burn::tensor::Device::flex(), None);
+    let run = engine.start(recipe("photo-superres-ddrm.ron"), recipes(), true);
+    let first = wait_for(&engine, run, |s| s.status == Status::Paused);
+    assert_eq!(first.step, 0);
+    let inputs = first.inputs.clone().unwrap();
+    let (answer, name) = inputs.first_answer.clone().unwrap();
+    assert_eq!(name, "bicubic");
+    assert_eq!(first.mean, answer);
+    let truth = inputs.truth.clone().unwrap();
+    let p_first = posterior_lab::metrics::psnr(&first.mean, &truth);
+    assert!(p_first > 20.0, "bicubic first answer {p_first:.2} dB");
+    engine.send(Command::Step);
+    let next = wait_for(&engine, run, |s| s.step == 1);
+    assert_ne!(next.mean, answer, "after a step the mean is the chains'");
+    engine.send(Command::Stop);
+}

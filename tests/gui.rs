@@ -592,6 +592,7 @@ fn fixed_snapshot() -> Snapshot {
             sampler: "Eps".into(),
             detail: Some("mode: zero-shot".into()),
             anneals: true,
+            first_answer: None,
         })),
         psnr: Some(24.5),
         trace: Arc::new(trace),

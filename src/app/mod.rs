@@ -489,6 +489,11 @@ impl PosteriorApp {
                     brush_radius: self.mask.radius,
                     show_x0: self.prefs.show_x0,
                     show_std: self.prefs.show_std,
+                    first_answer: latest
+                        .filter(|s| s.step == 0)
+                        .and_then(|s| s.inputs.as_ref())
+                        .and_then(|i| i.first_answer.as_ref())
+                        .map(|(_, name)| *name),
                 };
                 actions = results::results_ui(
                     ui,

@@ -21,6 +21,8 @@ pub struct ResultsView<'a> {
     pub brush_radius: f32,
     pub show_x0: bool,
     pub show_std: bool,
+    /// The mean view shows a classical first answer (its name) until the first step.
+    pub first_answer: Option<&'static str>,
 }
 
 /// Where the y view's picture was drawn (tests and the brush read it).
@@ -100,7 +102,10 @@ fn top_row(
                 out.extend(brush(ui, &r, &t, v.brush_radius));
             }
         }
-        let mean_title = format!("Posterior mean{suffix}");
+        let mean_title = match v.first_answer {
+            Some(name) => format!("First answer ({name}), sampling…"),
+            None => format!("Posterior mean{suffix}"),
+        };
         let (r, t) = views::image_view(ui, &mean_title, &v.run.mean, window, side, dim);
         if let Some(t) = t {
             new_window.interact(&t, &r, true);

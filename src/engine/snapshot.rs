@@ -93,4 +93,7 @@ pub struct RunInputs {
     pub detail: Option<String>,
     /// Whether the sampler follows a falling noise level (else σ means nothing to plot).
     pub anneals: bool,
+    /// A classical restoration shown as the mean until the first step (a network run's first
+    /// answer), and what it is ("bicubic", …).
+    pub first_answer: Option<(Vec<f32>, &'static str)>,
 }

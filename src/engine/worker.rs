@@ -425,7 +425,10 @@ fn frame(run: &mut Run, status: Status) -> Result<Snapshot> {
     let x0 = tensor::to_vec(&state.x0_hat)?;
     let x = tensor::to_vec(&state.x)?;
     let shown = chains.min(SHOWN_CHAINS);
-    let (mean, variance) = metrics::mean_variance(&x0, chains);
+    let (mean, variance) = match &run.inputs.first_answer {
+        Some((answer, _)) if state.step == 0 && answer.len() == d => (answer.clone(), vec![0.0; d]),
+        _ => metrics::mean_variance(&x0, chains),
+    };
     let residuals = problem.normalized_residuals(&state.x0_hat)?;
     let secs = run.busy.as_secs_f64();
     let psnr = run.inputs.truth.as_ref().map(|t| metrics::psnr(&mean, t));
@@ -433,7 +436,11 @@ fn frame(run: &mut Run, status: Status) -> Result<Snapshot> {
         .uncertainty
         .as_ref()
         .is_none_or(|u| u.step != state.step);
-    if stale && (status != Status::Running || Instant::now() >= run.uncertainty_due) {
+    let showing_first_answer = state.step == 0 && run.inputs.first_answer.is_some();
+    if stale
+        && !showing_first_answer
+        && (status != Status::Running || Instant::now() >= run.uncertainty_due)
+    {
         let t0 = Instant::now();
         // A failure here is a bug in the figures, not in the run: keep sampling without them.
         if let Ok(u) = uncertainty_frame(&x0, chains, [&mean, &variance], state.step, &run.inputs) {
@@ -523,7 +530,18 @@ fn trace_point(run: &mut Run) -> Result<()> {
 fn run_inputs(loaded: &Loaded, sampler: &dyn Sampler) -> Result<RunInputs> {
     let p = &loaded.problem;
     let (y_view, seen) = crate::operators::display_measurement(p.operator.as_ref(), p.y.clone())?;
+    // A network's run takes a while: a classical answer is shown until its first step. A
+    // failure here costs only that picture.
+    let first_answer = match p.prior.gmm() {
+        Some(_) => None,
+        None => {
+            crate::photo::first_answer(p.operator.as_ref(), &tensor::to_vec(&p.y)?, &y_view, &seen)
+                .ok()
+                .flatten()
+        }
+    };
     Ok(RunInputs {
+        first_answer,
         truth: loaded.truth.clone(),
         y_view,
         seen,
