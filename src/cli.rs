@@ -84,65 +84,7 @@ pub enum Command {
         quiet: bool,
     },
     /// Print throughput figures for each backend.
-    Bench {
-        /// Only this backend (default: cpu, and wgpu when an adapter exists).
-        #[arg(long)]
-        backend: Option<BackendKind>,
-        /// Fewer iterations (a smoke run).
-        #[arg(long)]
-        quick: bool,
-        /// Instead of speed: the accuracy table of every sampler on the exact mixture beds.
-        #[arg(long)]
-        table: bool,
-        /// Instead of speed: coverage, z² and CRPS of every sampler preset on held-out
-        /// Fashion-MNIST images (run from the source tree).
-        #[arg(long, conflicts_with = "table")]
-        calibration: bool,
-        /// Only the uncertainty analysis: PCA and per-pixel intervals of 256 chains of a
-        /// 3×256×256 image (64 chains of 3×64×64 with --quick).
-        #[arg(long, conflicts_with_all = ["table", "calibration"])]
-        uncertainty: bool,
-        /// Only the 2-D lab: every sampler preset on its bundled scenes, final distance to the
-        /// exact posterior (1000 particles, or --chains).
-        #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty"])]
-        lab: bool,
-        /// Only the network: NFE and VJP with the shipped weights, batch 1 and 16, all cores
-        /// and one, with GFLOP/s (the protocol bench/pytorch/peer.py repeats).
-        #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty", "lab"])]
-        network: bool,
-        /// With --network: also write the figures as JSON here.
-        #[arg(long, requires = "network")]
-        json: Option<PathBuf>,
-        /// With --network: write each configuration's input, output and VJP as .npy files into
-        /// this folder (the peer's agreement check).
-        #[arg(long, requires = "network")]
-        reference: Option<PathBuf>,
-        /// Chains per sampler in the table (default 1000; 39 for --calibration).
-        #[arg(long)]
-        chains: Option<usize>,
-        /// Held-out images per degradation for --calibration.
-        #[arg(long, default_value_t = 4)]
-        images: usize,
-        /// With --calibration: these sampler lines, separated by ';', instead of the window's
-        /// presets (e.g. "Eps(steps: 10); Ddrm(steps: 20)": quality against NFE).
-        #[arg(long, requires = "calibration")]
-        presets: Option<String>,
-        /// Only the photo table: a held-out photo restored at each --sizes for each
-        /// degradation with `Auto` (and --lines), seconds, NFE and PSNR against the classical
-        /// baseline (run from the source tree).
-        #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty", "lab", "network"])]
-        photo: bool,
-        /// With --photo: picture sides (default 256,512).
-        #[arg(long, value_delimiter = ',', requires = "photo")]
-        sizes: Option<Vec<usize>>,
-        /// With --photo: sampler lines separated by ';' (default "Auto").
-        #[arg(long, requires = "photo")]
-        lines: Option<String>,
-        /// Only the tiling check: the photo prior denoising a 256² held-out photo whole and in
-        /// tiles of each size.
-        #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty", "lab", "network", "photo"])]
-        tiles: bool,
-    },
+    Bench(bench::BenchArgs),
     /// Open the window (the default with no command).
     Gui {
         /// Load this recipe into the window.
@@ -254,69 +196,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Some(Command::Bench {
-            backend,
-            quick,
-            table,
-            calibration,
-            uncertainty,
-            lab,
-            network,
-            json,
-            reference,
-            chains,
-            images,
-            presets,
-            photo,
-            sizes,
-            lines,
-            tiles,
-        }) => {
-            if photo || tiles {
-                let sel = backend::choose(backend, device)?;
-                eprintln!("{}", sel.notice);
-                if tiles {
-                    return bench::tiles_table(&sel, 256);
-                }
-                let lines: Vec<String> = lines
-                    .as_deref()
-                    .unwrap_or("Auto")
-                    .split(';')
-                    .map(|l| l.trim().to_string())
-                    .filter(|l| !l.is_empty())
-                    .collect();
-                let sizes = sizes.unwrap_or_else(|| vec![256, 512]);
-                bench::photo_table(&sel, &sizes, &lines, chains.unwrap_or(4).max(1))
-            } else if network {
-                bench::network_table(quick, json.as_deref(), reference.as_deref())
-            } else if uncertainty {
-                bench::uncertainty_speed(quick)
-            } else if lab {
-                bench::lab_table(
-                    chains
-                        .unwrap_or(1000)
-                        .clamp(10, crate::lab::run::MAX_PARTICLES),
-                )
-            } else if table || calibration {
-                let sel = match device {
-                    Some(_) => backend::choose(backend, device)?,
-                    None => backend::select(Some(backend.unwrap_or(BackendKind::Cpu)))?,
-                };
-                eprintln!("{}", sel.notice);
-                if table {
-                    bench::accuracy_table(&sel, chains.unwrap_or(1000).max(10))
-                } else {
-                    bench::calibration_table(
-                        &sel,
-                        chains.unwrap_or(39).max(2),
-                        images.max(1),
-                        presets.as_deref(),
-                    )
-                }
-            } else {
-                bench_cmd(backend, device, quick)
-            }
-        }
+        Some(Command::Bench(args)) => bench::run_cli(args, device),
         Some(Command::Train {
             config,
             backend,
@@ -428,27 +308,6 @@ fn sample(
             out.display()
         );
     }
-    Ok(())
-}
-
-fn bench_cmd(backend: Option<BackendKind>, device: Option<&str>, quick: bool) -> Result<()> {
-    let mut selections = vec![];
-    match backend {
-        _ if device.is_some() => selections.push(backend::choose(backend, device)?),
-        Some(kind) => selections.push(backend::select(Some(kind))?),
-        None => {
-            selections.push(backend::cpu());
-            if !backend::adapters().is_empty() {
-                selections.push(backend::select(Some(BackendKind::Wgpu))?);
-            }
-        }
-    }
-    for sel in &selections {
-        eprintln!("{}", sel.notice);
-        bench::run_backend(sel, quick)?;
-        bench::network_speed(sel, quick)?;
-    }
-    bench::uncertainty_speed(quick)?;
     Ok(())
 }
 

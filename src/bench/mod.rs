@@ -3,11 +3,13 @@
 //! Measures the exact Gaussian-mixture denoiser (evaluations per second at 1 and 256 chains)
 //! and the time per step of every sampler on a Gaussian-mixture inpainting problem.
 
+mod cli;
 mod lab;
 mod network;
 mod photo;
 mod uncertainty;
 
+pub use cli::{BenchArgs, run_cli};
 pub use lab::{LabRow, lab_rows, lab_table};
 pub use network::{NetworkFigure, network_table, unet_flops};
 pub use photo::{Degradation, photo_table, tiles_table};

@@ -37,6 +37,17 @@ impl Degradation {
         Degradation::Colourise,
     ];
 
+    /// The name `--only` takes.
+    pub fn key(self) -> &'static str {
+        match self {
+            Degradation::SuperResolution2 => "sr2",
+            Degradation::Scratches => "scratches",
+            Degradation::Deblur => "deblur",
+            Degradation::Denoise => "denoise",
+            Degradation::Colourise => "colourise",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Degradation::SuperResolution2 => "2x super-resolution, σ_y 0.02",
@@ -114,12 +125,11 @@ fn load_prior(shape: [usize; 3], device: &burn::tensor::Device) -> Result<Networ
     NetworkPrior::load(Path::new("models/photo"), Some(shape), device)
 }
 
-fn load_truth(side: usize) -> Result<Picture> {
-    let bytes =
-        crate::files::read(Path::new(PHOTO), crate::files::MAX_DATA_BYTES).map_err(|e| {
-            Error::invalid("bench --photo", format!("run it from the source tree: {e}"))
-        })?;
-    photo::square_crop(&bytes, PHOTO, side)
+fn load_truth(path: &Path, side: usize) -> Result<Picture> {
+    let bytes = crate::files::read(path, crate::files::MAX_DATA_BYTES).map_err(|e| {
+        Error::invalid("bench --photo", format!("run it from the source tree: {e}"))
+    })?;
+    photo::square_crop(&bytes, &path.display().to_string(), side)
 }
 
 /// The table: every size × degradation × sampler line.
@@ -128,19 +138,36 @@ pub fn photo_table(
     sizes: &[usize],
     lines: &[String],
     chains: usize,
+    only: Option<&[String]>,
+    image: Option<&Path>,
 ) -> Result<()> {
+    let image = image.unwrap_or(Path::new(PHOTO));
+    if let Some(keys) = only
+        && let Some(bad) = keys
+            .iter()
+            .find(|k| !Degradation::ALL.iter().any(|d| d.key() == k.as_str()))
+    {
+        return Err(Error::invalid(
+            "--only",
+            format!("unknown degradation '{bad}' (sr2, scratches, deblur, denoise, colourise)"),
+        ));
+    }
     println!(
-        "# Photo restoration at its own size ({chains} chains, held-out {PHOTO}, centre square, {})\n",
+        "# Photo restoration at its own size ({chains} chains, held-out {}, centre square, {})\n",
+        image.display(),
         sel.description
     );
     println!(
         "PSNR of the posterior mean against the truth; gain = that minus the classical baseline's. Seconds: the whole run (all chains), this machine.\n"
     );
     for &side in sizes {
-        let truth = load_truth(side)?;
+        let truth = load_truth(image, side)?;
         let shape = truth.shape;
         let prior: Arc<dyn Denoiser> = Arc::new(load_prior(shape, &sel.device)?);
         for deg in Degradation::ALL {
+            if only.is_some_and(|keys| !keys.iter().any(|k| k == deg.key())) {
+                continue;
+            }
             println!("## {side}×{side}: {}\n", deg.label());
             println!(
                 "| sampler | chose | NFE/chain | seconds | PSNR mean (dB) | baseline | baseline (dB) | gain (dB) |"
@@ -194,7 +221,7 @@ pub fn photo_table(
 /// Denoising a held-out photo with the whole picture in one call against tiles of each size:
 /// MSE ratio to the identity's and seconds per evaluation, at three noise levels.
 pub fn tiles_table(sel: &Selection, side: usize) -> Result<()> {
-    let truth = load_truth(side)?;
+    let truth = load_truth(Path::new(PHOTO), side)?;
     let shape = truth.shape;
     println!(
         "# The photo prior on a {side}×{side} held-out photo ({PHOTO}): whole picture vs tiles ({})\n",

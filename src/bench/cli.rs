@@ -1,0 +1,175 @@
+//! `posterior-lab bench …`: its arguments and which table or timing they ask for.
+
+use super::{
+    accuracy_table, calibration_table, lab_table, network_speed, network_table, photo_table,
+    run_backend, tiles_table, uncertainty_speed,
+};
+use crate::backend::{self, BackendKind};
+use crate::error::Result;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Only this backend (default: cpu, and wgpu when an adapter exists).
+    #[arg(long)]
+    pub backend: Option<BackendKind>,
+    /// Fewer iterations (a smoke run).
+    #[arg(long)]
+    pub quick: bool,
+    /// Instead of speed: the accuracy table of every sampler on the exact mixture beds.
+    #[arg(long)]
+    pub table: bool,
+    /// Instead of speed: coverage, z² and CRPS of every sampler preset on held-out
+    /// Fashion-MNIST images (run from the source tree).
+    #[arg(long, conflicts_with = "table")]
+    pub calibration: bool,
+    /// Only the uncertainty analysis: PCA and per-pixel intervals of 256 chains of a
+    /// 3×256×256 image (64 chains of 3×64×64 with --quick).
+    #[arg(long, conflicts_with_all = ["table", "calibration"])]
+    pub uncertainty: bool,
+    /// Only the 2-D lab: every sampler preset on its bundled scenes, final distance to the
+    /// exact posterior (1000 particles, or --chains).
+    #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty"])]
+    pub lab: bool,
+    /// Only the network: NFE and VJP with the shipped weights, batch 1 and 16, all cores
+    /// and one, with GFLOP/s (the protocol bench/pytorch/peer.py repeats).
+    #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty", "lab"])]
+    pub network: bool,
+    /// With --network: also write the figures as JSON here.
+    #[arg(long, requires = "network")]
+    pub json: Option<PathBuf>,
+    /// With --network: write each configuration's input, output and VJP as .npy files into
+    /// this folder (the peer's agreement check).
+    #[arg(long, requires = "network")]
+    pub reference: Option<PathBuf>,
+    /// Chains per sampler in the table (default 1000; 39 for --calibration).
+    #[arg(long)]
+    pub chains: Option<usize>,
+    /// Held-out images per degradation for --calibration.
+    #[arg(long, default_value_t = 4)]
+    pub images: usize,
+    /// With --calibration: these sampler lines, separated by ';', instead of the window's
+    /// presets (e.g. "Eps(steps: 10); Ddrm(steps: 20)": quality against NFE).
+    #[arg(long, requires = "calibration")]
+    pub presets: Option<String>,
+    /// Only the photo table: a held-out photo restored at each --sizes for each
+    /// degradation with `Auto` (and --lines), seconds, NFE and PSNR against the classical
+    /// baseline (run from the source tree).
+    #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty", "lab", "network"])]
+    pub photo: bool,
+    /// With --photo: picture sides (default 256,512).
+    #[arg(long, value_delimiter = ',', requires = "photo")]
+    pub sizes: Option<Vec<usize>>,
+    /// With --photo: sampler lines separated by ';' (default "Auto").
+    #[arg(long, requires = "photo")]
+    pub lines: Option<String>,
+    /// With --photo: only these degradations (sr2, scratches, deblur, denoise, colourise).
+    #[arg(long, value_delimiter = ',', requires = "photo")]
+    pub only: Option<Vec<String>>,
+    /// With --photo: the held-out picture (default assets/demo/picosdeeuropa.jpg); its
+    /// centre square is used.
+    #[arg(long, requires = "photo")]
+    pub image: Option<PathBuf>,
+    /// Only the tiling check: the photo prior denoising a 256² held-out photo whole and in
+    /// tiles of each size.
+    #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty", "lab", "network", "photo"])]
+    pub tiles: bool,
+}
+
+/// Runs what the arguments ask for.
+pub fn run_cli(args: BenchArgs, device: Option<&str>) -> Result<()> {
+    let BenchArgs {
+        backend,
+        quick,
+        table,
+        calibration,
+        uncertainty,
+        lab,
+        network,
+        json,
+        reference,
+        chains,
+        images,
+        presets,
+        photo,
+        sizes,
+        lines,
+        only,
+        image,
+        tiles,
+    } = args;
+    {
+        if photo || tiles {
+            let sel = backend::choose(backend, device)?;
+            eprintln!("{}", sel.notice);
+            if tiles {
+                return tiles_table(&sel, 256);
+            }
+            let lines: Vec<String> = lines
+                .as_deref()
+                .unwrap_or("Auto")
+                .split(';')
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect();
+            let sizes = sizes.unwrap_or_else(|| vec![256, 512]);
+            photo_table(
+                &sel,
+                &sizes,
+                &lines,
+                chains.unwrap_or(4).max(1),
+                only.as_deref(),
+                image.as_deref(),
+            )
+        } else if network {
+            network_table(quick, json.as_deref(), reference.as_deref())
+        } else if uncertainty {
+            uncertainty_speed(quick)
+        } else if lab {
+            lab_table(
+                chains
+                    .unwrap_or(1000)
+                    .clamp(10, crate::lab::run::MAX_PARTICLES),
+            )
+        } else if table || calibration {
+            let sel = match device {
+                Some(_) => backend::choose(backend, device)?,
+                None => backend::select(Some(backend.unwrap_or(BackendKind::Cpu)))?,
+            };
+            eprintln!("{}", sel.notice);
+            if table {
+                accuracy_table(&sel, chains.unwrap_or(1000).max(10))
+            } else {
+                calibration_table(
+                    &sel,
+                    chains.unwrap_or(39).max(2),
+                    images.max(1),
+                    presets.as_deref(),
+                )
+            }
+        } else {
+            bench_cmd(backend, device, quick)
+        }
+    }
+}
+
+fn bench_cmd(backend: Option<BackendKind>, device: Option<&str>, quick: bool) -> Result<()> {
+    let mut selections = vec![];
+    match backend {
+        _ if device.is_some() => selections.push(backend::choose(backend, device)?),
+        Some(kind) => selections.push(backend::select(Some(kind))?),
+        None => {
+            selections.push(backend::cpu());
+            if !backend::adapters().is_empty() {
+                selections.push(backend::select(Some(BackendKind::Wgpu))?);
+            }
+        }
+    }
+    for sel in &selections {
+        eprintln!("{}", sel.notice);
+        run_backend(sel, quick)?;
+        network_speed(sel, quick)?;
+    }
+    uncertainty_speed(quick)?;
+    Ok(())
+}
