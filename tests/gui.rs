@@ -467,6 +467,50 @@ fn frames_stay_fast_while_the_engine_runs() {
     h.state_mut().stop();
 }
 
+/// The window's frame time while a photo of 512 px runs (the photo prior, 4 chains, tiles):
+/// printed, not asserted (speed belongs to figures, not to pass/fail).
+#[test]
+fn frames_while_a_512_photo_runs() {
+    need_vulkan!();
+    let mut a = app();
+    let Some(photo) = a.priors.iter().find(|p| p.any_size).cloned() else {
+        panic!("no patch prior found in models/ (models/photo)");
+    };
+    a.setup.prior = photo.name.clone();
+    a.setup.image = "coffee".into();
+    a.setup.op = posterior_lab::app::setup::OpKind::Blur;
+    a.setup.blur_sigma = 2.0;
+    a.setup.noise_sigma = 0.02;
+    a.setup.sampler = "Ddrm(steps: 50)".into();
+    a.setup.chains = 4;
+    a.working_side = 512;
+    a.reload_image();
+    let mut h = harness(a);
+    h.run_steps(2);
+    let shape = h.state().image.as_ref().unwrap().shape;
+    assert_eq!(shape[1].max(shape[2]), 512, "{shape:?}");
+    h.state_mut().start();
+    h.state_mut().frame_ms.clear();
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < Duration::from_secs(20) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let ms = &h.state().frame_ms;
+    let p95 = posterior_lab::app::percentile(ms, 0.95);
+    let p50 = posterior_lab::app::percentile(ms, 0.5);
+    let snap = latest(&h).unwrap();
+    eprintln!(
+        "UI time per frame while a {}x{} photo runs (4 chains, DDRM, tiles): p50 {p50:.2} ms, p95 {p95:.2} ms over {} frames; the run reached step {}",
+        shape[2],
+        shape[1],
+        ms.len(),
+        snap.step
+    );
+    assert!(snap.step > 0, "the engine made progress meanwhile");
+    h.state_mut().stop();
+}
+
 /// Choosing the colour patch prior swaps the 28×28 gallery picture for a demo photo at the
 /// working size, a short run on it completes, and the About window credits the photographers.
 #[test]
