@@ -412,7 +412,8 @@ fn shipped_example_recipes_run() {
     for entry in std::fs::read_dir(&root).unwrap() {
         let p = entry.unwrap().path();
         let name = p.file_name().unwrap().to_string_lossy().to_string();
-        // photo-* recipes run (with figures checked) in tests/models.rs; gmm-8x8.ron and
+        // photo-* recipes run (with figures checked) in tests/models.rs, the batch template
+        // photo-batch-sr.ron in tests/photo.rs; gmm-8x8.ron and
         // lab-ring.ron are mixture files the recipes name, not recipes.
         let mixture = name == "gmm-8x8.ron" || name == "lab-ring.ron";
         if !name.ends_with(".ron") || mixture || name.starts_with("photo-") {

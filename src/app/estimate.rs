@@ -8,10 +8,10 @@ use crate::samplers::auto::{self, PriorKind};
 use crate::samplers::{self, SamplerSpec};
 
 /// Seconds per network evaluation, per chain and pixel, on the reference 2-core CPU: DDRM with
-/// 50 steps on 4 chains of 256² took 64 s (4.9e-9); a gradient through the network (ΠGDM, DPS)
-/// costs about 2.7 evaluations (175 s for ΠGDM 50).
-const SECONDS_PER_NFE_PIXEL: f64 = 4.9e-9;
-const GRADIENT_COST: f64 = 2.7;
+/// 50 steps on 4 chains of 256² took 55 s (docs/photo-table.md: 4.2e-6); a gradient through
+/// the network (ΠGDM, DPS) costs about 2.5 evaluations (136 s for ΠGDM 50).
+const SECONDS_PER_NFE_PIXEL: f64 = 4.2e-6;
+const GRADIENT_COST: f64 = 2.5;
 
 /// What a sampler line costs: network evaluations per chain in evaluation units, or None when
 /// it cannot be told before running (Langevin loops whose length depends on their fields).
@@ -118,10 +118,10 @@ mod tests {
         let ddrm = samplers::parse("Ddrm(steps: 50)").unwrap();
         let units = cost_units(&ddrm, Task::SuperResolution, PriorKind::Network).unwrap();
         let t = speed.predict(units, 4, 256 * 256);
-        assert!((t - 64.0).abs() < 3.0, "{t}");
+        assert!((t - 55.0).abs() < 3.0, "{t}");
         let pigdm = samplers::parse("PiGdm(steps: 50)").unwrap();
         let units = cost_units(&pigdm, Task::Inpaint, PriorKind::Network).unwrap();
-        assert!((speed.predict(units, 4, 256 * 256) - 175.0).abs() < 10.0);
+        assert!((speed.predict(units, 4, 256 * 256) - 136.0).abs() < 10.0);
         let auto = samplers::parse("Auto(speed: Fast)").unwrap();
         assert!(cost_units(&auto, Task::Deblur, PriorKind::Network).is_some());
         let mut s = Speed::default();
