@@ -146,27 +146,9 @@ fn variance_inside_outside(var: &[f32], mask: &[f32]) -> (f32, f32) {
     (inside / ni as f32, outside / no as f32)
 }
 
-/// Fills the holes of a (C, H, W) image by normalised convolution: a Gaussian-weighted mean of
-/// the seen pixels around each hole pixel (the project's `Blur` operator); seen pixels are kept.
-fn interpolate_holes(y: &[f32], mask: &[f32], [c, h, w]: [usize; 3], sigma: f64) -> Vec<f32> {
-    use posterior_lab::operators::{Blur, Operator};
-    let device = Device::flex();
-    let blur = Blur::new([c, h, w], sigma, &device).unwrap();
-    let seen: Vec<f32> = (0..y.len()).map(|i| y[i] * mask[i % (h * w)]).collect();
-    let weight: Vec<f32> = (0..y.len()).map(|i| mask[i % (h * w)]).collect();
-    let smooth = |x: Vec<f32>| {
-        tensor::to_vec(&blur.forward(tensor::from_vec(x, [1, c, h, w], &device))).unwrap()
-    };
-    let (num, den) = (smooth(seen), smooth(weight));
-    (0..y.len())
-        .map(|i| {
-            if mask[i % (h * w)] == 0.0 {
-                num[i] / den[i].max(1e-6)
-            } else {
-                y[i]
-            }
-        })
-        .collect()
+/// Fills the holes of a (C, H, W) image by normalised convolution (the library's baseline).
+fn interpolate_holes(y: &[f32], mask: &[f32], shape: [usize; 3], sigma: f64) -> Vec<f32> {
+    posterior_lab::photo::interpolate_holes(y, mask, shape, sigma).unwrap()
 }
 
 fn scratch(name: &str) -> PathBuf {

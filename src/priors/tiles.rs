@@ -160,6 +160,14 @@ impl Plan {
         })
     }
 
+    /// The positions of one chunk.
+    fn positions_in(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = (usize, usize, &[f32], &[f32])> {
+        self.positions().skip(range.start).take(range.len())
+    }
+
     /// Positions in chunks such that one chunk holds at most [`max_tiles_per_call`] tiles for
     /// a batch of b pictures (at least one position).
     fn chunks(&self, b: usize, device: &burn::tensor::Device) -> Vec<std::ops::Range<usize>> {
@@ -174,7 +182,7 @@ impl Plan {
     fn cut(&self, x: &[f32], b: usize, c: usize, range: std::ops::Range<usize>) -> Vec<f32> {
         let (th, tw, w, hw) = (self.th, self.tw, self.w, self.h * self.w);
         let mut out = Vec::with_capacity(range.len() * b * c * th * tw);
-        for (y0, x0, _, _) in self.positions().skip(range.start).take(range.len()) {
+        for (y0, x0, _, _) in self.positions_in(range) {
             for k in 0..b {
                 for ch in 0..c {
                     let img = &x[(k * c + ch) * hw..][..hw];
@@ -199,12 +207,7 @@ impl Plan {
     ) {
         let (th, tw, w, hw) = (self.th, self.tw, self.w, self.h * self.w);
         let per_tile = c * th * tw;
-        for (n, (y0, x0, ry, rx)) in self
-            .positions()
-            .skip(range.start)
-            .take(range.len())
-            .enumerate()
-        {
+        for (n, (y0, x0, ry, rx)) in self.positions_in(range).enumerate() {
             for k in 0..b {
                 let t = &tiles[(n * b + k) * per_tile..][..per_tile];
                 for ch in 0..c {
@@ -309,12 +312,7 @@ impl Plan {
     fn weigh(&self, tiles: &mut [f32], b: usize, c: usize, range: std::ops::Range<usize>) {
         let (th, tw) = (self.th, self.tw);
         let per_tile = c * th * tw;
-        for (n, (_, _, ry, rx)) in self
-            .positions()
-            .skip(range.start)
-            .take(range.len())
-            .enumerate()
-        {
+        for (n, (_, _, ry, rx)) in self.positions_in(range).enumerate() {
             for t in tiles[n * b * per_tile..][..b * per_tile].chunks_mut(th * tw) {
                 for i in 0..th {
                     for j in 0..tw {
