@@ -196,8 +196,7 @@ fn table(rows: &[Row], simulate: bool) -> String {
                 let sampler = s
                     .sampler_detail
                     .as_deref()
-                    .and_then(|d| d.split(" chose ").nth(1))
-                    .and_then(|d| d.split(" for ").next())
+                    .and_then(crate::samplers::auto::chosen_in)
                     .map_or(s.sampler.clone(), str::to_string);
                 let psnr = match (simulate, s.psnr_mean) {
                     (true, Some(p)) => format!("{p:.2}"),

@@ -491,8 +491,12 @@ fn frames_while_a_512_photo_runs() {
     assert_eq!(shape[1].max(shape[2]), 512, "{shape:?}");
     h.state_mut().start();
     h.state_mut().frame_ms.clear();
+    // At least 20 s of frames, and until the engine has taken a step (a slow machine may
+    // need longer for the first one: the blur's SVD, the first answer, a step of 4 chains).
     let t0 = std::time::Instant::now();
-    while t0.elapsed() < Duration::from_secs(20) {
+    while t0.elapsed() < Duration::from_secs(20)
+        || (latest(&h).is_none_or(|s| s.step == 0) && t0.elapsed() < Duration::from_secs(300))
+    {
         h.step();
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -7,7 +7,6 @@ use super::catalog::{self, PriorEntry};
 use super::estimate;
 use super::mask_editor::MaskEditor;
 use super::setup::{OpKind, Setup};
-use crate::operators::Task;
 use crate::priors::PriorSpec;
 use crate::samplers;
 use crate::samplers::auto::PriorKind;
@@ -280,7 +279,7 @@ fn sampler_ui(ui: &mut egui::Ui, v: &DesignerView, setup: &mut Setup, mixture: b
         } else {
             PriorKind::Network
         };
-        if let Some(units) = estimate::cost_units(spec, op_task(setup.op), prior) {
+        if let Some(units) = estimate::cost_units(spec, setup.op.task(), prior) {
             let secs = v.speed.predict(units, setup.chains, pixels);
             let source = if v.speed.measured {
                 "at this machine's measured speed"
@@ -300,16 +299,5 @@ fn sampler_ui(ui: &mut egui::Ui, v: &DesignerView, setup: &mut Setup, mixture: b
                      Fast) make it shorter",
             );
         }
-    }
-}
-
-/// The restoration a degradation choice asks for.
-fn op_task(op: OpKind) -> Task {
-    match op {
-        OpKind::Denoise => Task::Denoise,
-        OpKind::Inpaint => Task::Inpaint,
-        OpKind::Downsample => Task::SuperResolution,
-        OpKind::Blur => Task::Deblur,
-        OpKind::Grayscale => Task::Colourise,
     }
 }

@@ -32,6 +32,18 @@ impl OpKind {
         OpKind::Blur,
         OpKind::Grayscale,
     ];
+    /// The restoration it asks for (what `Auto` and the time estimate read).
+    pub fn task(self) -> operators::Task {
+        use operators::Task;
+        match self {
+            OpKind::Denoise => Task::Denoise,
+            OpKind::Inpaint => Task::Inpaint,
+            OpKind::Downsample => Task::SuperResolution,
+            OpKind::Blur => Task::Deblur,
+            OpKind::Grayscale => Task::Colourise,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             OpKind::Denoise => "Denoise (A = I)",

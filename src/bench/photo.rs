@@ -197,15 +197,8 @@ pub fn photo_table(
                 let out = tensor::to_vec(&s.samples())?;
                 let (mean, _) = crate::metrics::mean_variance(&out, chains);
                 let p = psnr(&mean, &truth.data);
-                let chose = s
-                    .detail()
-                    .filter(|_| line.starts_with("Auto"))
-                    .and_then(|d| {
-                        d.split(" chose ")
-                            .nth(1)
-                            .map(|r| r.split(" for ").next().unwrap_or(r).to_string())
-                    })
-                    .unwrap_or_else(|| "—".into());
+                let detail = s.detail().unwrap_or_default();
+                let chose = samplers::auto::chosen_in(&detail).unwrap_or("—");
                 println!(
                     "| {line} | {chose} | {} | {secs:.1} | {p:.2} | {base_name} | {p_base:.2} | {:+.2} |",
                     s.state().nfe,

@@ -123,6 +123,7 @@ fn ramp(t: usize, overlap: usize, left: bool, right: bool) -> Vec<f32> {
 
 /// One picture size's tiles and blending weights. Tile batches are position-major: the tile
 /// at position p of image k is batch row p·B + k.
+#[derive(Clone)]
 pub struct Plan {
     h: usize,
     w: usize,
@@ -195,6 +196,23 @@ impl Plan {
         out
     }
 
+    /// The tiles of positions `range` of x as one network batch, multiplied by their blending
+    /// weights when `weighted` (the pullback's cotangents).
+    fn tile_batch(
+        &self,
+        x: &[f32],
+        [b, c]: [usize; 2],
+        range: std::ops::Range<usize>,
+        weighted: bool,
+        device: &burn::tensor::Device,
+    ) -> Tensor<4> {
+        let mut tiles = self.cut(x, b, c, range.clone());
+        if weighted {
+            self.weigh(&mut tiles, b, c, range.clone());
+        }
+        tensor::from_vec(tiles, [range.len() * b, c, self.th, self.tw], device)
+    }
+
     /// Adds Σ_p P_pᵀ(s_p ⊙ tiles_p) into `acc`, with s_p the tile's weights (`weighted`) or 1.
     fn paste(
         &self,
@@ -251,12 +269,7 @@ impl Plan {
         let xv = tensor::to_vec(&x)?;
         let mut acc = vec![0.0f32; b * c * h * w];
         for range in self.chunks(b, &device) {
-            let n = range.len() * b;
-            let tiles = tensor::from_vec(
-                self.cut(&xv, b, c, range.clone()),
-                [n, c, self.th, self.tw],
-                &device,
-            );
+            let tiles = self.tile_batch(&xv, [b, c], range.clone(), false, &device);
             let d = tensor::to_vec(&f(tiles))?;
             self.paste(&mut acc, &d, b, c, range, true);
         }
@@ -277,12 +290,7 @@ impl Plan {
         let mut acc = vec![0.0f32; b * c * h * w];
         let mut pullbacks = Vec::new();
         for range in self.chunks(b, &device) {
-            let n = range.len() * b;
-            let tiles = tensor::from_vec(
-                self.cut(&xv, b, c, range.clone()),
-                [n, c, self.th, self.tw],
-                &device,
-            );
+            let tiles = self.tile_batch(&xv, [b, c], range.clone(), false, &device);
             let (d, pb) = f(&tiles)?;
             let d = tensor::to_vec(&d).ok()?;
             self.paste(&mut acc, &d, b, c, range.clone(), true);
@@ -290,16 +298,13 @@ impl Plan {
         }
         self.normalise(&mut acc);
         let out = tensor::from_vec(acc, [b, c, h, w], &device);
-        let plan = self.clone_layout();
+        let plan = self.clone();
         let pullback: Pullback = Box::new(move |v: Tensor<4>| {
             let mut vv = tensor::to_vec(&v)?;
             plan.normalise(&mut vv);
             let mut grad = vec![0.0f32; b * c * h * w];
             for (range, pb) in pullbacks {
-                let n = range.len() * b;
-                let mut cot = plan.cut(&vv, b, c, range.clone());
-                plan.weigh(&mut cot, b, c, range.clone());
-                let cot = tensor::from_vec(cot, [n, c, plan.th, plan.tw], &device);
+                let cot = plan.tile_batch(&vv, [b, c], range.clone(), true, &device);
                 let g = tensor::to_vec(&pb(cot)?)?;
                 plan.paste(&mut grad, &g, b, c, range, false);
             }
@@ -320,20 +325,6 @@ impl Plan {
                     }
                 }
             }
-        }
-    }
-
-    fn clone_layout(&self) -> Plan {
-        Plan {
-            h: self.h,
-            w: self.w,
-            th: self.th,
-            tw: self.tw,
-            ys: self.ys.clone(),
-            xs: self.xs.clone(),
-            wy: self.wy.clone(),
-            wx: self.wx.clone(),
-            inv_norm: self.inv_norm.clone(),
         }
     }
 

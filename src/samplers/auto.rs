@@ -196,6 +196,12 @@ impl Sampler for AutoSampler {
     }
 }
 
+/// The sampler line an `Auto` run's detail names ("Auto(speed: …) chose LINE for …").
+pub fn chosen_in(detail: &str) -> Option<&str> {
+    let rest = detail.strip_prefix("Auto(")?.split(" chose ").nth(1)?;
+    rest.split(" for ").next()
+}
+
 /// Lets a recipe write the bare word `Auto` (as it writes `Exact`): RON reads a variant with
 /// fields only in parentheses, so `Auto` standing as a value becomes `Auto()`.
 pub fn bare_auto_to_call(text: &str) -> std::borrow::Cow<'_, str> {
@@ -256,6 +262,13 @@ mod tests {
             SamplerSpec::Auto(AutoParams { speed: Speed::Best })
         );
         assert!(super::super::parse("Auto(speed: Slow)").is_err());
+    }
+
+    #[test]
+    fn the_choice_is_read_back_from_the_detail() {
+        let d = "Auto(speed: Fast) chose Ddrm(steps: 20) for deblurring with a network";
+        assert_eq!(chosen_in(d), Some("Ddrm(steps: 20)"));
+        assert_eq!(chosen_in("mode: zero-shot"), None);
     }
 
     #[test]
