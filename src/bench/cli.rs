@@ -74,6 +74,9 @@ pub struct BenchArgs {
     /// tiles of each size.
     #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty", "lab", "network", "photo"])]
     pub tiles: bool,
+    /// With --photo or --tiles: the photo prior's model folder (default models/photo).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
 }
 
 /// Runs what the arguments ask for.
@@ -97,13 +100,15 @@ pub fn run_cli(args: BenchArgs, device: Option<&str>) -> Result<()> {
         only,
         image,
         tiles,
+        model,
     } = args;
     {
         if photo || tiles {
             let sel = backend::choose(backend, device)?;
             eprintln!("{}", sel.notice);
+            let model = model.unwrap_or_else(|| PathBuf::from("models/photo"));
             if tiles {
-                return tiles_table(&sel, 256);
+                return tiles_table(&sel, &model, 256);
             }
             let lines: Vec<String> = lines
                 .as_deref()
@@ -120,6 +125,7 @@ pub fn run_cli(args: BenchArgs, device: Option<&str>) -> Result<()> {
                 chains.unwrap_or(4).max(1),
                 only.as_deref(),
                 image.as_deref(),
+                &model,
             )
         } else if network {
             network_table(quick, json.as_deref(), reference.as_deref())

@@ -121,8 +121,12 @@ impl Degradation {
     }
 }
 
-fn load_prior(shape: [usize; 3], device: &burn::tensor::Device) -> Result<NetworkPrior> {
-    NetworkPrior::load(Path::new("models/photo"), Some(shape), device)
+fn load_prior(
+    model: &Path,
+    shape: [usize; 3],
+    device: &burn::tensor::Device,
+) -> Result<NetworkPrior> {
+    NetworkPrior::load(model, Some(shape), device)
 }
 
 fn load_truth(path: &Path, side: usize) -> Result<Picture> {
@@ -140,6 +144,7 @@ pub fn photo_table(
     chains: usize,
     only: Option<&[String]>,
     image: Option<&Path>,
+    model: &Path,
 ) -> Result<()> {
     let image = image.unwrap_or(Path::new(PHOTO));
     if let Some(keys) = only
@@ -153,8 +158,9 @@ pub fn photo_table(
         ));
     }
     println!(
-        "# Photo restoration at its own size ({chains} chains, held-out {}, centre square, {})\n",
+        "# Photo restoration at its own size ({chains} chains, held-out {}, centre square, prior {}, {})\n",
         image.display(),
+        model.display(),
         sel.description
     );
     println!(
@@ -163,7 +169,7 @@ pub fn photo_table(
     for &side in sizes {
         let truth = load_truth(image, side)?;
         let shape = truth.shape;
-        let prior: Arc<dyn Denoiser> = Arc::new(load_prior(shape, &sel.device)?);
+        let prior: Arc<dyn Denoiser> = Arc::new(load_prior(model, shape, &sel.device)?);
         for deg in Degradation::ALL {
             if only.is_some_and(|keys| !keys.iter().any(|k| k == deg.key())) {
                 continue;
@@ -213,11 +219,12 @@ pub fn photo_table(
 
 /// Denoising a held-out photo with the whole picture in one call against tiles of each size:
 /// MSE ratio to the identity's and seconds per evaluation, at three noise levels.
-pub fn tiles_table(sel: &Selection, side: usize) -> Result<()> {
+pub fn tiles_table(sel: &Selection, model: &Path, side: usize) -> Result<()> {
     let truth = load_truth(Path::new(PHOTO), side)?;
     let shape = truth.shape;
     println!(
-        "# The photo prior on a {side}×{side} held-out photo ({PHOTO}): whole picture vs tiles ({})\n",
+        "# The photo prior {} on a {side}×{side} held-out photo ({PHOTO}): whole picture vs tiles ({})\n",
+        model.display(),
         sel.description
     );
     println!("| tiling | tiles | σ 0.05 PSNR | σ 0.2 PSNR | σ 1 PSNR | seconds per NFE |");
@@ -247,7 +254,7 @@ pub fn tiles_table(sel: &Selection, side: usize) -> Result<()> {
     ];
     let x = tensor::from_vec(truth.data.clone(), [1, 3, side, side], &sel.device);
     for cfg in configs {
-        let prior = load_prior(shape, &sel.device)?.with_tiling(cfg);
+        let prior = load_prior(model, shape, &sel.device)?.with_tiling(cfg);
         let mut cells = vec![];
         let mut secs = 0.0;
         for (k, sigma) in [0.05, 0.2, 1.0].into_iter().enumerate() {

@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Trains a photo patch prior — the project's EDM U-Net (src/priors/unet.rs, rebuilt op for op in
+peer.py) — in PyTorch on a lent GPU, where `posterior-lab train` (burn autodiff) would take days on
+a 2-core CPU. Same objective as src/train/trainer.rs: EDM loss with ln σ ~ N(p_mean, p_std²),
+Adam, linear warm-up, EMA weights. The weights are written as a burnpack (.bpk) by filling a
+template file's tensors (same names, shapes and layout), so `posterior-lab` loads them unchanged.
+
+    python3 bench/pytorch/train_photo.py --template models/photo/model.bpk \
+        --card models/photo/card.ron --photos data/photos --out OUT.bpk --seconds 390
+
+Data: every photo of --photos (the licence-clean training set of scripts/fetch-data.sh; demo and
+evaluation photos are never in it) shrunk to several sizes (--scales: the largest side, bilinear
+with antialiasing like the image crate's Triangle filter), a pool of random 64x64 patches cut from
+all of them with horizontal flips. Optional: the project never runs it; CI does not need it.
+"""
+
+import argparse
+import json
+import math
+import os
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import burnpack  # noqa: E402
+from peer import FOURIER, card_config, groups  # noqa: E402
+
+
+class Trainable(torch.nn.Module):
+    """peer.Replica with trainable weights (the names of the .bpk, dots as '__')."""
+
+    def __init__(self, cfg, weights):
+        super().__init__()
+        self.cfg = cfg
+        self.levels = len(cfg["channel_mult"])
+        self.n = max(cfg["res_blocks"], 1)
+        self.p = torch.nn.ParameterDict(
+            {k.replace(".", "__"): torch.nn.Parameter(torch.from_numpy(v)) for k, v in weights.items()})
+        self.register_buffer("freqs", torch.tensor([100.0 ** (i / (FOURIER - 1)) for i in range(FOURIER)]))
+
+    def w(self, name):
+        return self.p[name.replace(".", "__")]
+
+    def has(self, name):
+        return name.replace(".", "__") in self.p
+
+    def conv(self, name, x, stride=1):
+        wt = self.w(f"{name}.weight")
+        return F.conv2d(x, wt, self.w(f"{name}.bias"), stride=stride, padding=1 if wt.shape[-1] == 3 else 0)
+
+    def linear(self, name, x):
+        return x @ self.w(f"{name}.weight") + self.w(f"{name}.bias")
+
+    def norm(self, name, x):
+        return F.group_norm(x, groups(x.shape[1]), self.w(f"{name}.gamma"), self.w(f"{name}.beta"), 1e-5)
+
+    def block(self, name, x, emb):
+        h = self.conv(f"{name}.conv1", F.silu(self.norm(f"{name}.norm1", x)))
+        h = h + self.linear(f"{name}.emb", emb)[:, :, None, None]
+        h = self.conv(f"{name}.conv2", F.silu(self.norm(f"{name}.norm2", h)))
+        s = self.conv(f"{name}.skip", x) if self.has(f"{name}.skip.weight") else x
+        return (s + h) * (1.0 / math.sqrt(2.0))
+
+    def net(self, x, c_noise):
+        arg = c_noise[:, None] * self.freqs[None, :]
+        emb = torch.cat([arg.cos(), arg.sin()], 1)
+        emb = F.silu(self.linear("net.emb2", F.silu(self.linear("net.emb1", emb))))
+        h = self.conv("net.conv_in", x)
+        skips = []
+        for lv in range(self.levels):
+            for r in range(self.n):
+                h = self.block(f"net.enc.{lv * self.n + r}", h, emb)
+            skips.append(h)
+            if lv + 1 < self.levels:
+                h = self.conv(f"net.down.{lv}", h, stride=2)
+        h = self.block("net.mid1", h, emb)
+        h = self.block("net.mid2", h, emb)
+        for i, lv in enumerate(reversed(range(self.levels))):
+            for r in range(self.n):
+                if r == 0:
+                    h = torch.cat([h, skips[lv]], 1)
+                h = self.block(f"net.dec.{i * self.n + r}", h, emb)
+            if lv > 0:
+                h = self.conv(f"net.up.{i}", F.interpolate(h, scale_factor=2, mode="nearest"))
+        return self.conv("net.conv_out", F.silu(self.norm("net.norm_out", h)))
+
+    def raw(self, x, sigma):
+        """(F, c_skip, c_out): D = c_skip x + c_out F (patches are a multiple of 4: no padding)."""
+        sd = self.cfg["sigma_data"]
+        s2 = (sigma * sigma + sd * sd).reshape(-1, 1, 1, 1)
+        f = self.net(x / s2.sqrt(), sigma.log() / 4.0)
+        return f.float(), sd * sd / s2, sigma.reshape(-1, 1, 1, 1) * sd / s2.sqrt()
+
+    def forward(self, x, sigma):
+        f, c_skip, c_out = self.raw(x, sigma)
+        return x * c_skip + f * c_out
+
+
+def write_bpk(template, params, path):
+    """The template burnpack with every tensor's bytes replaced by `params[name]` (same shape)."""
+    buf = bytearray(open(template, "rb").read())
+    (meta_len,) = struct.unpack("<I", buf[6:10])
+    meta, _ = burnpack._cbor(buf, 10)
+    start = -(-(10 + meta_len) // 256) * 256
+    for name, t in meta["tensors"].items():
+        a, b = t["data_offsets"]
+        v = params[name].detach().float().cpu().numpy().astype("<f4")
+        if list(v.shape) != list(t["shape"]):
+            raise ValueError(f"{name}: shape {list(v.shape)} != template {t['shape']}")
+        buf[start + a:start + b] = v.tobytes()
+    tmp = path + ".part"
+    open(tmp, "wb").write(buf)
+    os.replace(tmp, path)
+
+
+def load_photos(folder, scales):
+    """uint8 [3, H, W] tensors: every photo at every scale (largest side), never enlarged."""
+    from PIL import Image
+    out = []
+    for name in sorted(os.listdir(folder)):
+        img = Image.open(os.path.join(folder, name)).convert("RGB")
+        for s in scales:
+            w, h = img.size
+            f = min(1.0, s / max(w, h))
+            im = img.resize((max(1, round(w * f)), max(1, round(h * f))), Image.BILINEAR) if f < 1 else img
+            out.append((name, s, torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)))
+    return out
+
+
+def patch_pool(images, patch, count, gen, device):
+    """`count` random patches as uint8 [N, 3, p, p], drawn from each image in proportion to the
+    number of positions it has (so every pixel of every scale is equally likely)."""
+    sizes = [(im.shape[1] - patch + 1) * (im.shape[2] - patch + 1) for _, _, im in images]
+    sizes = [max(s, 0) for s in sizes]
+    total = sum(sizes)
+    pools, ar = [], torch.arange(patch)
+    for (_, _, im), s in zip(images, sizes):
+        n = round(count * s / total)
+        if n == 0:
+            continue
+        y = torch.randint(0, im.shape[1] - patch + 1, (n,), generator=gen)
+        x = torch.randint(0, im.shape[2] - patch + 1, (n,), generator=gen)
+        rows = (y[:, None] + ar)[:, :, None].to(device)
+        cols = (x[:, None] + ar)[:, None, :].to(device)
+        pools.append(im.to(device)[:, rows, cols].permute(1, 0, 2, 3))
+    return torch.cat(pools)
+
+
+def heldout_mse(model, data, sigmas, gen, device):
+    """Denoising MSE of the model and of the identity on held-out images, per σ."""
+    rows = []
+    with torch.no_grad():
+        for s in sigmas:
+            n = torch.randn(data.shape, generator=gen).to(device)
+            sig = torch.full((data.shape[0],), s, device=device)
+            d = model(data + s * n, sig)
+            rows.append((s, float(((d - data) ** 2).mean()), s * s))
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--template", required=True, help="a .bpk of the architecture: its weights are the start")
+    ap.add_argument("--card", required=True, help="the template's card.ron (architecture)")
+    ap.add_argument("--photos", required=True)
+    ap.add_argument("--out", required=True, help="the EMA weights, a .bpk (rewritten every --save-every s)")
+    ap.add_argument("--log", help="JSON: loss curve and held-out figures")
+    ap.add_argument("--heldout", help="an .npy [N, 3, h, w] in [-1, 1] of held-out patches (never trained on)")
+    ap.add_argument("--patch", type=int, default=64)
+    ap.add_argument("--scales", default="1024,768,512,384,256")
+    ap.add_argument("--pool", type=int, default=200000)
+    ap.add_argument("--refresh", type=int, default=2000, help="steps between new patch pools")
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--ema", type=float, default=0.999)
+    ap.add_argument("--p-mean", type=float, default=-1.2)
+    ap.add_argument("--p-std", type=float, default=1.2)
+    ap.add_argument("--seconds", type=float, default=390, help="training time; the lr decays over the last 30%%")
+    ap.add_argument("--max-steps", type=int, default=10 ** 9)
+    ap.add_argument("--save-every", type=float, default=60)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--amp", action="store_true", help="bf16 autocast (convolutions); GroupNorm and loss in f32")
+    args = ap.parse_args()
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
+    torch.manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    cfg = card_config(args.card)
+    model = Trainable(cfg, burnpack.read(args.template)).to(device)
+    ema = {k: v.detach().clone() for k, v in model.p.items()}
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, eps=1e-8)
+    nparams = sum(p.numel() for p in model.parameters())
+
+    t0 = time.time()
+    images = [(n, s, im.to(device)) for n, s, im in load_photos(args.photos, [int(s) for s in args.scales.split(",")])]
+    pool = patch_pool(images, args.patch, args.pool, gen, device)
+    print(f"{device} {torch.cuda.get_device_name() if device == 'cuda' else ''}: {nparams} parameters, "
+          f"{len(images)} photo-scales of {len(set(n for n, _, _ in images))} photos, pool {tuple(pool.shape)} "
+          f"in {time.time() - t0:.1f} s", flush=True)
+
+    held = torch.from_numpy(np.load(args.heldout)).to(device) if args.heldout else None
+    sigmas = [0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0]
+    log = {"template": args.template, "params": nparams, "args": vars(args), "curve": []}
+    if held is not None:
+        log["heldout_before"] = heldout_mse(model, held, sigmas, torch.Generator().manual_seed(7), device)
+
+    def export(step):
+        write_bpk(args.template, {k.replace("__", "."): v for k, v in ema.items()}, args.out)
+        log["steps"] = step
+        if args.log:
+            json.dump(log, open(args.log, "w"), indent=1)
+
+    start, last_save, step, acc, accn, skipped = time.time(), time.time(), 0, 0.0, 0, 0
+    while step < args.max_steps:
+        t = (time.time() - start) / args.seconds
+        if t >= 1:
+            break
+        lr = args.lr * min(1.0, (step + 1) / args.warmup) * (1.0 if t < 0.7 else max(0.1, 1 - (t - 0.7) / 0.3 * 0.9))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        if step > 0 and step % args.refresh == 0:
+            pool = patch_pool(images, args.patch, args.pool, gen, device)
+        idx = torch.randint(0, pool.shape[0], (args.batch,), device=device)
+        x0 = pool[idx].float() / 127.5 - 1.0
+        flip = torch.rand(args.batch, device=device) < 0.5
+        x0 = torch.where(flip[:, None, None, None], x0.flip(3), x0)
+        sigma = (args.p_mean + args.p_std * torch.randn(args.batch, device=device)).exp()
+        x = x0 + torch.randn_like(x0) * sigma[:, None, None, None]
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=args.amp):
+            f, c_skip, c_out = model.raw(x, sigma)
+        loss = ((f - (x0 - c_skip * x) / c_out) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if not torch.isfinite(loss):
+            skipped += 1
+            if skipped > 20:
+                sys.exit(f"the loss is not finite at step {step}: lower --lr")
+            continue
+        opt.step()
+        beta = min(args.ema, (1.0 + step) / (10.0 + step))
+        with torch.no_grad():
+            for k, p in model.p.items():
+                ema[k].mul_(beta).add_(p.detach(), alpha=1 - beta)
+        step += 1
+        acc += float(loss.detach()) if step % 50 == 0 else 0.0
+        accn += 1 if step % 50 == 0 else 0
+        if step % 500 == 0:
+            el = time.time() - start
+            log["curve"].append((step, round(el, 1), acc / max(accn, 1)))
+            print(f"step {step}: loss {acc / max(accn, 1):.4f}, {step / el:.1f} steps/s, lr {lr:.2e}", flush=True)
+            acc, accn = 0.0, 0
+        if time.time() - last_save > args.save_every:
+            export(step)
+            last_save = time.time()
+    log["seconds"] = round(time.time() - start, 1)
+    if held is not None:
+        for k, v in ema.items():
+            model.p[k].data, ema[k] = ema[k], model.p[k].data
+        log["heldout_after"] = heldout_mse(model, held, sigmas, torch.Generator().manual_seed(7), device)
+        for k, v in ema.items():
+            model.p[k].data, ema[k] = ema[k], model.p[k].data
+        for (s, before, ident), (_, after, _) in zip(log["heldout_before"], log["heldout_after"]):
+            print(f"held-out sigma {s}: MSE {before:.3e} -> {after:.3e} (identity {ident:.3e})")
+    export(step)
+    print(f"done: {step} steps in {log['seconds']} s, wrote {args.out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
