@@ -723,6 +723,7 @@ fn panel_snapshot_designer() {
         spec: posterior_lab::priors::PriorSpec::Gmm("gmm-8x8.ron".into()),
         shape: [1, 8, 8],
         any_size: false,
+        cost: 0.0,
     }];
     let mut setup = posterior_lab::app::setup::Setup {
         prior: "gmm-toy".into(),

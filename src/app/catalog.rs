@@ -95,6 +95,9 @@ pub struct PriorEntry {
     pub spec: PriorSpec,
     pub shape: [usize; 3],
     pub any_size: bool,
+    /// Seconds per evaluation and pixel against the reference photo prior's (the time
+    /// estimate); 0 for a mixture.
+    pub cost: f64,
 }
 
 /// Priors on disk (first models folder that has them), the embedded fallbacks, the GMM toy.
@@ -113,6 +116,7 @@ pub fn priors(session: &Path) -> Vec<PriorEntry> {
             spec: PriorSpec::Model(found.dir.display().to_string()),
             shape: found.card.shape,
             any_size: found.card.any_size,
+            cost: super::estimate::network_cost(&found.card.unet),
         });
     }
     if !out.iter().any(|e| e.name == "fashion-mnist")
@@ -127,6 +131,7 @@ pub fn priors(session: &Path) -> Vec<PriorEntry> {
                 spec: PriorSpec::Model(p.display().to_string()),
                 shape: card.shape,
                 any_size: false,
+                cost: super::estimate::network_cost(&card.unet),
             },
         );
     }
@@ -138,6 +143,7 @@ pub fn priors(session: &Path) -> Vec<PriorEntry> {
             spec: PriorSpec::Gmm(gmm.display().to_string()),
             shape: [1, 8, 8],
             any_size: false,
+            cost: 0.0,
         });
     }
     out

@@ -44,7 +44,7 @@ pub fn designer_ui(
     degradation_ui(ui, setup, mask, &mut out);
     ui.add_space(6.0);
     let mixture = prior.is_some_and(|p| matches!(p.spec, PriorSpec::Gmm(_)));
-    sampler_ui(ui, v, setup, mixture);
+    sampler_ui(ui, v, setup, mixture, prior.map_or(1.0, |p| p.cost));
     out
 }
 
@@ -226,7 +226,8 @@ fn degradation_ui(
     .on_hover_text("Standard deviation of the measurement noise, in data units ([-1, 1] images)");
 }
 
-fn sampler_ui(ui: &mut egui::Ui, v: &DesignerView, setup: &mut Setup, mixture: bool) {
+/// `cost`: the prior's network cost per pixel against the reference photo prior's.
+fn sampler_ui(ui: &mut egui::Ui, v: &DesignerView, setup: &mut Setup, mixture: bool, cost: f64) {
     ui.label(RichText::new("Sampler").strong());
     let parsed = samplers::parse(&setup.sampler);
     let current = parsed
@@ -280,7 +281,7 @@ fn sampler_ui(ui: &mut egui::Ui, v: &DesignerView, setup: &mut Setup, mixture: b
             PriorKind::Network
         };
         if let Some(units) = estimate::cost_units(spec, setup.op.task(), prior) {
-            let secs = v.speed.predict(units, setup.chains, pixels);
+            let secs = v.speed.predict(units * cost, setup.chains, pixels);
             let source = if v.speed.measured {
                 "at this machine's measured speed"
             } else {

@@ -13,6 +13,20 @@ use crate::samplers::{self, SamplerSpec};
 const SECONDS_PER_NFE_PIXEL: f64 = 4.2e-6;
 const GRADIENT_COST: f64 = 2.5;
 
+/// FLOPs per pixel of one evaluation of the reference network (`photo`: base 16, [1, 2, 4], one
+/// block per level, colour: 0.4466 GFLOP per 64×64 image).
+const REFERENCE_FLOPS_PER_PIXEL: f64 = 0.4466e9 / 4096.0;
+/// The share of a step's time that grows with the network's arithmetic (the rest: the
+/// operator, noise, normalisation, copies), fitted to DDRM 50 at 256² on 4 chains with the two
+/// photo priors: 55 s for `photo` and 165 s for `photo64` (3.97× its FLOPs).
+const NETWORK_SHARE: f64 = 0.68;
+
+/// A network's seconds per evaluation and pixel against the reference photo prior's.
+pub fn network_cost(cfg: &crate::priors::unet::UNetConfig) -> f64 {
+    let per_pixel = cfg.flops(64, 64) / 4096.0;
+    (1.0 - NETWORK_SHARE) + NETWORK_SHARE * per_pixel / REFERENCE_FLOPS_PER_PIXEL
+}
+
 /// What a sampler line costs: network evaluations per chain in evaluation units, or None when
 /// it cannot be told before running (Langevin loops whose length depends on their fields).
 pub fn cost_units(spec: &SamplerSpec, task: Task, prior: PriorKind) -> Option<f64> {
@@ -47,15 +61,16 @@ pub fn task_of(op: &crate::operators::OperatorSpec) -> Task {
     }
 }
 
-/// Predicted seconds of a recipe's run, when its sampler's cost can be told.
-pub fn predict_recipe(speed: &Speed, recipe: &crate::recipe::Recipe) -> Option<f64> {
+/// Predicted seconds of a recipe's run, when its sampler's cost can be told; `cost` is the
+/// prior's [`network_cost`].
+pub fn predict_recipe(speed: &Speed, recipe: &crate::recipe::Recipe, cost: f64) -> Option<f64> {
     let prior = match recipe.prior {
         crate::priors::PriorSpec::Gmm(_) => PriorKind::Mixture,
         crate::priors::PriorSpec::Model(_) => PriorKind::Network,
     };
     let units = cost_units(&recipe.sampler, task_of(&recipe.operator), prior)?;
     let [_, h, w] = recipe.shape();
-    Some(speed.predict(units, recipe.chains, h * w))
+    Some(speed.predict(units * cost, recipe.chains, h * w))
 }
 
 /// The speed correction learnt from finished runs: measured ÷ predicted, smoothed.
@@ -132,5 +147,18 @@ mod tests {
                 < 1e-9
         );
         assert_eq!(duration_text(75.0), "about 1 min 15 s");
+    }
+
+    #[test]
+    fn a_wider_network_costs_what_the_photo_priors_measured() {
+        let photo = |base| crate::priors::unet::UNetConfig {
+            image_channels: 3,
+            base_channels: base,
+            channel_mult: vec![1, 2, 4],
+            ..Default::default()
+        };
+        // 55 s and 165 s for the same DDRM run (docs/photo-table.md).
+        assert!((network_cost(&photo(16)) - 1.0).abs() < 0.01);
+        assert!((network_cost(&photo(32)) - 3.0).abs() < 0.05);
     }
 }

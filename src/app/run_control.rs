@@ -100,7 +100,14 @@ impl PosteriorApp {
                 .as_ref()
                 .is_some_and(|l| l.status == Status::Done);
         if finished
-            && let Some(predicted) = super::estimate::predict_recipe(&self.speed, &run.recipe)
+            && let Some(predicted) = super::estimate::predict_recipe(
+                &self.speed,
+                &run.recipe,
+                self.priors
+                    .iter()
+                    .find(|p| p.spec == run.recipe.prior)
+                    .map_or(1.0, |p| p.cost),
+            )
         {
             self.speed.learn(predicted, snap.busy_seconds);
         }

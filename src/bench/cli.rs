@@ -63,7 +63,7 @@ pub struct BenchArgs {
     /// With --photo: sampler lines separated by ';' (default "Auto").
     #[arg(long, requires = "photo")]
     pub lines: Option<String>,
-    /// With --photo: only these degradations (sr2, scratches, deblur, denoise, colourise).
+    /// With --photo: only these degradations (sr2, sr4, scratches, deblur, denoise, colourise).
     #[arg(long, value_delimiter = ',', requires = "photo")]
     pub only: Option<Vec<String>>,
     /// With --photo: the held-out picture (default assets/demo/picosdeeuropa.jpg); its

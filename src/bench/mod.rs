@@ -11,7 +11,7 @@ mod uncertainty;
 
 pub use cli::{BenchArgs, run_cli};
 pub use lab::{LabRow, lab_rows, lab_table};
-pub use network::{NetworkFigure, network_table, unet_flops};
+pub use network::{NetworkFigure, network_table};
 pub use photo::{Degradation, photo_table, tiles_table};
 pub use uncertainty::{calibration_table, uncertainty_speed};
 

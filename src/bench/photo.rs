@@ -22,6 +22,7 @@ pub const PHOTO: &str = "assets/demo/picosdeeuropa.jpg";
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Degradation {
     SuperResolution2,
+    SuperResolution4,
     Scratches,
     Deblur,
     Denoise,
@@ -29,8 +30,9 @@ pub enum Degradation {
 }
 
 impl Degradation {
-    pub const ALL: [Degradation; 5] = [
+    pub const ALL: [Degradation; 6] = [
         Degradation::SuperResolution2,
+        Degradation::SuperResolution4,
         Degradation::Scratches,
         Degradation::Deblur,
         Degradation::Denoise,
@@ -41,6 +43,7 @@ impl Degradation {
     pub fn key(self) -> &'static str {
         match self {
             Degradation::SuperResolution2 => "sr2",
+            Degradation::SuperResolution4 => "sr4",
             Degradation::Scratches => "scratches",
             Degradation::Deblur => "deblur",
             Degradation::Denoise => "denoise",
@@ -51,6 +54,7 @@ impl Degradation {
     pub fn label(self) -> &'static str {
         match self {
             Degradation::SuperResolution2 => "2x super-resolution, σ_y 0.02",
+            Degradation::SuperResolution4 => "4x super-resolution, σ_y 0.02",
             Degradation::Scratches => "scratches and blots (10%), σ_y 0.02",
             Degradation::Deblur => "Gaussian blur σ 2, σ_y 0.02",
             Degradation::Denoise => "denoising, σ_y 0.1",
@@ -70,6 +74,7 @@ impl Degradation {
         let [_, h, w] = shape;
         Ok(match self {
             Degradation::SuperResolution2 => Box::new(Downsample::new(shape, 2)?),
+            Degradation::SuperResolution4 => Box::new(Downsample::new(shape, 4)?),
             Degradation::Scratches => Box::new(Mask::from_array(
                 shape,
                 &[h, w],
@@ -94,6 +99,9 @@ impl Degradation {
         Ok(match self {
             Degradation::SuperResolution2 => {
                 (photo::bicubic(y, [c, h / 2, w / 2], 2), "bicubic".into())
+            }
+            Degradation::SuperResolution4 => {
+                (photo::bicubic(y, [c, h / 4, w / 4], 4), "bicubic".into())
             }
             Degradation::Scratches => {
                 let mask = photo::scratches(h, w, 0.1, 7);
@@ -154,7 +162,9 @@ pub fn photo_table(
     {
         return Err(Error::invalid(
             "--only",
-            format!("unknown degradation '{bad}' (sr2, scratches, deblur, denoise, colourise)"),
+            format!(
+                "unknown degradation '{bad}' (sr2, sr4, scratches, deblur, denoise, colourise)"
+            ),
         ));
     }
     println!(

@@ -41,6 +41,53 @@ pub struct UNetConfig {
     pub consistency_sigma_min: Option<f64>,
 }
 
+impl UNetConfig {
+    /// Multiply-adds × 2 of one forward pass of the U-Net on one C×H×W image (convolutions and
+    /// linear layers; normalisation and activations are a few % and not counted).
+    pub fn flops(&self, h: usize, w: usize) -> f64 {
+        let cfg = self;
+        let levels = cfg.channel_mult.len();
+        let m = 1usize << (levels - 1);
+        let (h, w) = (h.div_ceil(m) * m, w.div_ceil(m) * m);
+        let ch: Vec<f64> = cfg
+            .channel_mult
+            .iter()
+            .map(|k| (k * cfg.base_channels) as f64)
+            .collect();
+        let e = cfg.emb_dim as f64;
+        let area = |l: usize| ((h >> l) * (w >> l)) as f64;
+        let conv3 = |i: f64, o: f64, a: f64| 2.0 * 9.0 * i * o * a;
+        let block = |i: f64, o: f64, a: f64| {
+            let skip = if i != o { 2.0 * i * o * a } else { 0.0 };
+            conv3(i, o, a) + conv3(o, o, a) + skip + 2.0 * e * o
+        };
+        let n = cfg.res_blocks.max(1);
+        let c_in = (cfg.image_channels + cfg.cond_channels) as f64;
+        let mut f = 2.0 * 64.0 * e + 2.0 * e * e + conv3(c_in, ch[0], area(0));
+        let mut prev = ch[0];
+        for l in 0..levels {
+            for _ in 0..n {
+                f += block(prev, ch[l], area(l));
+                prev = ch[l];
+            }
+            if l + 1 < levels {
+                f += conv3(ch[l], ch[l], area(l + 1));
+            }
+        }
+        f += 2.0 * block(ch[levels - 1], ch[levels - 1], area(levels - 1));
+        for l in (0..levels).rev() {
+            for r in 0..n {
+                let i = if r == 0 { 2.0 * ch[l] } else { ch[l] };
+                f += block(i, ch[l], area(l));
+            }
+            if l > 0 {
+                f += conv3(ch[l], ch[l - 1], area(l - 1));
+            }
+        }
+        f + conv3(ch[0], cfg.image_channels as f64, area(0))
+    }
+}
+
 impl Default for UNetConfig {
     fn default() -> Self {
         Self {
