@@ -160,20 +160,22 @@ fn restore_one(
         };
     } else {
         r.shape = (c, h * factor, w * factor);
-        let y_shape = match r.operator {
+        let (y_shape, y) = match r.operator {
+            // A photo to colourise: y is its grey (the channel mean, which is the operator's
+            // own A, so a grey photo is y exactly and a colour one is made grey first).
             OperatorSpec::Grayscale => {
-                return Err(Error::file(
-                    photo,
-                    "a real grey photo to colourise: use --simulate, or give the grey picture \
-                     with a Grayscale template on a 1-channel y (not supported in batch yet)",
-                ));
+                let plane = h * w;
+                let grey = (0..plane)
+                    .map(|i| (0..c).map(|k| picture.data[k * plane + i]).sum::<f32>() / c as f32)
+                    .collect();
+                ([1, h, w], grey)
             }
             OperatorSpec::Matrix(_) => {
                 return Err(Error::file(photo, "a Matrix operator's y is not a picture"));
             }
-            _ => picture.shape,
+            _ => (picture.shape, picture.data.clone()),
         };
-        crate::npy::write(&inputs.join("y.npy"), &y_shape, &picture.data)?;
+        crate::npy::write(&inputs.join("y.npy"), &y_shape, &y)?;
         r.measurement = MeasurementSpec::Npy("y.npy".into());
     }
     let recipe_path = inputs.join("recipe.ron");

@@ -330,3 +330,56 @@ fn a_folder_of_pictures_is_restored_as_a_batch() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A real photo to colourise in `batch`: y is its grey (the channel mean, the operator's own A),
+/// and the colour restoration agrees with it.
+#[test]
+fn batch_colourises_a_real_grey_photo() {
+    let dir = scratch("batch-grey");
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let photo = image::open(root().join("assets/demo/coffee.jpg")).unwrap();
+    let grey = photo.resize_exact(40, 32, image::imageops::FilterType::Triangle).to_luma8();
+    grey.save(input.join("grey.png")).unwrap();
+    let template = dir.join("template.ron");
+    let text = std::fs::read_to_string(root().join("assets/recipes/photo-batch-sr.ron"))
+        .unwrap()
+        .replace(
+            "../../models/photo",
+            &root().join("models/photo").display().to_string(),
+        )
+        .replace("Downsample(2)", "Grayscale")
+        .replace("sampler: Auto,", "sampler: Auto(speed: Fast),")
+        .replace("chains: 4,", "chains: 2,");
+    std::fs::write(&template, text).unwrap();
+    let out = dir.join("out");
+    let o = bin()
+        .args(["batch", "--quiet", "--backend", "cpu", "--recipe"])
+        .arg(&template)
+        .arg("--input")
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let y = npy::read(&out.join("grey/input/y.npy")).unwrap();
+    assert_eq!(y.shape, vec![1, 32, 40], "y is the grey picture");
+    let want: Vec<f32> = grey.pixels().map(|p| p.0[0] as f32 / 127.5 - 1.0).collect();
+    let d = y.data.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(d < 1e-5, "y is the photo's grey: {d}");
+    let mean = npy::read(&out.join("grey/result/mean.npy")).unwrap();
+    assert_eq!(mean.shape, vec![3, 32, 40], "restored in colour");
+    // The restoration's grey is y (σ_y 0.02): root mean square well under 0.1.
+    let plane = 32 * 40;
+    let rms = ((0..plane)
+        .map(|i| {
+            let g = (0..3).map(|k| mean.data[k * plane + i]).sum::<f32>() / 3.0;
+            ((g - y.data[i]) as f64).powi(2)
+        })
+        .sum::<f64>()
+        / plane as f64)
+        .sqrt();
+    assert!(rms < 0.1, "the colours keep the grey: rms {rms}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
