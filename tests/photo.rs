@@ -255,6 +255,38 @@ fn auto_runs_the_tested_preset_and_says_which() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The batch template (assets/recipes/photo-batch-sr.ron) with the photo prior's absolute path,
+/// `Auto(speed: Fast)`, 2 chains and the given operator, written into `dir`.
+fn batch_template(dir: &Path, operator: &str) -> PathBuf {
+    let template = dir.join("template.ron");
+    let text = std::fs::read_to_string(root().join("assets/recipes/photo-batch-sr.ron"))
+        .unwrap()
+        .replace(
+            "../../models/photo",
+            &root().join("models/photo").display().to_string(),
+        )
+        .replace("Downsample(2)", operator)
+        .replace("sampler: Auto,", "sampler: Auto(speed: Fast),")
+        .replace("chains: 4,", "chains: 2,");
+    std::fs::write(&template, text).unwrap();
+    template
+}
+
+/// `posterior-lab batch` on the CPU.
+fn run_batch(template: &Path, input: &Path, out: &Path, simulate: bool) -> std::process::Output {
+    let mut cmd = bin();
+    cmd.args(["batch", "--quiet", "--backend", "cpu", "--recipe"])
+        .arg(template)
+        .arg("--input")
+        .arg(input)
+        .arg("--out")
+        .arg(out);
+    if simulate {
+        cmd.arg("--simulate");
+    }
+    cmd.output().unwrap()
+}
+
 /// `batch` restores every picture of a folder: a real small picture comes back twice as large
 /// (true upscaling), a broken one is reported by name while the others still run, and with
 /// --simulate the table has each picture's PSNR.
@@ -267,29 +299,8 @@ fn a_folder_of_pictures_is_restored_as_a_batch() {
         std::fs::copy(root().join("assets/gallery").join(name), input.join(name)).unwrap();
     }
     std::fs::write(input.join("broken.jpg"), b"not a picture").unwrap();
-    let template = dir.join("template.ron");
-    let text = std::fs::read_to_string(root().join("assets/recipes/photo-batch-sr.ron"))
-        .unwrap()
-        .replace(
-            "../../models/photo",
-            &root().join("models/photo").display().to_string(),
-        )
-        .replace("sampler: Auto,", "sampler: Auto(speed: Fast),")
-        .replace("chains: 4,", "chains: 2,");
-    std::fs::write(&template, text).unwrap();
-    let run = |simulate: bool, out: &Path| {
-        let mut cmd = bin();
-        cmd.args(["batch", "--quiet", "--backend", "cpu", "--recipe"])
-            .arg(&template)
-            .arg("--input")
-            .arg(&input)
-            .arg("--out")
-            .arg(out);
-        if simulate {
-            cmd.arg("--simulate");
-        }
-        cmd.output().unwrap()
-    };
+    let template = batch_template(&dir, "Downsample(2)");
+    let run = |simulate: bool, out: &Path| run_batch(&template, &input, out, simulate);
     let out = dir.join("real");
     let o = run(false, &out);
     assert!(
@@ -339,34 +350,22 @@ fn batch_colourises_a_real_grey_photo() {
     let input = dir.join("in");
     std::fs::create_dir_all(&input).unwrap();
     let photo = image::open(root().join("assets/demo/coffee.jpg")).unwrap();
-    let grey = photo.resize_exact(40, 32, image::imageops::FilterType::Triangle).to_luma8();
+    let grey = photo
+        .resize_exact(40, 32, image::imageops::FilterType::Triangle)
+        .to_luma8();
     grey.save(input.join("grey.png")).unwrap();
-    let template = dir.join("template.ron");
-    let text = std::fs::read_to_string(root().join("assets/recipes/photo-batch-sr.ron"))
-        .unwrap()
-        .replace(
-            "../../models/photo",
-            &root().join("models/photo").display().to_string(),
-        )
-        .replace("Downsample(2)", "Grayscale")
-        .replace("sampler: Auto,", "sampler: Auto(speed: Fast),")
-        .replace("chains: 4,", "chains: 2,");
-    std::fs::write(&template, text).unwrap();
     let out = dir.join("out");
-    let o = bin()
-        .args(["batch", "--quiet", "--backend", "cpu", "--recipe"])
-        .arg(&template)
-        .arg("--input")
-        .arg(&input)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = run_batch(&batch_template(&dir, "Grayscale"), &input, &out, false);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let y = npy::read(&out.join("grey/input/y.npy")).unwrap();
     assert_eq!(y.shape, vec![1, 32, 40], "y is the grey picture");
     let want: Vec<f32> = grey.pixels().map(|p| p.0[0] as f32 / 127.5 - 1.0).collect();
-    let d = y.data.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    let d = y
+        .data
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
     assert!(d < 1e-5, "y is the photo's grey: {d}");
     let mean = npy::read(&out.join("grey/result/mean.npy")).unwrap();
     assert_eq!(mean.shape, vec![3, 32, 40], "restored in colour");

@@ -85,7 +85,8 @@ class Replica(torch.nn.Module):
         return (s + h) * (1.0 / math.sqrt(2.0))
 
     def net(self, x, c_noise):
-        freqs = torch.tensor([100.0 ** (i / (FOURIER - 1)) for i in range(FOURIER)], dtype=torch.float32)
+        freqs = torch.tensor([100.0 ** (i / (FOURIER - 1)) for i in range(FOURIER)], dtype=torch.float32,
+                             device=x.device)
         arg = c_noise[:, None] * freqs[None, :]
         feat = torch.cat([arg.cos(), arg.sin()], 1)
         emb = F.silu(self.linear("net.emb2", F.silu(self.linear("net.emb1", feat))))

@@ -16,7 +16,6 @@ all of them with horizontal flips. Optional: the project never runs it; CI does 
 
 import argparse
 import json
-import math
 import os
 import struct
 import sys
@@ -24,70 +23,36 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import burnpack  # noqa: E402
-from peer import FOURIER, card_config, groups  # noqa: E402
+from peer import Replica, card_config  # noqa: E402
 
 
-class Trainable(torch.nn.Module):
-    """peer.Replica with trainable weights (the names of the .bpk, dots as '__')."""
+class _ByName:
+    """The trainable parameters under their .bpk names, as peer.Replica looks weights up."""
+
+    def __init__(self, params):
+        self.params = params
+
+    def __getitem__(self, name):
+        return self.params[name.replace(".", "__")]
+
+    def __contains__(self, name):
+        return name.replace(".", "__") in self.params
+
+
+class Trainable(Replica):
+    """peer.Replica (the network, op for op) with trainable weights."""
 
     def __init__(self, cfg, weights):
-        super().__init__()
+        torch.nn.Module.__init__(self)
         self.cfg = cfg
         self.levels = len(cfg["channel_mult"])
         self.n = max(cfg["res_blocks"], 1)
         self.p = torch.nn.ParameterDict(
             {k.replace(".", "__"): torch.nn.Parameter(torch.from_numpy(v)) for k, v in weights.items()})
-        self.register_buffer("freqs", torch.tensor([100.0 ** (i / (FOURIER - 1)) for i in range(FOURIER)]))
-
-    def w(self, name):
-        return self.p[name.replace(".", "__")]
-
-    def has(self, name):
-        return name.replace(".", "__") in self.p
-
-    def conv(self, name, x, stride=1):
-        wt = self.w(f"{name}.weight")
-        return F.conv2d(x, wt, self.w(f"{name}.bias"), stride=stride, padding=1 if wt.shape[-1] == 3 else 0)
-
-    def linear(self, name, x):
-        return x @ self.w(f"{name}.weight") + self.w(f"{name}.bias")
-
-    def norm(self, name, x):
-        return F.group_norm(x, groups(x.shape[1]), self.w(f"{name}.gamma"), self.w(f"{name}.beta"), 1e-5)
-
-    def block(self, name, x, emb):
-        h = self.conv(f"{name}.conv1", F.silu(self.norm(f"{name}.norm1", x)))
-        h = h + self.linear(f"{name}.emb", emb)[:, :, None, None]
-        h = self.conv(f"{name}.conv2", F.silu(self.norm(f"{name}.norm2", h)))
-        s = self.conv(f"{name}.skip", x) if self.has(f"{name}.skip.weight") else x
-        return (s + h) * (1.0 / math.sqrt(2.0))
-
-    def net(self, x, c_noise):
-        arg = c_noise[:, None] * self.freqs[None, :]
-        emb = torch.cat([arg.cos(), arg.sin()], 1)
-        emb = F.silu(self.linear("net.emb2", F.silu(self.linear("net.emb1", emb))))
-        h = self.conv("net.conv_in", x)
-        skips = []
-        for lv in range(self.levels):
-            for r in range(self.n):
-                h = self.block(f"net.enc.{lv * self.n + r}", h, emb)
-            skips.append(h)
-            if lv + 1 < self.levels:
-                h = self.conv(f"net.down.{lv}", h, stride=2)
-        h = self.block("net.mid1", h, emb)
-        h = self.block("net.mid2", h, emb)
-        for i, lv in enumerate(reversed(range(self.levels))):
-            for r in range(self.n):
-                if r == 0:
-                    h = torch.cat([h, skips[lv]], 1)
-                h = self.block(f"net.dec.{i * self.n + r}", h, emb)
-            if lv > 0:
-                h = self.conv(f"net.up.{i}", F.interpolate(h, scale_factor=2, mode="nearest"))
-        return self.conv("net.conv_out", F.silu(self.norm("net.norm_out", h)))
+        self.w = _ByName(self.p)
 
     def raw(self, x, sigma):
         """(F, c_skip, c_out): D = c_skip x + c_out F (patches are a multiple of 4: no padding)."""
