@@ -269,13 +269,20 @@ fn keyboard_shortcuts_drive_the_run() {
     h.state_mut().stop();
 }
 
+/// The shipped colour patch prior `photo` (the fast one; `photo64` is its wider sibling).
+fn photo_prior(a: &PosteriorApp) -> posterior_lab::app::catalog::PriorEntry {
+    a.priors
+        .iter()
+        .find(|p| p.any_size && p.name == "photo")
+        .cloned()
+        .unwrap_or_else(|| panic!("no patch prior found in models/ (models/photo)"))
+}
+
 #[test]
 fn the_brush_paints_under_the_pointer_on_a_non_square_photo() {
     need_vulkan!();
     let mut a = app();
-    let Some(photo) = a.priors.iter().find(|p| p.any_size).cloned() else {
-        panic!("no patch prior found in models/ (models/photo)");
-    };
+    let photo = photo_prior(&a);
     a.setup.prior = photo.name.clone();
     a.setup.image = "coffee".into();
     a.setup.op = OpKind::Inpaint;
@@ -473,9 +480,7 @@ fn frames_stay_fast_while_the_engine_runs() {
 fn frames_while_a_512_photo_runs() {
     need_vulkan!();
     let mut a = app();
-    let Some(photo) = a.priors.iter().find(|p| p.any_size).cloned() else {
-        panic!("no patch prior found in models/ (models/photo)");
-    };
+    let photo = photo_prior(&a);
     a.setup.prior = photo.name.clone();
     a.setup.image = "coffee".into();
     a.setup.op = posterior_lab::app::setup::OpKind::Blur;
@@ -521,9 +526,7 @@ fn frames_while_a_512_photo_runs() {
 fn photo_prior_picks_a_demo_photo_and_about_credits_it() {
     need_vulkan!();
     let mut a = app();
-    let Some(photo) = a.priors.iter().find(|p| p.any_size).cloned() else {
-        panic!("no patch prior found in models/ (models/photo)");
-    };
+    let photo = photo_prior(&a);
     a.setup.sampler = "Dps(steps: 5)".into();
     a.setup.chains = 2;
     let mut h = harness(a);
