@@ -346,3 +346,105 @@ fn empty_or_zero_step_training_is_refused() {
     assert!(cfg.validate().is_err(), "a set that cannot fit is refused");
     assert!(!dir.join("model.bpk").exists());
 }
+
+/// The CPU U-Net's weight gradients (training on flex) equal burn autodiff's for every task's
+/// form of the loss: the raw-output loss with EDM's weighting, with conditioning channels (EPS),
+/// and the denoised-output loss of a consistency model (σ_min-shifted preconditioning).
+#[test]
+fn cpu_training_gradients_equal_burn_autodiff() {
+    use burn::module::{ModuleVisitor, Param};
+    use burn::optim::GradientsParams;
+    use posterior_lab::train::step::{self, StepBatch};
+
+    struct Compare<'a> {
+        cpu: &'a GradientsParams,
+        burn: &'a GradientsParams,
+        checked: usize,
+        worst: f32,
+    }
+    impl ModuleVisitor for Compare<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let want =
+                tensor::to_vec(&self.burn.get::<D>(param.id).expect("burn's gradient")).unwrap();
+            let got = tensor::to_vec(
+                &self
+                    .cpu
+                    .get::<D>(param.id)
+                    .expect("the CPU path's gradient"),
+            )
+            .unwrap();
+            assert_eq!(got.len(), want.len());
+            let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let diff = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            // A floor for gradients that vanish analytically (a bias followed by GroupNorm),
+            // which both compute as rounding noise.
+            self.worst = self.worst.max(diff / scale.max(1e-4));
+            assert!(
+                diff <= 2e-4 * scale + 1e-6,
+                "parameter #{} {:?}: max |cpu − burn| {diff:e}, max |burn| {scale:e}",
+                self.checked,
+                param.shape()
+            );
+            self.checked += 1;
+        }
+    }
+
+    let device = Device::flex();
+    let ad = device.clone().autodiff();
+    let cfg = UNetConfig {
+        image_channels: 2,
+        base_channels: 8,
+        channel_mult: vec![1, 2, 2],
+        emb_dim: 32,
+        ..UNetConfig::default()
+    };
+    let (b, c, h, w) = (3, 2, 8, 12);
+    let mut rng = tensor::rng(21);
+    let x = tensor::normal(&mut rng, [b, c, h, w], &device);
+    let target = tensor::normal(&mut rng, [b, c, h, w], &device);
+    let obs = tensor::normal(&mut rng, [b, c, h, w], &device);
+    // Built as the trainer builds them: on the inner device, then moved to autodiff.
+    let base = EdmUNet::new(&cfg, &device);
+    let mut cm = base.clone();
+    cm.consistency_sigma_min = Some(0.002);
+    let cases = [
+        ("denoiser", base.clone(), None, false),
+        ("eps", base.clone().widen_input(c), Some(obs), false),
+        ("consistency", cm, None, true),
+    ];
+    for (name, model, cond, denoised) in cases {
+        let model = model.to_device(&ad).train();
+        let sb = StepBatch {
+            x: x.clone(),
+            cond,
+            sigma: vec![0.01, 0.7, 30.0],
+            target: target.clone(),
+            denoised,
+        };
+        let (loss_cpu, g_cpu) = step::cpu_gradients(&model, &sb, &device)
+            .unwrap()
+            .expect("the CPU path applies on flex");
+        let (loss_burn, g_burn) = step::burn_gradients(&model, &sb).unwrap();
+        assert!(
+            (loss_cpu - loss_burn).abs() < 1e-4 * loss_burn.abs(),
+            "{name}: loss {loss_cpu} vs {loss_burn}"
+        );
+        assert_eq!(g_cpu.len(), g_burn.len(), "{name}: every parameter");
+        let mut cmp = Compare {
+            cpu: &g_cpu,
+            burn: &g_burn,
+            checked: 0,
+            worst: 0.0,
+        };
+        model.visit(&mut cmp);
+        eprintln!(
+            "{name}: loss {loss_cpu:.6} vs {loss_burn:.6}; {} parameters, worst relative gap {:.1e}",
+            cmp.checked, cmp.worst
+        );
+        assert!(cmp.checked > 40);
+    }
+}

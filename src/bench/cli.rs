@@ -2,7 +2,7 @@
 
 use super::{
     accuracy_table, calibration_table, lab_table, network_speed, network_table, photo_table,
-    run_backend, tiles_table, uncertainty_speed,
+    run_backend, tiles_table, training::training_table, uncertainty_speed,
 };
 use crate::backend::{self, BackendKind};
 use crate::error::Result;
@@ -74,9 +74,14 @@ pub struct BenchArgs {
     /// tiles of each size.
     #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty", "lab", "network", "photo"])]
     pub tiles: bool,
-    /// With --photo or --tiles: the photo prior's model folder (default models/photo).
+    /// With --photo or --tiles: the photo prior's model folder (default models/photo); with
+    /// --training: only this model folder.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Only training speed: seconds per step of every models/*/train.ron through the CPU
+    /// U-Net and through burn's autodiff, on flex (run from the source tree).
+    #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty", "lab", "network", "photo", "tiles"])]
+    pub training: bool,
 }
 
 /// Runs what the arguments ask for.
@@ -101,8 +106,12 @@ pub fn run_cli(args: BenchArgs, device: Option<&str>) -> Result<()> {
         image,
         tiles,
         model,
+        training,
     } = args;
     {
+        if training {
+            return training_table(quick, model.as_deref());
+        }
         if photo || tiles {
             let sel = backend::choose(backend, device)?;
             eprintln!("{}", sel.notice);

@@ -7,6 +7,7 @@ mod cli;
 mod lab;
 mod network;
 mod photo;
+mod training;
 mod uncertainty;
 
 pub use cli::{BenchArgs, run_cli};
@@ -284,9 +285,12 @@ pub fn network_speed(sel: &Selection, quick: bool) -> Result<()> {
             );
         }
     }
-    // Training steps (forward + backward + Adam) at batch 32, 28×28.
-    let ad = sel.device.clone().autodiff();
-    let mut model = EdmUNet::new(&cfg, &ad);
+    // Training steps (forward + backward + Adam) at batch 32, 28×28: the trainer's path (the
+    // CPU U-Net on flex, burn's autodiff elsewhere).
+    let dev = &sel.device;
+    let mut model = EdmUNet::new(&cfg, dev)
+        .to_device(&dev.clone().autodiff())
+        .train();
     let mut optim = burn::optim::AdamConfig::new().init();
     let steps = if quick { 2 } else { 10 };
     let mut rng = tensor::rng(3);
@@ -295,12 +299,17 @@ pub fn network_speed(sel: &Selection, quick: bool) -> Result<()> {
         if i == 1 {
             start = Instant::now(); // the first step compiles kernels on wgpu
         }
-        let x0 = tensor::normal(&mut rng, [32, 1, 28, 28], &ad).mul_scalar(0.5);
-        let sig: Vec<f64> = (0..32).map(|k| 0.01 * 1.3f64.powi(k)).collect();
-        let sigma = tensor::from_f64(&sig, [32], &ad);
-        let noise = tensor::normal(&mut rng, [32, 1, 28, 28], &ad);
-        let loss = crate::train::trainer::edm_loss(&model, x0, sigma, noise);
-        let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &model);
+        let x0 = tensor::normal(&mut rng, [32, 1, 28, 28], dev).mul_scalar(0.5);
+        let sigma: Vec<f64> = (0..32).map(|k| 0.01 * 1.3f64.powi(k)).collect();
+        let noise = tensor::normal(&mut rng, [32, 1, 28, 28], dev);
+        let sb = crate::train::step::StepBatch {
+            x: x0.clone() + noise * tensor::from_f64(&sigma, [32, 1, 1, 1], dev),
+            cond: None,
+            sigma,
+            target: x0,
+            denoised: false,
+        };
+        let (_, grads) = crate::train::step::gradients(&model, &sb, dev)?;
         model = optim.step(1e-4, model, grads);
     }
     let rate = steps as f64 / start.elapsed().as_secs_f64();

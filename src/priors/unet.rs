@@ -7,7 +7,7 @@
 //! so the network is fully convolutional. σ is per sample: a [B] tensor.
 
 use super::Pullback;
-use super::unet_cpu::CpuNet;
+use super::unet_cpu::{CpuNet, Keep};
 use crate::tensor;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -303,6 +303,15 @@ fn pad_edge(x: Tensor<4>, m: usize) -> Tensor<4> {
     x
 }
 
+/// EDM's preconditioning at one σ: D = c_skip·x + c_out·F(c_in·x, c_noise).
+#[derive(Debug, Clone, Copy)]
+pub struct Precond {
+    pub c_in: f32,
+    pub c_skip: f32,
+    pub c_out: f32,
+    pub c_noise: f32,
+}
+
 /// The network with its preconditioning: a denoiser D(x, σ).
 #[derive(Module, Debug)]
 pub struct EdmUNet {
@@ -355,39 +364,16 @@ impl EdmUNet {
             Some(t) => Some((tensor::to_vec(t).ok()?, t.dims()[1])),
             None => None,
         };
-        let (sd, s) = (self.sigma_data as f32, sigma as f32);
-        let s2 = s * s + sd * sd;
-        let c_in = 1.0 / s2.sqrt();
-        let shifted = s - self.consistency_sigma_min.unwrap_or(0.0) as f32;
-        let c_skip = match self.consistency_sigma_min {
-            None => sd * sd / s2,
-            Some(_) => sd * sd / (shifted * shifted + sd * sd),
-        };
-        let c_out = shifted * (1.0 / s2.sqrt()) * sd;
-        let m = 1usize << (self.net.levels() - 1);
-        let (hp, wp) = (h.div_ceil(m) * m, w.div_ceil(m) * m);
-        let cc = cond_v.as_ref().map_or(0, |(_, k)| *k);
-        let ci = c + cc;
-        // The network's input: x·c_in and the conditioning, edge-padded to hp × wp.
-        let mut inp = vec![0.0f32; b * ci * hp * wp];
-        for k in 0..b {
-            for ch in 0..ci {
-                let (src, scale) = if ch < c {
-                    (&xv[(k * c + ch) * h * w..][..h * w], c_in)
-                } else {
-                    let (cv, _) = cond_v.as_ref()?;
-                    (&cv[(k * cc + ch - c) * h * w..][..h * w], 1.0)
-                };
-                let dst = &mut inp[(k * ci + ch) * hp * wp..][..hp * wp];
-                for y in 0..hp {
-                    for xx in 0..wp {
-                        dst[y * wp + xx] = src[y.min(h - 1) * w + xx.min(w - 1)] * scale;
-                    }
-                }
-            }
-        }
-        let c_noise = vec![s.ln() / 4.0; b];
-        let ((f, _), tapes) = cpu.forward_tape(&inp, [b, ci, hp, wp], &c_noise);
+        let Precond {
+            c_in,
+            c_skip,
+            c_out,
+            c_noise,
+        } = self.precond(sigma as f32);
+        let cond_ref = cond_v.as_ref().map(|(v, k)| (v.as_slice(), *k));
+        let (inp, [_, ci, hp, wp]) = self.host_input(&xv, [b, c, h, w], cond_ref, &vec![c_in; b]);
+        let c_noise = vec![c_noise; b];
+        let ((f, _), tapes) = cpu.forward_tape(&inp, [b, ci, hp, wp], &c_noise, Keep::InputGrad);
         let co = self.image_channels;
         let mut d = vec![0.0f32; b * c * h * w];
         for k in 0..b {
@@ -432,6 +418,60 @@ impl EdmUNet {
             Ok(tensor::from_vec(dx, [b, c, h, w], &device))
         });
         Some((out, pullback))
+    }
+
+    /// Picture sides the network takes without padding are multiples of this.
+    pub fn size_multiple(&self) -> usize {
+        1 << (self.net.levels() - 1)
+    }
+
+    /// The preconditioning at σ in f32, as the CPU path applies it.
+    pub fn precond(&self, sigma: f32) -> Precond {
+        let (sd, s) = (self.sigma_data as f32, sigma);
+        let s2 = s * s + sd * sd;
+        let shifted = s - self.consistency_sigma_min.unwrap_or(0.0) as f32;
+        let c_skip = match self.consistency_sigma_min {
+            None => sd * sd / s2,
+            Some(_) => sd * sd / (shifted * shifted + sd * sd),
+        };
+        Precond {
+            c_in: 1.0 / s2.sqrt(),
+            c_skip,
+            c_out: shifted * (1.0 / s2.sqrt()) * sd,
+            c_noise: s.ln() / 4.0,
+        }
+    }
+
+    /// The network's input on the host: each image x [B, C, H, W] times its `c_in`, then the
+    /// conditioning channels (data, channels), edge-padded to multiples of 2^(levels−1); with
+    /// its shape.
+    pub fn host_input(
+        &self,
+        xv: &[f32],
+        [b, c, h, w]: [usize; 4],
+        cond: Option<(&[f32], usize)>,
+        c_in: &[f32],
+    ) -> (Vec<f32>, [usize; 4]) {
+        let m = self.size_multiple();
+        let (hp, wp) = (h.div_ceil(m) * m, w.div_ceil(m) * m);
+        let cc = cond.map_or(0, |(_, k)| k);
+        let ci = c + cc;
+        let mut inp = vec![0.0f32; b * ci * hp * wp];
+        for k in 0..b {
+            for ch in 0..ci {
+                let (src, scale) = match cond {
+                    Some((cv, _)) if ch >= c => (&cv[(k * cc + ch - c) * h * w..][..h * w], 1.0),
+                    _ => (&xv[(k * c + ch) * h * w..][..h * w], c_in[k]),
+                };
+                let dst = &mut inp[(k * ci + ch) * hp * wp..][..hp * wp];
+                for y in 0..hp {
+                    for xx in 0..wp {
+                        dst[y * wp + xx] = src[y.min(h - 1) * w + xx.min(w - 1)] * scale;
+                    }
+                }
+            }
+        }
+        (inp, [b, ci, hp, wp])
     }
 
     /// F_θ on the CPU path when it applies, else through burn.

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod data;
+pub mod step;
 pub mod tasks;
 pub mod trainer;
 

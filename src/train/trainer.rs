@@ -7,13 +7,14 @@
 //! `card.ron`), so a run that is still going already ships a usable prior.
 
 use super::data::{self, ImageSet};
+use super::step;
 use super::tasks::{self, Task};
 use crate::error::{Error, Result};
 use crate::priors::network::{self, CARD_FILE, EpsCard, GeneratorCard, ModelCard};
 use crate::priors::unet::EdmUNet;
-use crate::tensor::{self, Rng};
+use crate::tensor;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::AdamConfig;
 use burn::store::ModuleRecord;
 use burn::tensor::{Device, Tensor};
 use rand::RngExt;
@@ -145,28 +146,6 @@ fn ema_update(ema: EdmUNet, model: &EdmUNet, beta: f64) -> EdmUNet {
     ema.map(&mut b)
 }
 
-/// A minibatch: clean images [B, C, H, W] from random indices, optionally flipped.
-fn batch(set: &ImageSet, n: usize, hflip: bool, rng: &mut Rng, device: &Device) -> Tensor<4> {
-    let [c, h, w] = set.shape;
-    let d = c * h * w;
-    let mut v = Vec::with_capacity(n * d);
-    for _ in 0..n {
-        let img = set.image(rng.random_range(0..set.len()));
-        if hflip && rng.random::<bool>() {
-            for ch in 0..c {
-                for y in 0..h {
-                    for x in (0..w).rev() {
-                        v.push(img[ch * h * w + y * w + x]);
-                    }
-                }
-            }
-        } else {
-            v.extend_from_slice(img);
-        }
-    }
-    tensor::from_vec(v, [n, c, h, w], device)
-}
-
 /// The EDM loss on one batch (mean over pixels of the effective-target MSE).
 pub fn edm_loss(model: &EdmUNet, x0: Tensor<4>, sigma: Tensor<1>, noise: Tensor<4>) -> Tensor<1> {
     let [b, _, _, _] = x0.dims();
@@ -174,12 +153,6 @@ pub fn edm_loss(model: &EdmUNet, x0: Tensor<4>, sigma: Tensor<1>, noise: Tensor<
     let (f, c_skip, c_out) = model.raw(x.clone(), None, sigma);
     let target = (x0 - x * c_skip) / c_out;
     (f - target).square().mean()
-}
-
-fn sample_sigmas(cfg: &TrainConfig, n: usize, rng: &mut Rng) -> Vec<f64> {
-    (0..n)
-        .map(|_| (cfg.p_mean + cfg.p_std * tensor::gaussian(rng)).exp())
-        .collect()
 }
 
 /// Files of a run's checkpoint.
@@ -358,7 +331,7 @@ impl Setup {
                 Some(m.widen_input(c))
             }
             (Task::Consistency { grid }, Some(m)) => {
-                teacher = Some(m.clone());
+                teacher = Some(m.clone().with_cpu_inference(device));
                 card.unet.consistency_sigma_min = Some(card.sigma_min);
                 card.generator = Some(GeneratorCard {
                     base: base_name.clone(),
@@ -466,69 +439,15 @@ pub fn train(
     };
 
     // One stream per step, so a resumed run continues exactly where the interrupted one was.
-    let [c, h, w] = set.shape;
     let t0 = Instant::now();
     let secs0 = state.seconds;
     let (mut first_loss, mut last_loss) = (f64::NAN, f64::NAN);
     let (mut acc, mut acc_n) = (0.0, 0usize);
     for step in start..end {
         let mut rng = tensor::rng(cfg.seed.wrapping_mul(1_000_003).wrapping_add(step as u64));
-        let loss = match &cfg.task {
-            Task::Denoiser => {
-                let x0 = batch(&set, cfg.batch, cfg.hflip, &mut rng, &ad);
-                let sig = sample_sigmas(cfg, cfg.batch, &mut rng);
-                let sigma = tensor::from_f64(&sig, [cfg.batch], &ad);
-                let noise = tensor::normal(&mut rng, [cfg.batch, c, h, w], &ad);
-                edm_loss(&model, x0, sigma, noise)
-            }
-            Task::Eps {
-                operators,
-                sigma_y,
-                missing,
-                box_side,
-            } => {
-                let x0 = batch(&set, cfg.batch, cfg.hflip, &mut rng, &ad);
-                let sig = sample_sigmas(cfg, cfg.batch, &mut rng);
-                let family = operators[rng.random_range(0..operators.len())];
-                let (mu, obs) = tasks::eps_inputs(
-                    x0.clone(),
-                    &sig,
-                    family,
-                    *sigma_y,
-                    *missing,
-                    *box_side,
-                    &mut rng,
-                );
-                let sigma = tensor::from_f64(&sig, [cfg.batch], &ad);
-                let (f, c_skip, c_out) = model.raw(mu.clone(), Some(obs), sigma);
-                let target = (x0 - mu * c_skip) / c_out;
-                (f - target).square().mean()
-            }
-            Task::Consistency { .. } => {
-                let teacher = setup.teacher.as_ref().ok_or_else(|| {
-                    Error::invalid("task", "Consistency needs init_from (the teacher)")
-                })?;
-                let x0 = batch(&set, cfg.batch, cfg.hflip, &mut rng, device);
-                let ((x_hi, s_hi), (x_lo, s_lo)) =
-                    tasks::consistency_pair(teacher, x0, &grid, &mut rng);
-                let target =
-                    model
-                        .valid()
-                        .denoise(x_lo, None, tensor::from_f64(&s_lo, [cfg.batch], device));
-                let pred = model.denoise(
-                    x_hi.autodiff(),
-                    None,
-                    tensor::from_f64(&s_hi, [cfg.batch], &ad),
-                );
-                (pred - target.autodiff()).square().mean()
-            }
-        };
-        let value = f64::from(
-            tensor::to_vec(&loss.clone().without_autodiff())?
-                .first()
-                .copied()
-                .unwrap_or(f32::NAN),
-        );
+        let teacher = setup.teacher.as_ref();
+        let sb = step::make_batch(cfg, &set, &model, teacher, &grid, &mut rng, device)?;
+        let (value, grads) = step::gradients(&model, &sb, device)?;
         if !value.is_finite() {
             return Err(Error::NonFinite {
                 what: format!("the training loss ({value}; try a lower lr)"),
@@ -536,8 +455,6 @@ pub fn train(
                 chains: cfg.batch,
             });
         }
-        let grads = loss.backward();
-        let grads = GradientsParams::from_grads(grads, &model);
         let lr = cfg.lr * ((step + 1) as f64 / cfg.warmup.max(1) as f64).min(1.0);
         model = optim.step(lr, model, grads);
         let beta = cfg.ema.min((1.0 + step as f64) / (10.0 + step as f64));

@@ -91,12 +91,13 @@ pub fn col2im(
     x
 }
 
-/// c[m×n] += a · b[k×n] with a given as (data, row stride, column stride) of an m×k matrix;
-/// b and c row-major. The `gemm` crate's kernels (those burn flex uses).
+/// c[m×n] += a · b with a and b given as (data, row stride, column stride) of an m×k and a
+/// k×n matrix (each row-major or column-major); c row-major. The `gemm` crate's kernels (those
+/// burn flex uses).
 pub fn matmul_acc(
     c: &mut [f32],
     a: (&[f32], usize, usize),
-    b: &[f32],
+    b: (&[f32], usize, usize),
     m: usize,
     n: usize,
     k: usize,
@@ -120,7 +121,7 @@ pub fn matmul_new(
     // SAFETY: with `read_dst` false the kernel writes all m×n entries of the capacity before
     // anything reads them; the length is set only after.
     unsafe {
-        gemm_raw(c.as_mut_ptr(), false, a, b, m, n, k, threads);
+        gemm_raw(c.as_mut_ptr(), false, a, (b, n, 1), m, n, k, threads);
         c.set_len(m * n);
     }
     c
@@ -133,7 +134,7 @@ unsafe fn gemm_raw(
     c: *mut f32,
     read_dst: bool,
     (a, a_rs, a_cs): (&[f32], usize, usize),
-    b: &[f32],
+    (b, b_rs, b_cs): (&[f32], usize, usize),
     m: usize,
     n: usize,
     k: usize,
@@ -141,6 +142,7 @@ unsafe fn gemm_raw(
 ) {
     assert!(a.len() == m * k && b.len() == k * n);
     assert!((a_rs == k && a_cs == 1) || (a_rs == 1 && a_cs == m));
+    assert!((b_rs == n && b_cs == 1) || (b_rs == 1 && b_cs == k));
     let par = if threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
@@ -161,8 +163,8 @@ unsafe fn gemm_raw(
             a_cs as isize,
             a_rs as isize,
             b.as_ptr(),
-            1,
-            n as isize,
+            b_cs as isize,
+            b_rs as isize,
             1.0,
             1.0,
             false,

@@ -1,8 +1,20 @@
 //! The layers of the CPU U-Net, each with its forward pass and the backward pass with respect
-//! to its input (weights are constants here: the samplers need ∂D/∂x only).
+//! to its input; with a [`ParamGrads`] sink the backward passes also accumulate the gradients of
+//! the weights (training; the samplers need ∂D/∂x only).
 
+use super::grads::ParamGrads;
 use super::kernels::{col2im, im2col, matmul_acc, matmul_new};
 use rayon::prelude::*;
+
+/// What a forward pass keeps for its backward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    Nothing,
+    /// Enough for ∂/∂x (normalised activations, group statistics).
+    InputGrad,
+    /// Also every convolution's input, for the weights' gradients.
+    ParamGrad,
+}
 
 /// One image's activations, [c, h, w].
 #[derive(Debug, Clone, PartialEq)]
@@ -33,10 +45,12 @@ pub struct Conv {
     pub o: usize,
     pub k: usize,
     pub stride: usize,
+    /// Offset of the weights' gradient in a flat gradient buffer (the bias's follows).
+    pub g: usize,
 }
 
 impl Conv {
-    fn out_size(&self, h: usize, w: usize) -> (usize, usize) {
+    pub(super) fn out_size(&self, h: usize, w: usize) -> (usize, usize) {
         let (k, s, pad) = (self.k, self.stride, self.k / 2);
         ((h + 2 * pad - k) / s + 1, (w + 2 * pad - k) / s + 1)
     }
@@ -57,7 +71,15 @@ impl Conv {
             out.extend(std::iter::repeat_n(*b, n));
         }
         let kk = self.i * self.k * self.k;
-        matmul_acc(&mut out, (&self.w, kk, 1), col, self.o, n, kk, threads);
+        matmul_acc(
+            &mut out,
+            (&self.w, kk, 1),
+            (col, n, 1),
+            self.o,
+            n,
+            kk,
+            threads,
+        );
         Act {
             c: self.o,
             h: ho,
@@ -91,6 +113,8 @@ pub struct Norm {
     pub beta: Vec<f32>,
     pub groups: usize,
     pub eps: f64,
+    /// Offset of γ's gradient in a flat gradient buffer (β's follows).
+    pub g: usize,
 }
 
 /// What the backward pass of GroupNorm + SiLU needs: the normalised input and 1/σ per group.
@@ -150,14 +174,17 @@ impl Norm {
         (act, keep.then_some(NormTape { xhat, rstd: rstds }))
     }
 
-    /// ∂/∂x of ⟨dz, silu(groupnorm(x))⟩.
-    pub fn back(&self, t: &NormTape, dz: &Act) -> Act {
+    /// ∂/∂x of ⟨dz, silu(groupnorm(x))⟩; with `sink`, also adds ∂/∂γ and ∂/∂β into it.
+    pub fn back(&self, t: &NormTape, dz: &Act, mut sink: Option<&mut [f32]>) -> Act {
         let hw = dz.h * dz.w;
         let per = dz.c / self.groups.max(1);
+        let c = dz.c;
         let mut dx = Act::zeros(dz.c, dz.h, dz.w);
         for g in 0..self.groups {
             let span = g * per * hw..(g + 1) * per * hw;
-            // dx̂ = γ · dz · silu'(y), y = γ x̂ + β.
+            // dy = dz · silu'(y), y = γ x̂ + β; per channel Σ dy (= ∂/∂β) and Σ dy x̂ (= ∂/∂γ),
+            // which also give the group's means of dx̂ = γ dy and of dx̂ · x̂.
+            let (mut m1, mut m2) = (0.0f64, 0.0f64);
             for cc in 0..per {
                 let ch = g * per + cc;
                 let o = span.start + cc * hw;
@@ -169,23 +196,49 @@ impl Norm {
                 for ((d, z), xh) in it {
                     let y = gm * xh + bt;
                     let s = 1.0 / (1.0 + exp_fast(-y));
-                    *d = gm * z * s * (1.0 + y * (1.0 - s));
+                    *d = z * s * (1.0 + y * (1.0 - s));
                 }
+                let (db, dg) = sum_and_dot(&dx.v[o..o + hw], &t.xhat[o..o + hw]);
+                if let Some(g) = sink.as_deref_mut() {
+                    g[self.g + ch] += dg as f32;
+                    g[self.g + c + ch] += db as f32;
+                }
+                m1 += f64::from(gm) * db;
+                m2 += f64::from(gm) * dg;
             }
             let n = span.len() as f64;
-            let (m1, m2) = dx.v[span.clone()]
-                .iter()
-                .zip(&t.xhat[span.clone()])
-                .fold((0.0f64, 0.0f64), |(a, b), (d, xh)| {
-                    (a + f64::from(*d), b + f64::from(*d) * f64::from(*xh))
-                });
             let (m1, m2, r) = ((m1 / n) as f32, (m2 / n) as f32, t.rstd[g]);
-            for (d, xh) in dx.v[span.clone()].iter_mut().zip(&t.xhat[span]) {
-                *d = r * (*d - m1 - xh * m2);
+            for cc in 0..per {
+                let o = span.start + cc * hw;
+                let gm = self.gamma[g * per + cc];
+                for (d, xh) in dx.v[o..o + hw].iter_mut().zip(&t.xhat[o..o + hw]) {
+                    *d = r * (gm * *d - m1 - xh * m2);
+                }
             }
         }
         dx
     }
+}
+
+/// (Σ a, Σ a·b) in 16 f32 lanes (so the loop vectorises), totalled in f64.
+fn sum_and_dot(a: &[f32], b: &[f32]) -> (f64, f64) {
+    const L: usize = 16;
+    let (mut s1, mut s2) = ([0.0f32; L], [0.0f32; L]);
+    let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..L {
+            s1[k] += x[k];
+            s2[k] += x[k] * y[k];
+        }
+    }
+    let mut t1: f64 = s1.iter().map(|v| f64::from(*v)).sum();
+    let mut t2: f64 = s2.iter().map(|v| f64::from(*v)).sum();
+    for (x, y) in ra.iter().zip(rb) {
+        t1 += f64::from(*x);
+        t2 += f64::from(x * y);
+    }
+    (t1, t2)
 }
 
 /// A linear layer, weights [in, out] as burn stores them.
@@ -195,6 +248,8 @@ pub struct Lin {
     pub b: Vec<f32>,
     pub i: usize,
     pub o: usize,
+    /// Offset of the weights' gradient in a flat gradient buffer (the bias's follows).
+    pub g: usize,
 }
 
 impl Lin {
@@ -224,6 +279,8 @@ pub struct BlockTape {
     n1: NormTape,
     n2: NormTape,
     shape: (usize, usize, usize),
+    /// With [`Keep::ParamGrad`]: the inputs of conv1, conv2 and of the skip convolution.
+    inputs: Option<(Act, Act, Option<Act>)>,
 }
 
 const RES: f32 = std::f32::consts::FRAC_1_SQRT_2;
@@ -234,16 +291,17 @@ impl Block {
         x: Act,
         emb: &[f32],
         threads: usize,
-        keep: bool,
+        keep: Keep,
     ) -> (Act, Option<BlockTape>) {
-        let (t, n1) = self.norm1.apply(&x, keep);
-        let mut h = self.conv1.apply(&t, threads);
+        let tape = keep != Keep::Nothing;
+        let (t1, n1) = self.norm1.apply(&x, tape);
+        let mut h = self.conv1.apply(&t1, threads);
         let hw = h.h * h.w;
         for (ch, s) in self.emb.apply(emb).iter().enumerate() {
             h.v[ch * hw..(ch + 1) * hw].iter_mut().for_each(|v| *v += s);
         }
-        let (t, n2) = self.norm2.apply(&h, keep);
-        let mut h = self.conv2.apply(&t, threads);
+        let (t2, n2) = self.norm2.apply(&h, tape);
+        let mut h = self.conv2.apply(&t2, threads);
         let s_owned;
         let s = match &self.skip {
             Some(c) => {
@@ -255,25 +313,49 @@ impl Block {
         for (a, b) in h.v.iter_mut().zip(s) {
             *a = (b + *a) * RES;
         }
+        let shape = (x.c, x.h, x.w);
+        let inputs = (keep == Keep::ParamGrad).then(|| (t1, t2, self.skip.as_ref().map(|_| x)));
         let tape = match (n1, n2) {
             (Some(n1), Some(n2)) => Some(BlockTape {
                 n1,
                 n2,
-                shape: (x.c, x.h, x.w),
+                shape,
+                inputs,
             }),
             _ => None,
         };
         (h, tape)
     }
 
-    pub fn back(&self, t: &BlockTape, dout: &Act, threads: usize) -> Act {
+    /// ∂/∂x; with `pg` (and a tape kept with [`Keep::ParamGrad`]) also the weights' gradients
+    /// and the embedding's.
+    pub fn back(
+        &self,
+        t: &BlockTape,
+        dout: &Act,
+        threads: usize,
+        mut pg: Option<&mut ParamGrads>,
+    ) -> Act {
         let (c, h, w) = t.shape;
         let mut d = dout.clone();
         d.v.iter_mut().for_each(|v| *v *= RES);
+        let inputs = t.inputs.as_ref().filter(|_| pg.is_some());
         let dt2 = self.conv2.back(&d, h, w, threads);
-        let dh = self.norm2.back(&t.n2, &dt2);
+        let dh = self
+            .norm2
+            .back(&t.n2, &dt2, pg.as_deref_mut().map(|p| &mut p.g[..]));
         let dt1 = self.conv1.back(&dh, h, w, threads);
-        let mut dx = self.norm1.back(&t.n1, &dt1);
+        let mut dx = self
+            .norm1
+            .back(&t.n1, &dt1, pg.as_deref_mut().map(|p| &mut p.g[..]));
+        if let (Some(p), Some((t1, t2, xs))) = (pg, inputs) {
+            self.conv2.grad_params(&d, t2, threads, &mut p.g);
+            self.conv1.grad_params(&dh, t1, threads, &mut p.g);
+            p.embedding_shift(&self.emb, &dh);
+            if let (Some(s), Some(x)) = (&self.skip, xs) {
+                s.grad_params(&d, x, threads, &mut p.g);
+            }
+        }
         match &self.skip {
             Some(s) => {
                 let ds = s.back(&d, h, w, threads);
@@ -391,6 +473,7 @@ mod tests {
                 o: 3,
                 k,
                 stride,
+                g: 0,
             };
             let out = cv.apply(&x, 1);
             let p = k / 2;
@@ -439,6 +522,7 @@ mod tests {
             beta: (0..c).map(|i| 0.05 * i as f32 - 0.1).collect(),
             groups: 2,
             eps: 1e-5,
+            g: 0,
         };
         let conv = |i: usize, o: usize, k: usize| Conv {
             w: (0..o * i * k * k)
@@ -449,6 +533,7 @@ mod tests {
             o,
             k,
             stride: 1,
+            g: 0,
         };
         let block = Block {
             norm1: norm(2),
@@ -458,6 +543,7 @@ mod tests {
                 b: vec![0.0; 4],
                 i: 3,
                 o: 4,
+                g: 0,
             },
             norm2: norm(4),
             conv2: conv(4, 4, 3),
@@ -466,9 +552,9 @@ mod tests {
         let emb = [0.3, -0.2, 0.5];
         let x = act(2, 4, 4, 1.0);
         let dy = act(4, 4, 4, 7.0);
-        let f = |x: &Act| dot(&dy, &block.apply(x.clone(), &emb, 1, false).0);
-        let (_, tape) = block.apply(x.clone(), &emb, 1, true);
-        let dx = block.back(&tape.unwrap(), &dy, 1);
+        let f = |x: &Act| dot(&dy, &block.apply(x.clone(), &emb, 1, Keep::Nothing).0);
+        let (_, tape) = block.apply(x.clone(), &emb, 1, Keep::InputGrad);
+        let dx = block.back(&tape.unwrap(), &dy, 1, None);
         for i in [0, 5, 17, 31] {
             let h = 1e-2;
             let (mut up, mut down) = (x.clone(), x.clone());
