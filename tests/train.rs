@@ -359,8 +359,17 @@ fn cpu_training_gradients_equal_burn_autodiff() {
     struct Compare<'a> {
         cpu: &'a GradientsParams,
         burn: &'a GradientsParams,
+        /// The largest gradient entry of the model (burn's), for the floor below.
+        largest: f32,
         checked: usize,
         worst: f32,
+    }
+    struct Largest<'a>(&'a GradientsParams, f32);
+    impl ModuleVisitor for Largest<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let g = tensor::to_vec(&self.0.get::<D>(param.id).expect("burn's gradient")).unwrap();
+            self.1 = g.iter().fold(self.1, |m, v| m.max(v.abs()));
+        }
     }
     impl ModuleVisitor for Compare<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
@@ -381,10 +390,13 @@ fn cpu_training_gradients_equal_burn_autodiff() {
                 .map(|(a, b)| (a - b).abs())
                 .fold(0.0f32, f32::max);
             // A floor for gradients that vanish analytically (a bias followed by GroupNorm),
-            // which both compute as rounding noise.
-            self.worst = self.worst.max(diff / scale.max(1e-4));
+            // which both compute as rounding noise of the whole loss's size.
+            let floor = 1e-6 * self.largest;
+            if scale > 1e-3 * self.largest {
+                self.worst = self.worst.max(diff / scale);
+            }
             assert!(
-                diff <= 2e-4 * scale + 1e-6,
+                diff <= 2e-4 * scale + floor,
                 "parameter #{} {:?}: max |cpu − burn| {diff:e}, max |burn| {scale:e}",
                 self.checked,
                 param.shape()
@@ -402,7 +414,8 @@ fn cpu_training_gradients_equal_burn_autodiff() {
         emb_dim: 32,
         ..UNetConfig::default()
     };
-    let (b, c, h, w) = (3, 2, 8, 12);
+    // 48×40: the convolutions run in several tiles of rows (kernels::tile_rows).
+    let (b, c, h, w) = (3, 2, 48, 40);
     let mut rng = tensor::rng(21);
     let x = tensor::normal(&mut rng, [b, c, h, w], &device);
     let target = tensor::normal(&mut rng, [b, c, h, w], &device);
@@ -434,16 +447,19 @@ fn cpu_training_gradients_equal_burn_autodiff() {
             "{name}: loss {loss_cpu} vs {loss_burn}"
         );
         assert_eq!(g_cpu.len(), g_burn.len(), "{name}: every parameter");
+        let mut largest = Largest(&g_burn, 0.0);
+        model.visit(&mut largest);
         let mut cmp = Compare {
             cpu: &g_cpu,
             burn: &g_burn,
+            largest: largest.1,
             checked: 0,
             worst: 0.0,
         };
         model.visit(&mut cmp);
         eprintln!(
-            "{name}: loss {loss_cpu:.6} vs {loss_burn:.6}; {} parameters, worst relative gap {:.1e}",
-            cmp.checked, cmp.worst
+            "{name}: loss {loss_cpu:.6} vs {loss_burn:.6}; {} parameters, worst relative gap {:.1e} among those over 1e-3 of the largest ({:.1e})",
+            cmp.checked, cmp.worst, cmp.largest
         );
         assert!(cmp.checked > 40);
     }

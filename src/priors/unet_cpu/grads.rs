@@ -4,7 +4,7 @@
 //! its gradients into one flat buffer at its own offset; the offsets, with burn's parameter ids
 //! and shapes, turn the buffer into the optimizer's [`GradientsParams`].
 
-use super::kernels::{im2col, matmul_acc};
+use super::kernels::{columns, im2col, matmul_acc, tile_rows};
 use super::layers::{Act, Conv, Lin, exp_fast};
 use burn::module::ParamId;
 use burn::optim::GradientsParams;
@@ -78,22 +78,32 @@ pub fn silu_grad(y: f32) -> f32 {
 
 impl Conv {
     /// Adds ∂/∂W = dy · im2col(x)ᵀ and ∂/∂b = Σ dy into `g`, for the input x the forward pass
-    /// saw (im2col is recomputed: keeping it would take k² times the activations' memory).
+    /// saw: im2col is recomputed tile by tile (keeping it would take k² times the activations'
+    /// memory).
     pub fn grad_params(&self, dy: &Act, x: &Act, threads: usize, g: &mut [f32]) {
         let n = dy.h * dy.w;
         let kk = self.i * self.k * self.k;
-        let col_owned;
-        let col: &[f32] = if self.k == 1 && self.stride == 1 {
-            &x.v
-        } else {
-            col_owned = im2col(x, self.k, self.stride, dy.h, dy.w);
-            &col_owned
-        };
         let (gw, gb) = g[self.g..self.g + self.o * kk + self.o].split_at_mut(self.o * kk);
-        // colᵀ as a k×n matrix (k = pixels): element (p, r) at col[r·n + p].
-        matmul_acc(gw, (&dy.v, n, 1), (col, 1, n), self.o, kk, n, threads);
         for (o, b) in gb.iter_mut().enumerate() {
             *b += dy.v[o * n..(o + 1) * n].iter().sum::<f32>();
+        }
+        // colᵀ as a k×n matrix (k = pixels): element (p, r) at col[r·tn + p].
+        if self.k == 1 && self.stride == 1 {
+            matmul_acc(gw, (&dy.v, n, 1), (&x.v, 1, n), self.o, kk, n, threads);
+            return;
+        }
+        let step = tile_rows(kk, dy.w, dy.h);
+        let mut col = vec![];
+        for r0 in (0..dy.h).step_by(step) {
+            let rows = r0..(r0 + step).min(dy.h);
+            let tn = rows.len() * dy.w;
+            im2col(x, self.k, self.stride, dy.w, rows, &mut col);
+            if tn == n {
+                matmul_acc(gw, (&dy.v, n, 1), (&col, 1, n), self.o, kk, n, threads);
+            } else {
+                let part = columns(&dy.v, n, r0 * dy.w..r0 * dy.w + tn);
+                matmul_acc(gw, (&part, tn, 1), (&col, 1, tn), self.o, kk, tn, threads);
+            }
         }
     }
 }

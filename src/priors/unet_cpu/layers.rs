@@ -3,7 +3,7 @@
 //! the weights (training; the samplers need ∂D/∂x only).
 
 use super::grads::ParamGrads;
-use super::kernels::{col2im, im2col, matmul_acc, matmul_new};
+use super::kernels::{col2im, columns, im2col, matmul_acc, matmul_new, tile_rows};
 use rayon::prelude::*;
 
 /// What a forward pass keeps for its backward pass.
@@ -55,31 +55,61 @@ impl Conv {
         ((h + 2 * pad - k) / s + 1, (w + 2 * pad - k) / s + 1)
     }
 
-    /// out = W · im2col(x) + b.
+    /// out = W · im2col(x) + b, in tiles of output rows ([`tile_rows`]).
     pub fn apply(&self, x: &Act, threads: usize) -> Act {
         let (ho, wo) = self.out_size(x.h, x.w);
         let n = ho * wo;
-        let col_owned;
-        let col: &[f32] = if self.k == 1 && self.stride == 1 {
-            &x.v
-        } else {
-            col_owned = im2col(x, self.k, self.stride, ho, wo);
-            &col_owned
-        };
+        let kk = self.i * self.k * self.k;
         let mut out = Vec::with_capacity(self.o * n);
         for b in &self.b {
             out.extend(std::iter::repeat_n(*b, n));
         }
-        let kk = self.i * self.k * self.k;
-        matmul_acc(
-            &mut out,
-            (&self.w, kk, 1),
-            (col, n, 1),
-            self.o,
-            n,
-            kk,
-            threads,
-        );
+        if self.k == 1 && self.stride == 1 {
+            matmul_acc(
+                &mut out,
+                (&self.w, kk, 1),
+                (&x.v, n, 1),
+                self.o,
+                n,
+                kk,
+                threads,
+            );
+        } else {
+            let step = tile_rows(kk, wo, ho);
+            let mut col = vec![];
+            let mut tile = vec![];
+            for r0 in (0..ho).step_by(step) {
+                let rows = r0..(r0 + step).min(ho);
+                let (p0, tn) = (r0 * wo, rows.len() * wo);
+                im2col(x, self.k, self.stride, wo, rows, &mut col);
+                if tn == n {
+                    matmul_acc(
+                        &mut out,
+                        (&self.w, kk, 1),
+                        (&col, n, 1),
+                        self.o,
+                        n,
+                        kk,
+                        threads,
+                    );
+                    break;
+                }
+                tile.clear();
+                tile.extend(self.b.iter().flat_map(|b| std::iter::repeat_n(*b, tn)));
+                matmul_acc(
+                    &mut tile,
+                    (&self.w, kk, 1),
+                    (&col, tn, 1),
+                    self.o,
+                    tn,
+                    kk,
+                    threads,
+                );
+                for (o, t) in tile.chunks_exact(tn).enumerate() {
+                    out[o * n + p0..o * n + p0 + tn].copy_from_slice(t);
+                }
+            }
+        }
         Act {
             c: self.o,
             h: ho,
@@ -88,13 +118,13 @@ impl Conv {
         }
     }
 
-    /// ∂/∂x of ⟨dy, conv(x)⟩ for an input of size h × w: col2im(Wᵀ dy).
+    /// ∂/∂x of ⟨dy, conv(x)⟩ for an input of size h × w: col2im(Wᵀ dy), tile by tile.
     pub fn back(&self, dy: &Act, h: usize, w: usize, threads: usize) -> Act {
         let n = dy.h * dy.w;
         let kk = self.i * self.k * self.k;
         // Wᵀ: element (r, o) at w[o·kk + r] → row stride 1, column stride kk.
-        let dcol = matmul_new((&self.w, 1, kk), &dy.v, kk, n, self.o, threads);
         if self.k == 1 && self.stride == 1 {
+            let dcol = matmul_new((&self.w, 1, kk), &dy.v, kk, n, self.o, threads);
             return Act {
                 c: self.i,
                 h,
@@ -102,7 +132,20 @@ impl Conv {
                 v: dcol,
             };
         }
-        col2im(&dcol, self.i, h, w, self.k, self.stride, dy.h, dy.w)
+        let mut dx = Act::zeros(self.i, h, w);
+        let step = tile_rows(kk, dy.w, dy.h);
+        for r0 in (0..dy.h).step_by(step) {
+            let rows = r0..(r0 + step).min(dy.h);
+            let tn = rows.len() * dy.w;
+            let dcol = if tn == n {
+                matmul_new((&self.w, 1, kk), &dy.v, kk, n, self.o, threads)
+            } else {
+                let part = columns(&dy.v, n, r0 * dy.w..r0 * dy.w + tn);
+                matmul_new((&self.w, 1, kk), &part, kk, tn, self.o, threads)
+            };
+            col2im(&dcol, &mut dx, self.k, self.stride, dy.w, rows);
+        }
+        dx
     }
 }
 
