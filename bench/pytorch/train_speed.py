@@ -7,8 +7,8 @@ burn's autodiff), interleaved per model. Prints seconds per step and the ratio p
 
     python3 bench/pytorch/train_speed.py [--bin target/release/posterior-lab] [--steps 5]
 
-Needs torch and numpy; runs on the CPU with every core torch sees (set OMP_NUM_THREADS or
---threads to match the project's). Optional: the project never runs it, CI does not need it.
+Needs torch and numpy; runs on the CPU with --threads threads on both sides (default: every
+core). Optional: the project never runs it, CI does not need it.
 """
 
 import argparse
@@ -60,10 +60,12 @@ def torch_step_seconds(folder, steps):
     return b, (c, h, w), times[len(times) // 2]
 
 
-def project_seconds(binary, folder):
-    """(CPU U-Net s, burn autodiff s) from `posterior-lab bench --training --model folder`."""
+def project_seconds(binary, folder, threads):
+    """(CPU U-Net s, burn autodiff s) from `posterior-lab bench --training --model folder`, on as
+    many threads as PyTorch gets."""
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
     out = subprocess.run([binary, "bench", "--training", "--model", folder], check=True,
-                         capture_output=True, text=True, cwd=ROOT).stdout
+                         capture_output=True, text=True, cwd=ROOT, env=env).stdout
     row = out.strip().splitlines()[-1].split()
     return float(row[3]), float(row[4])
 
@@ -83,7 +85,7 @@ def main():
           f"{'ratio':>6}")
     for name in args.names.split(","):
         folder = os.path.join(args.models, name)
-        cpu, burn = project_seconds(args.bin, folder)
+        cpu, burn = project_seconds(args.bin, folder, args.threads)
         b, (c, h, w), ours = torch_step_seconds(folder, args.steps)
         print(f"{name:<16} {f'{c}x{h}x{w}':>9} {b:>5} {cpu:>12.3f} {burn:>8.3f} {ours:>10.3f} {cpu / ours:>6.2f}",
               flush=True)
