@@ -198,6 +198,9 @@ pub struct EpsDenoiser {
     pub card: ModelCard,
     pub model: EdmUNet,
     pub path: PathBuf,
+    /// The prior's tiles: a patch-trained network sees large pictures tile by tile, as it was
+    /// trained (whole, GroupNorm's statistics over a far larger picture shift its output).
+    pub tiling: Option<Tiling>,
 }
 
 impl EpsDenoiser {
@@ -210,11 +213,30 @@ impl EpsDenoiser {
         eps.operators.iter().any(|o| o.matches(op)) && sigma_y >= lo / 1.5 && sigma_y <= hi * 1.5
     }
 
-    /// D(μ⋆, observation, σ) for a batch.
+    /// D(μ⋆, observation, σ) for a batch, in tiles when the picture is larger than one.
     pub fn denoise(&self, mu: Tensor<4>, observation: Tensor<4>, sigma: f64) -> Tensor<4> {
-        let b = mu.dims()[0];
-        let s = Tensor::<1>::full([b], sigma, &mu.device());
-        self.model.denoise(mu, Some(observation), s)
+        let whole = |mu: Tensor<4>, obs: Tensor<4>| {
+            let b = mu.dims()[0];
+            let s = Tensor::<1>::full([b], sigma, &mu.device());
+            self.model.denoise(mu, Some(obs), s)
+        };
+        let [_, c, h, w] = mu.dims();
+        let plan = self.tiling.and_then(|t| t.plan(h, w));
+        match plan.filter(|_| !mu.is_autodiff()) {
+            Some(plan) => {
+                let k = observation.dims()[1];
+                let both = Tensor::cat(vec![mu.clone(), observation.clone()], 1);
+                let split = |t: Tensor<4>| {
+                    let [n, _, th, tw] = t.dims();
+                    let m = t.clone().slice([0..n, 0..c, 0..th, 0..tw]);
+                    whole(m, t.slice([0..n, c..c + k, 0..th, 0..tw]))
+                };
+                // As for the prior: a failed read-back reports itself through the whole call.
+                plan.denoise_channels(both, c, split)
+                    .unwrap_or_else(|_| whole(mu, observation))
+            }
+            None => whole(mu, observation),
+        }
     }
 }
 
@@ -297,7 +319,13 @@ impl NetworkPrior {
                 Ok((card, model, path)) => {
                     if card.eps.as_ref().is_some_and(|e| e.base == prior.card.name) {
                         let model = model.with_cpu_inference(device);
-                        prior.eps = Some(EpsDenoiser { card, model, path });
+                        let tiling = prior.tiling;
+                        prior.eps = Some(EpsDenoiser {
+                            card,
+                            model,
+                            path,
+                            tiling,
+                        });
                     }
                 }
                 Err(e) => eprintln!("note: ignoring the EPS fine-tune beside the prior: {e}"),
@@ -384,6 +412,9 @@ impl NetworkPrior {
     /// can be tiled.
     pub fn with_tiling(mut self, tiling: Option<Tiling>) -> Self {
         self.tiling = tiling.filter(|_| self.card.any_size);
+        if let Some(e) = self.eps.as_mut() {
+            e.tiling = self.tiling;
+        }
         self
     }
 
@@ -452,6 +483,43 @@ impl Denoiser for NetworkPrior {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The EPS denoiser of an any-size prior runs in the prior's tiles, reading μ⋆ and the
+    /// observation tile by tile: with the observation's weights zero (a fine-tune's start) it
+    /// is exactly the prior's tiled denoiser, whatever the observation holds.
+    #[test]
+    fn eps_denoiser_runs_in_the_priors_tiles() {
+        let device = Device::flex();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/photo");
+        let prior = NetworkPrior::load(&dir, None, &device).unwrap();
+        let (card, model, path) = read_model(&dir, &device).unwrap();
+        let tiled = EpsDenoiser {
+            card,
+            model: model.widen_input(3).with_cpu_inference(&device),
+            path,
+            tiling: prior.tiling(),
+        };
+        let mut rng = crate::tensor::rng(4);
+        let (h, w) = (100, 90);
+        assert!(prior.tiling().and_then(|t| t.plan(h, w)).is_some());
+        let mu = crate::tensor::normal(&mut rng, [2, 3, h, w], &device);
+        let obs = crate::tensor::normal(&mut rng, [2, 3, h, w], &device).mul_scalar(5.0);
+        let want = crate::tensor::to_vec(&prior.denoise(mu.clone(), 0.3)).unwrap();
+        let got = crate::tensor::to_vec(&tiled.denoise(mu.clone(), obs.clone(), 0.3)).unwrap();
+        let gap = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(gap < 1e-5, "tiled EPS vs the prior's tiles: {gap}");
+        // Whole, the same network gives another answer (its statistics span the picture).
+        let whole = EpsDenoiser {
+            tiling: None,
+            ..tiled
+        };
+        let other = crate::tensor::to_vec(&whole.denoise(mu, obs, 0.3)).unwrap();
+        assert!(other.iter().zip(&want).any(|(a, b)| (a - b).abs() > 1e-3));
+    }
 
     /// Every shipped card reads in the project's one RON dialect and survives a write/read.
     #[test]

@@ -264,17 +264,29 @@ impl Plan {
         if x.is_autodiff() {
             return Ok(self.denoise_graph(x, f));
         }
+        let c = x.dims()[1];
+        self.denoise_channels(x, c, f)
+    }
+
+    /// The tiled f(x) for an `f` that maps tiles of x's channels to `out` channels (EPS's
+    /// denoiser reads μ⋆ and the observation, and returns an image); host buffers only.
+    pub fn denoise_channels(
+        &self,
+        x: Tensor<4>,
+        out: usize,
+        f: impl Fn(Tensor<4>) -> Tensor<4>,
+    ) -> Result<Tensor<4>> {
         let [b, c, h, w] = x.dims();
         let device = x.device();
         let xv = tensor::to_vec(&x)?;
-        let mut acc = vec![0.0f32; b * c * h * w];
+        let mut acc = vec![0.0f32; b * out * h * w];
         for range in self.chunks(b, &device) {
             let tiles = self.tile_batch(&xv, [b, c], range.clone(), false, &device);
             let d = tensor::to_vec(&f(tiles))?;
-            self.paste(&mut acc, &d, b, c, range, true);
+            self.paste(&mut acc, &d, b, out, range, true);
         }
         self.normalise(&mut acc);
-        Ok(tensor::from_vec(acc, [b, c, h, w], &device))
+        Ok(tensor::from_vec(acc, [b, out, h, w], &device))
     }
 
     /// The tiled D(x) and its pullback from the tiles' own: v ↦ Σ_p P_pᵀ J_pᵀ(w_p ⊙ P_p(v/N)).
