@@ -4,8 +4,7 @@
 //! its gradients into one flat buffer at its own offset; the offsets, with burn's parameter ids
 //! and shapes, turn the buffer into the optimizer's [`GradientsParams`].
 
-use super::kernels::{columns, im2col, matmul_acc, tile_rows};
-use super::layers::{Act, Conv, Lin, exp_fast};
+use super::layers::{Act, Lin, exp_fast};
 use burn::module::ParamId;
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
@@ -76,38 +75,6 @@ pub fn silu_grad(y: f32) -> f32 {
     s * (1.0 + y * (1.0 - s))
 }
 
-impl Conv {
-    /// Adds ∂/∂W = dy · im2col(x)ᵀ and ∂/∂b = Σ dy into `g`, for the input x the forward pass
-    /// saw: im2col is recomputed tile by tile (keeping it would take k² times the activations'
-    /// memory).
-    pub fn grad_params(&self, dy: &Act, x: &Act, threads: usize, g: &mut [f32]) {
-        let n = dy.h * dy.w;
-        let kk = self.i * self.k * self.k;
-        let (gw, gb) = g[self.g..self.g + self.o * kk + self.o].split_at_mut(self.o * kk);
-        for (o, b) in gb.iter_mut().enumerate() {
-            *b += dy.v[o * n..(o + 1) * n].iter().sum::<f32>();
-        }
-        // colᵀ as a k×n matrix (k = pixels): element (p, r) at col[r·tn + p].
-        if self.k == 1 && self.stride == 1 {
-            matmul_acc(gw, (&dy.v, n, 1), (&x.v, 1, n), self.o, kk, n, threads);
-            return;
-        }
-        let step = tile_rows(kk, dy.w, dy.h);
-        let mut col = vec![];
-        for r0 in (0..dy.h).step_by(step) {
-            let rows = r0..(r0 + step).min(dy.h);
-            let tn = rows.len() * dy.w;
-            im2col(x, self.k, self.stride, dy.w, rows, &mut col);
-            if tn == n {
-                matmul_acc(gw, (&dy.v, n, 1), (&col, 1, n), self.o, kk, n, threads);
-            } else {
-                let part = columns(&dy.v, n, r0 * dy.w..r0 * dy.w + tn);
-                matmul_acc(gw, (&part, tn, 1), (&col, 1, tn), self.o, kk, tn, threads);
-            }
-        }
-    }
-}
-
 impl Lin {
     /// Adds ∂/∂W = x ⊗ dy and ∂/∂b = dy into `g`; returns ∂/∂x = W dy.
     pub fn back(&self, x: &[f32], dy: &[f32], g: &mut [f32]) -> Vec<f32> {
@@ -127,74 +94,5 @@ impl Lin {
                     .sum()
             })
             .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn act(c: usize, h: usize, w: usize, seed: f32) -> Act {
-        Act {
-            c,
-            h,
-            w,
-            v: (0..c * h * w)
-                .map(|i| ((i as f32 + seed) * 0.37).sin())
-                .collect(),
-        }
-    }
-
-    /// ⟨dy, conv_W(x)⟩ is linear in W and b: its gradient is what `grad_params` adds.
-    #[test]
-    fn conv_weight_gradient_matches_finite_differences() {
-        let x = act(2, 5, 6, 0.5);
-        for (k, stride) in [(3, 1), (3, 2), (1, 1)] {
-            let mut cv = Conv {
-                w: (0..3 * 2 * k * k)
-                    .map(|i| (i as f32 * 0.13).cos())
-                    .collect(),
-                b: vec![0.1, -0.2, 0.3],
-                i: 2,
-                o: 3,
-                k,
-                stride,
-                g: 2,
-            };
-            let (ho, wo) = cv.out_size(5, 6);
-            let dy = act(3, ho, wo, 4.0);
-            let f = |cv: &Conv| -> f64 {
-                let out = cv.apply(&x, 1);
-                out.v
-                    .iter()
-                    .zip(&dy.v)
-                    .map(|(a, b)| f64::from(*a) * f64::from(*b))
-                    .sum()
-            };
-            let nw = cv.w.len();
-            let mut g = vec![0.0f32; 2 + nw + 3];
-            cv.grad_params(&dy, &x, 1, &mut g);
-            for j in 0..nw + 3 {
-                let h = 0.01f32;
-                let bump = |cv: &mut Conv, d: f32| {
-                    if j < nw {
-                        cv.w[j] += d
-                    } else {
-                        cv.b[j - nw] += d
-                    }
-                };
-                bump(&mut cv, h);
-                let up = f(&cv);
-                bump(&mut cv, -2.0 * h);
-                let down = f(&cv);
-                bump(&mut cv, h);
-                let fd = (up - down) / (2.0 * f64::from(h));
-                let got = f64::from(g[2 + j]);
-                assert!(
-                    (fd - got).abs() < 1e-3 * (1.0 + fd.abs()),
-                    "k {k} s {stride} #{j}: {fd} vs {got}"
-                );
-            }
-        }
     }
 }

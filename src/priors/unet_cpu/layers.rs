@@ -2,8 +2,8 @@
 //! to its input; with a [`ParamGrads`] sink the backward passes also accumulate the gradients of
 //! the weights (training; the samplers need ∂D/∂x only).
 
+use super::conv::Conv;
 use super::grads::ParamGrads;
-use super::kernels::{col2im, columns, im2col, matmul_acc, matmul_new, tile_rows};
 use rayon::prelude::*;
 
 /// What a forward pass keeps for its backward pass.
@@ -26,6 +26,29 @@ pub struct Act {
 }
 
 impl Act {
+    /// A deterministic test picture: sin((index + seed)·0.37).
+    #[cfg(test)]
+    pub fn pattern(c: usize, h: usize, w: usize, seed: f32) -> Self {
+        Self {
+            c,
+            h,
+            w,
+            v: (0..c * h * w)
+                .map(|i| ((i as f32 + seed) * 0.37).sin())
+                .collect(),
+        }
+    }
+
+    /// ⟨self, other⟩ in f64 (tests' adjoint identities).
+    #[cfg(test)]
+    pub fn dot(&self, other: &Act) -> f64 {
+        self.v
+            .iter()
+            .zip(&other.v)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum()
+    }
+
     pub fn zeros(c: usize, h: usize, w: usize) -> Self {
         Self {
             c,
@@ -33,119 +56,6 @@ impl Act {
             w,
             v: vec![0.0; c * h * w],
         }
-    }
-}
-
-/// A convolution as a [out, in·k·k] matrix, zero padding k/2.
-#[derive(Debug)]
-pub struct Conv {
-    pub w: Vec<f32>,
-    pub b: Vec<f32>,
-    pub i: usize,
-    pub o: usize,
-    pub k: usize,
-    pub stride: usize,
-    /// Offset of the weights' gradient in a flat gradient buffer (the bias's follows).
-    pub g: usize,
-}
-
-impl Conv {
-    pub(super) fn out_size(&self, h: usize, w: usize) -> (usize, usize) {
-        let (k, s, pad) = (self.k, self.stride, self.k / 2);
-        ((h + 2 * pad - k) / s + 1, (w + 2 * pad - k) / s + 1)
-    }
-
-    /// out = W · im2col(x) + b, in tiles of output rows ([`tile_rows`]).
-    pub fn apply(&self, x: &Act, threads: usize) -> Act {
-        let (ho, wo) = self.out_size(x.h, x.w);
-        let n = ho * wo;
-        let kk = self.i * self.k * self.k;
-        let mut out = Vec::with_capacity(self.o * n);
-        for b in &self.b {
-            out.extend(std::iter::repeat_n(*b, n));
-        }
-        if self.k == 1 && self.stride == 1 {
-            matmul_acc(
-                &mut out,
-                (&self.w, kk, 1),
-                (&x.v, n, 1),
-                self.o,
-                n,
-                kk,
-                threads,
-            );
-        } else {
-            let step = tile_rows(kk, wo, ho);
-            let mut col = vec![];
-            let mut tile = vec![];
-            for r0 in (0..ho).step_by(step) {
-                let rows = r0..(r0 + step).min(ho);
-                let (p0, tn) = (r0 * wo, rows.len() * wo);
-                im2col(x, self.k, self.stride, wo, rows, &mut col);
-                if tn == n {
-                    matmul_acc(
-                        &mut out,
-                        (&self.w, kk, 1),
-                        (&col, n, 1),
-                        self.o,
-                        n,
-                        kk,
-                        threads,
-                    );
-                    break;
-                }
-                tile.clear();
-                tile.extend(self.b.iter().flat_map(|b| std::iter::repeat_n(*b, tn)));
-                matmul_acc(
-                    &mut tile,
-                    (&self.w, kk, 1),
-                    (&col, tn, 1),
-                    self.o,
-                    tn,
-                    kk,
-                    threads,
-                );
-                for (o, t) in tile.chunks_exact(tn).enumerate() {
-                    out[o * n + p0..o * n + p0 + tn].copy_from_slice(t);
-                }
-            }
-        }
-        Act {
-            c: self.o,
-            h: ho,
-            w: wo,
-            v: out,
-        }
-    }
-
-    /// ∂/∂x of ⟨dy, conv(x)⟩ for an input of size h × w: col2im(Wᵀ dy), tile by tile.
-    pub fn back(&self, dy: &Act, h: usize, w: usize, threads: usize) -> Act {
-        let n = dy.h * dy.w;
-        let kk = self.i * self.k * self.k;
-        // Wᵀ: element (r, o) at w[o·kk + r] → row stride 1, column stride kk.
-        if self.k == 1 && self.stride == 1 {
-            let dcol = matmul_new((&self.w, 1, kk), &dy.v, kk, n, self.o, threads);
-            return Act {
-                c: self.i,
-                h,
-                w,
-                v: dcol,
-            };
-        }
-        let mut dx = Act::zeros(self.i, h, w);
-        let step = tile_rows(kk, dy.w, dy.h);
-        for r0 in (0..dy.h).step_by(step) {
-            let rows = r0..(r0 + step).min(dy.h);
-            let tn = rows.len() * dy.w;
-            let dcol = if tn == n {
-                matmul_new((&self.w, 1, kk), &dy.v, kk, n, self.o, threads)
-            } else {
-                let part = columns(&dy.v, n, r0 * dy.w..r0 * dy.w + tn);
-                matmul_new((&self.w, 1, kk), &part, kk, tn, self.o, threads)
-            };
-            col2im(&dcol, &mut dx, self.k, self.stride, dy.w, rows);
-        }
-        dx
     }
 }
 
@@ -487,24 +397,6 @@ pub fn per_image<T: Send>(b: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec
 mod tests {
     use super::*;
 
-    fn act(c: usize, h: usize, w: usize, seed: f32) -> Act {
-        Act {
-            c,
-            h,
-            w,
-            v: (0..c * h * w)
-                .map(|i| ((i as f32 + seed) * 0.37).sin())
-                .collect(),
-        }
-    }
-
-    fn dot(a: &Act, b: &Act) -> f64 {
-        a.v.iter()
-            .zip(&b.v)
-            .map(|(x, y)| f64::from(*x) * f64::from(*y))
-            .sum()
-    }
-
     #[test]
     fn fast_exp_is_accurate() {
         let mut worst = 0.0f64;
@@ -514,61 +406,6 @@ mod tests {
             worst = worst.max(((got - want) / want).abs());
         }
         assert!(worst < 5e-7, "relative error {worst:e}");
-    }
-
-    #[test]
-    fn conv_matches_a_direct_sum_and_its_back_is_the_adjoint() {
-        let x = act(2, 5, 4, 0.0);
-        for (k, stride) in [(3, 1), (3, 2), (1, 1)] {
-            let cv = Conv {
-                w: (0..3 * 2 * k * k)
-                    .map(|i| (i as f32 * 0.11).cos())
-                    .collect(),
-                b: vec![0.1, -0.2, 0.3],
-                i: 2,
-                o: 3,
-                k,
-                stride,
-                g: 0,
-            };
-            let out = cv.apply(&x, 1);
-            let p = k / 2;
-            for o in 0..3 {
-                for oy in 0..out.h {
-                    for ox in 0..out.w {
-                        let mut want = cv.b[o];
-                        for ci in 0..2 {
-                            for ky in 0..k {
-                                for kx in 0..k {
-                                    let iy = (oy * stride + ky) as isize - p as isize;
-                                    let ix = (ox * stride + kx) as isize - p as isize;
-                                    if (0..5).contains(&iy) && (0..4).contains(&ix) {
-                                        want += cv.w[((o * 2 + ci) * k + ky) * k + kx]
-                                            * x.v[(ci * 5 + iy as usize) * 4 + ix as usize];
-                                    }
-                                }
-                            }
-                        }
-                        let got = out.v[(o * out.h + oy) * out.w + ox];
-                        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
-                    }
-                }
-            }
-            // ⟨dy, W x⟩ = ⟨Wᵀ dy, x⟩ (bias aside).
-            let dy = act(3, out.h, out.w, 3.0);
-            let dx = cv.back(&dy, 5, 4, 1);
-            let lin: f64 = dot(&dy, &out)
-                - (0..3)
-                    .map(|o| {
-                        f64::from(cv.b[o])
-                            * dy.v[o * out.h * out.w..][..out.h * out.w]
-                                .iter()
-                                .map(|v| f64::from(*v))
-                                .sum::<f64>()
-                    })
-                    .sum::<f64>();
-            assert!((lin - dot(&dx, &x)).abs() < 1e-4, "k {k} s {stride}");
-        }
     }
 
     #[test]
@@ -606,9 +443,9 @@ mod tests {
             skip: Some(conv(2, 4, 1)),
         };
         let emb = [0.3, -0.2, 0.5];
-        let x = act(2, 4, 4, 1.0);
-        let dy = act(4, 4, 4, 7.0);
-        let f = |x: &Act| dot(&dy, &block.apply(x.clone(), &emb, 1, Keep::Nothing).0);
+        let x = Act::pattern(2, 4, 4, 1.0);
+        let dy = Act::pattern(4, 4, 4, 7.0);
+        let f = |x: &Act| Act::dot(&dy, &block.apply(x.clone(), &emb, 1, Keep::Nothing).0);
         let (_, tape) = block.apply(x.clone(), &emb, 1, Keep::InputGrad);
         let dx = block.back(&tape.unwrap(), &dy, 1, None);
         for i in [0, 5, 17, 31] {
@@ -625,7 +462,7 @@ mod tests {
         }
         // Upsampling's back is its adjoint.
         let u = upsample2(&x);
-        let du = act(2, 8, 8, 2.0);
-        assert!((dot(&du, &u) - dot(&upsample2_back(&du), &x)).abs() < 1e-4);
+        let du = Act::pattern(2, 8, 8, 2.0);
+        assert!((Act::dot(&du, &u) - Act::dot(&upsample2_back(&du), &x)).abs() < 1e-4);
     }
 }

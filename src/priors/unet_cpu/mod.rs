@@ -15,6 +15,7 @@
 //! gradients ([`CpuNet::backward_params`], grads.rs): equal to burn autodiff's to ~1e-5
 //! (tests/train.rs).
 
+mod conv;
 mod grads;
 mod kernels;
 mod layers;
@@ -22,10 +23,11 @@ mod layers;
 use super::unet::{ResBlock, UNet};
 use burn::nn::conv::Conv2d;
 use burn::nn::{GroupNorm, Linear};
+use conv::Conv;
 pub use grads::Layout;
 use grads::{ParamGrads, silu_grad};
 pub use layers::Keep;
-use layers::{Act, Block, BlockTape, Conv, Lin, Norm, NormTape, per_image, silu_in_place};
+use layers::{Act, Block, BlockTape, Lin, Norm, NormTape, per_image, silu_in_place};
 use rayon::prelude::*;
 
 /// The network F_θ's weights, copied out of burn once.

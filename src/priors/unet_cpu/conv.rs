@@ -1,0 +1,261 @@
+//! A convolution of the CPU U-Net: forward, the backward pass with respect to its input, and
+//! its weights' gradient, each in tiles of output rows ([`tile_rows`]).
+
+use super::kernels::{col2im, columns, im2col, matmul_acc, matmul_new, tile_rows};
+use super::layers::Act;
+
+/// A convolution as a [out, in·k·k] matrix, zero padding k/2.
+#[derive(Debug)]
+pub struct Conv {
+    pub w: Vec<f32>,
+    pub b: Vec<f32>,
+    pub i: usize,
+    pub o: usize,
+    pub k: usize,
+    pub stride: usize,
+    /// Offset of the weights' gradient in a flat gradient buffer (the bias's follows).
+    pub g: usize,
+}
+
+impl Conv {
+    pub(super) fn out_size(&self, h: usize, w: usize) -> (usize, usize) {
+        let (k, s, pad) = (self.k, self.stride, self.k / 2);
+        ((h + 2 * pad - k) / s + 1, (w + 2 * pad - k) / s + 1)
+    }
+
+    /// out = W · im2col(x) + b, in tiles of output rows ([`tile_rows`]).
+    pub fn apply(&self, x: &Act, threads: usize) -> Act {
+        let (ho, wo) = self.out_size(x.h, x.w);
+        let n = ho * wo;
+        let kk = self.i * self.k * self.k;
+        let mut out = Vec::with_capacity(self.o * n);
+        for b in &self.b {
+            out.extend(std::iter::repeat_n(*b, n));
+        }
+        if self.k == 1 && self.stride == 1 {
+            matmul_acc(
+                &mut out,
+                (&self.w, kk, 1),
+                (&x.v, n, 1),
+                self.o,
+                n,
+                kk,
+                threads,
+            );
+        } else {
+            let step = tile_rows(kk, wo, ho);
+            let mut col = vec![];
+            let mut tile = vec![];
+            for r0 in (0..ho).step_by(step) {
+                let rows = r0..(r0 + step).min(ho);
+                let (p0, tn) = (r0 * wo, rows.len() * wo);
+                im2col(x, self.k, self.stride, wo, rows, &mut col);
+                if tn == n {
+                    matmul_acc(
+                        &mut out,
+                        (&self.w, kk, 1),
+                        (&col, n, 1),
+                        self.o,
+                        n,
+                        kk,
+                        threads,
+                    );
+                    break;
+                }
+                tile.clear();
+                tile.extend(self.b.iter().flat_map(|b| std::iter::repeat_n(*b, tn)));
+                matmul_acc(
+                    &mut tile,
+                    (&self.w, kk, 1),
+                    (&col, tn, 1),
+                    self.o,
+                    tn,
+                    kk,
+                    threads,
+                );
+                for (o, t) in tile.chunks_exact(tn).enumerate() {
+                    out[o * n + p0..o * n + p0 + tn].copy_from_slice(t);
+                }
+            }
+        }
+        Act {
+            c: self.o,
+            h: ho,
+            w: wo,
+            v: out,
+        }
+    }
+
+    /// ∂/∂x of ⟨dy, conv(x)⟩ for an input of size h × w: col2im(Wᵀ dy), tile by tile.
+    pub fn back(&self, dy: &Act, h: usize, w: usize, threads: usize) -> Act {
+        let n = dy.h * dy.w;
+        let kk = self.i * self.k * self.k;
+        // Wᵀ: element (r, o) at w[o·kk + r] → row stride 1, column stride kk.
+        if self.k == 1 && self.stride == 1 {
+            let dcol = matmul_new((&self.w, 1, kk), &dy.v, kk, n, self.o, threads);
+            return Act {
+                c: self.i,
+                h,
+                w,
+                v: dcol,
+            };
+        }
+        let mut dx = Act::zeros(self.i, h, w);
+        let step = tile_rows(kk, dy.w, dy.h);
+        for r0 in (0..dy.h).step_by(step) {
+            let rows = r0..(r0 + step).min(dy.h);
+            let tn = rows.len() * dy.w;
+            let dcol = if tn == n {
+                matmul_new((&self.w, 1, kk), &dy.v, kk, n, self.o, threads)
+            } else {
+                let part = columns(&dy.v, n, r0 * dy.w..r0 * dy.w + tn);
+                matmul_new((&self.w, 1, kk), &part, kk, tn, self.o, threads)
+            };
+            col2im(&dcol, &mut dx, self.k, self.stride, dy.w, rows);
+        }
+        dx
+    }
+
+    /// Adds ∂/∂W = dy · im2col(x)ᵀ and ∂/∂b = Σ dy into `g`, for the input x the forward pass
+    /// saw: im2col is recomputed tile by tile (keeping it would take k² times the activations'
+    /// memory).
+    pub fn grad_params(&self, dy: &Act, x: &Act, threads: usize, g: &mut [f32]) {
+        let n = dy.h * dy.w;
+        let kk = self.i * self.k * self.k;
+        let (gw, gb) = g[self.g..self.g + self.o * kk + self.o].split_at_mut(self.o * kk);
+        for (o, b) in gb.iter_mut().enumerate() {
+            *b += dy.v[o * n..(o + 1) * n].iter().sum::<f32>();
+        }
+        // colᵀ as a k×n matrix (k = pixels): element (p, r) at col[r·tn + p].
+        if self.k == 1 && self.stride == 1 {
+            matmul_acc(gw, (&dy.v, n, 1), (&x.v, 1, n), self.o, kk, n, threads);
+            return;
+        }
+        let step = tile_rows(kk, dy.w, dy.h);
+        let mut col = vec![];
+        for r0 in (0..dy.h).step_by(step) {
+            let rows = r0..(r0 + step).min(dy.h);
+            let tn = rows.len() * dy.w;
+            im2col(x, self.k, self.stride, dy.w, rows, &mut col);
+            if tn == n {
+                matmul_acc(gw, (&dy.v, n, 1), (&col, 1, n), self.o, kk, n, threads);
+            } else {
+                let part = columns(&dy.v, n, r0 * dy.w..r0 * dy.w + tn);
+                matmul_acc(gw, (&part, tn, 1), (&col, 1, tn), self.o, kk, tn, threads);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conv_matches_a_direct_sum_and_its_back_is_the_adjoint() {
+        let x = Act::pattern(2, 5, 4, 0.0);
+        for (k, stride) in [(3, 1), (3, 2), (1, 1)] {
+            let cv = Conv {
+                w: (0..3 * 2 * k * k)
+                    .map(|i| (i as f32 * 0.11).cos())
+                    .collect(),
+                b: vec![0.1, -0.2, 0.3],
+                i: 2,
+                o: 3,
+                k,
+                stride,
+                g: 0,
+            };
+            let out = cv.apply(&x, 1);
+            let p = k / 2;
+            for o in 0..3 {
+                for oy in 0..out.h {
+                    for ox in 0..out.w {
+                        let mut want = cv.b[o];
+                        for ci in 0..2 {
+                            for ky in 0..k {
+                                for kx in 0..k {
+                                    let iy = (oy * stride + ky) as isize - p as isize;
+                                    let ix = (ox * stride + kx) as isize - p as isize;
+                                    if (0..5).contains(&iy) && (0..4).contains(&ix) {
+                                        want += cv.w[((o * 2 + ci) * k + ky) * k + kx]
+                                            * x.v[(ci * 5 + iy as usize) * 4 + ix as usize];
+                                    }
+                                }
+                            }
+                        }
+                        let got = out.v[(o * out.h + oy) * out.w + ox];
+                        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+                    }
+                }
+            }
+            // ⟨dy, W x⟩ = ⟨Wᵀ dy, x⟩ (bias aside).
+            let dy = Act::pattern(3, out.h, out.w, 3.0);
+            let dx = cv.back(&dy, 5, 4, 1);
+            let lin: f64 = Act::dot(&dy, &out)
+                - (0..3)
+                    .map(|o| {
+                        f64::from(cv.b[o])
+                            * dy.v[o * out.h * out.w..][..out.h * out.w]
+                                .iter()
+                                .map(|v| f64::from(*v))
+                                .sum::<f64>()
+                    })
+                    .sum::<f64>();
+            assert!((lin - Act::dot(&dx, &x)).abs() < 1e-4, "k {k} s {stride}");
+        }
+    }
+
+    /// ⟨dy, conv_W(x)⟩ is linear in W and b: its gradient is what `grad_params` adds.
+    #[test]
+    fn conv_weight_gradient_matches_finite_differences() {
+        let x = Act::pattern(2, 5, 6, 0.5);
+        for (k, stride) in [(3, 1), (3, 2), (1, 1)] {
+            let mut cv = Conv {
+                w: (0..3 * 2 * k * k)
+                    .map(|i| (i as f32 * 0.13).cos())
+                    .collect(),
+                b: vec![0.1, -0.2, 0.3],
+                i: 2,
+                o: 3,
+                k,
+                stride,
+                g: 2,
+            };
+            let (ho, wo) = cv.out_size(5, 6);
+            let dy = Act::pattern(3, ho, wo, 4.0);
+            let f = |cv: &Conv| -> f64 {
+                let out = cv.apply(&x, 1);
+                out.v
+                    .iter()
+                    .zip(&dy.v)
+                    .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                    .sum()
+            };
+            let nw = cv.w.len();
+            let mut g = vec![0.0f32; 2 + nw + 3];
+            cv.grad_params(&dy, &x, 1, &mut g);
+            for j in 0..nw + 3 {
+                let h = 0.01f32;
+                let bump = |cv: &mut Conv, d: f32| {
+                    if j < nw {
+                        cv.w[j] += d
+                    } else {
+                        cv.b[j - nw] += d
+                    }
+                };
+                bump(&mut cv, h);
+                let up = f(&cv);
+                bump(&mut cv, -2.0 * h);
+                let down = f(&cv);
+                bump(&mut cv, h);
+                let fd = (up - down) / (2.0 * f64::from(h));
+                let got = f64::from(g[2 + j]);
+                assert!(
+                    (fd - got).abs() < 1e-3 * (1.0 + fd.abs()),
+                    "k {k} s {stride} #{j}: {fd} vs {got}"
+                );
+            }
+        }
+    }
+}
