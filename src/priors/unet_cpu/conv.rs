@@ -1,7 +1,7 @@
 //! A convolution of the CPU U-Net: forward, the backward pass with respect to its input, and
-//! its weights' gradient, each in tiles of output rows ([`tile_rows`]).
+//! its weights' gradient, each in tiles of output rows ([`row_tiles`]).
 
-use super::kernels::{col2im, columns, im2col, matmul_acc, matmul_new, tile_rows};
+use super::kernels::{col2im, columns, im2col, matmul_acc, matmul_new, row_tiles};
 use super::layers::Act;
 
 /// A convolution as a [out, in·k·k] matrix, zero padding k/2.
@@ -23,7 +23,7 @@ impl Conv {
         ((h + 2 * pad - k) / s + 1, (w + 2 * pad - k) / s + 1)
     }
 
-    /// out = W · im2col(x) + b, in tiles of output rows ([`tile_rows`]).
+    /// out = W · im2col(x) + b, in tiles of output rows ([`row_tiles`]).
     pub fn apply(&self, x: &Act, threads: usize) -> Act {
         let (ho, wo) = self.out_size(x.h, x.w);
         let n = ho * wo;
@@ -43,29 +43,21 @@ impl Conv {
                 threads,
             );
         } else {
-            let step = tile_rows(kk, wo, ho);
             let mut col = vec![];
             let mut tile = vec![];
-            for r0 in (0..ho).step_by(step) {
-                let rows = r0..(r0 + step).min(ho);
-                let (p0, tn) = (r0 * wo, rows.len() * wo);
+            for (rows, px) in row_tiles(kk, wo, ho) {
                 im2col(x, self.k, self.stride, wo, rows, &mut col);
-                if tn == n {
-                    matmul_acc(
-                        &mut out,
-                        (&self.w, kk, 1),
-                        (&col, n, 1),
-                        self.o,
-                        n,
-                        kk,
-                        threads,
-                    );
-                    break;
-                }
-                tile.clear();
-                tile.extend(self.b.iter().flat_map(|b| std::iter::repeat_n(*b, tn)));
+                let tn = px.len();
+                // One tile: straight into the output; several: each into its columns.
+                let dst = if tn == n {
+                    &mut out
+                } else {
+                    tile.clear();
+                    tile.extend(self.b.iter().flat_map(|b| std::iter::repeat_n(*b, tn)));
+                    &mut tile
+                };
                 matmul_acc(
-                    &mut tile,
+                    dst,
                     (&self.w, kk, 1),
                     (&col, tn, 1),
                     self.o,
@@ -73,8 +65,10 @@ impl Conv {
                     kk,
                     threads,
                 );
-                for (o, t) in tile.chunks_exact(tn).enumerate() {
-                    out[o * n + p0..o * n + p0 + tn].copy_from_slice(t);
+                if tn < n {
+                    for (o, t) in tile.chunks_exact(tn).enumerate() {
+                        out[o * n + px.start..o * n + px.end].copy_from_slice(t);
+                    }
                 }
             }
         }
@@ -101,16 +95,9 @@ impl Conv {
             };
         }
         let mut dx = Act::zeros(self.i, h, w);
-        let step = tile_rows(kk, dy.w, dy.h);
-        for r0 in (0..dy.h).step_by(step) {
-            let rows = r0..(r0 + step).min(dy.h);
-            let tn = rows.len() * dy.w;
-            let dcol = if tn == n {
-                matmul_new((&self.w, 1, kk), &dy.v, kk, n, self.o, threads)
-            } else {
-                let part = columns(&dy.v, n, r0 * dy.w..r0 * dy.w + tn);
-                matmul_new((&self.w, 1, kk), &part, kk, tn, self.o, threads)
-            };
+        for (rows, px) in row_tiles(kk, dy.w, dy.h) {
+            let part = columns(&dy.v, n, px.clone());
+            let dcol = matmul_new((&self.w, 1, kk), &part, kk, px.len(), self.o, threads);
             col2im(&dcol, &mut dx, self.k, self.stride, dy.w, rows);
         }
         dx
@@ -131,18 +118,11 @@ impl Conv {
             matmul_acc(gw, (&dy.v, n, 1), (&x.v, 1, n), self.o, kk, n, threads);
             return;
         }
-        let step = tile_rows(kk, dy.w, dy.h);
         let mut col = vec![];
-        for r0 in (0..dy.h).step_by(step) {
-            let rows = r0..(r0 + step).min(dy.h);
-            let tn = rows.len() * dy.w;
+        for (rows, px) in row_tiles(kk, dy.w, dy.h) {
             im2col(x, self.k, self.stride, dy.w, rows, &mut col);
-            if tn == n {
-                matmul_acc(gw, (&dy.v, n, 1), (&col, 1, n), self.o, kk, n, threads);
-            } else {
-                let part = columns(&dy.v, n, r0 * dy.w..r0 * dy.w + tn);
-                matmul_acc(gw, (&part, tn, 1), (&col, 1, tn), self.o, kk, tn, threads);
-            }
+            let (part, tn) = (columns(&dy.v, n, px.clone()), px.len());
+            matmul_acc(gw, (&part, tn, 1), (&col, 1, tn), self.o, kk, tn, threads);
         }
     }
 }

@@ -2,6 +2,7 @@
 //! crate (the kernels burn flex itself uses), the only unsafe code of the path.
 
 use super::layers::Act;
+use std::borrow::Cow;
 
 /// The output columns `ox` whose input column ox·s + kx − pad lies inside 0..w.
 fn valid_cols(w: usize, wo: usize, s: usize, kx: usize, pad: usize) -> std::ops::Range<usize> {
@@ -16,7 +17,7 @@ fn valid_cols(w: usize, wo: usize, s: usize, kx: usize, pad: usize) -> std::ops:
 /// GEMM's packed operands, but a tile has at least 128 pixels so each GEMM call has work. At
 /// 64×64 with 32–64 channels this was measured 2.7–4× faster than one im2col of the whole
 /// picture, whose columns (5–10 MB) stream through memory twice.
-pub fn tile_rows(kk: usize, wo: usize, ho: usize) -> usize {
+fn tile_rows(kk: usize, wo: usize, ho: usize) -> usize {
     const BUDGET: usize = 64 * 1024;
     (BUDGET / (kk * wo).max(1))
         .max(128usize.div_ceil(wo.max(1)))
@@ -107,14 +108,32 @@ pub fn col2im(
     }
 }
 
-/// Columns `cols` of a row-major matrix with `n` columns, as a contiguous rows × cols.len().
-pub fn columns(m: &[f32], n: usize, cols: std::ops::Range<usize>) -> Vec<f32> {
+/// Columns `cols` of a row-major matrix with `n` columns, as a contiguous rows × cols.len()
+/// (borrowed when they are all of them).
+pub fn columns(m: &[f32], n: usize, cols: std::ops::Range<usize>) -> Cow<'_, [f32]> {
+    if cols.len() == n {
+        return Cow::Borrowed(m);
+    }
     let rows = m.len() / n.max(1);
     let mut out = Vec::with_capacity(rows * cols.len());
     for r in 0..rows {
         out.extend_from_slice(&m[r * n + cols.start..r * n + cols.end]);
     }
-    out
+    Cow::Owned(out)
+}
+
+/// The tiles of an ho × wo output with `kk` columns per pixel ([`tile_rows`]): each tile's
+/// output rows and its pixels (row-major indices).
+pub fn row_tiles(
+    kk: usize,
+    wo: usize,
+    ho: usize,
+) -> impl Iterator<Item = (std::ops::Range<usize>, std::ops::Range<usize>)> {
+    let step = tile_rows(kk, wo, ho);
+    (0..ho).step_by(step).map(move |r0| {
+        let r1 = (r0 + step).min(ho);
+        (r0..r1, r0 * wo..r1 * wo)
+    })
 }
 
 /// c[m×n] += a · b with a and b given as (data, row stride, column stride) of an m×k and a
