@@ -131,21 +131,24 @@ impl Conv {
 mod tests {
     use super::*;
 
+    /// A 2 → 3 channel convolution with weights cos(i·f) and its gradient at offset `g`.
+    fn two_to_three(k: usize, stride: usize, f: f32, g: usize) -> Conv {
+        Conv {
+            w: (0..3 * 2 * k * k).map(|i| (i as f32 * f).cos()).collect(),
+            b: vec![0.1, -0.2, 0.3],
+            i: 2,
+            o: 3,
+            k,
+            stride,
+            g,
+        }
+    }
+
     #[test]
     fn conv_matches_a_direct_sum_and_its_back_is_the_adjoint() {
         let x = Act::pattern(2, 5, 4, 0.0);
         for (k, stride) in [(3, 1), (3, 2), (1, 1)] {
-            let cv = Conv {
-                w: (0..3 * 2 * k * k)
-                    .map(|i| (i as f32 * 0.11).cos())
-                    .collect(),
-                b: vec![0.1, -0.2, 0.3],
-                i: 2,
-                o: 3,
-                k,
-                stride,
-                g: 0,
-            };
+            let cv = two_to_three(k, stride, 0.11, 0);
             let out = cv.apply(&x, 1);
             let p = k / 2;
             for o in 0..3 {
@@ -191,17 +194,7 @@ mod tests {
     fn conv_weight_gradient_matches_finite_differences() {
         let x = Act::pattern(2, 5, 6, 0.5);
         for (k, stride) in [(3, 1), (3, 2), (1, 1)] {
-            let mut cv = Conv {
-                w: (0..3 * 2 * k * k)
-                    .map(|i| (i as f32 * 0.13).cos())
-                    .collect(),
-                b: vec![0.1, -0.2, 0.3],
-                i: 2,
-                o: 3,
-                k,
-                stride,
-                g: 2,
-            };
+            let mut cv = two_to_three(k, stride, 0.13, 2);
             let (ho, wo) = cv.out_size(5, 6);
             let dy = Act::pattern(3, ho, wo, 4.0);
             let f = |cv: &Conv| -> f64 {
