@@ -1,6 +1,9 @@
 //! A convolution of the CPU U-Net: forward, the backward pass with respect to its input, and
-//! its weights' gradient, each in tiles of output rows ([`row_tiles`]).
+//! its weights' gradient. 3×3 stride-1 convolutions run the direct kernels (direct.rs) where the
+//! CPU has them; the others, and every convolution elsewhere, im2col + GEMM in tiles of output
+//! rows ([`row_tiles`]).
 
+use super::direct::{self, Padded};
 use super::kernels::{col2im, columns, im2col, matmul_acc, matmul_new, row_tiles};
 use super::layers::Act;
 
@@ -15,9 +18,46 @@ pub struct Conv {
     pub stride: usize,
     /// Offset of the weights' gradient in a flat gradient buffer (the bias's follows).
     pub g: usize,
+    /// For the direct kernels: the weights packed for the forward pass and for ∂x.
+    direct: Option<(Vec<f32>, Vec<f32>)>,
+}
+
+/// Cores a GEMM over n output pixels may use: at 28×28 and 64×64 splitting one was measured
+/// slower than not.
+fn gemm_threads(threads: usize, n: usize) -> usize {
+    if n >= 128 * 128 { threads } else { 1 }
 }
 
 impl Conv {
+    /// A convolution with weights [o, i, k, k], zero padding k/2.
+    pub fn new(
+        w: Vec<f32>,
+        b: Vec<f32>,
+        (i, o, k): (usize, usize, usize),
+        stride: usize,
+        g: usize,
+    ) -> Self {
+        let direct = (k == 3 && stride == 1 && direct::available())
+            .then(|| (direct::pack(&w, o, i), direct::pack_back(&w, o, i)));
+        Self {
+            w,
+            b,
+            i,
+            o,
+            k,
+            stride,
+            g,
+            direct,
+        }
+    }
+
+    /// The same convolution without the direct kernels (tests compare the two paths).
+    #[cfg(test)]
+    pub fn im2col_only(mut self) -> Self {
+        self.direct = None;
+        self
+    }
+
     pub(super) fn out_size(&self, h: usize, w: usize) -> (usize, usize) {
         let (k, s, pad) = (self.k, self.stride, self.k / 2);
         ((h + 2 * pad - k) / s + 1, (w + 2 * pad - k) / s + 1)
@@ -25,8 +65,12 @@ impl Conv {
 
     /// out = W · im2col(x) + b, in tiles of output rows ([`row_tiles`]).
     pub fn apply(&self, x: &Act, threads: usize) -> Act {
+        if let Some((pack, _)) = &self.direct {
+            return direct::conv3x3(&Padded::new(x), pack, Some(&self.b), self.o, threads);
+        }
         let (ho, wo) = self.out_size(x.h, x.w);
         let n = ho * wo;
+        let threads = gemm_threads(threads, n);
         let kk = self.i * self.k * self.k;
         let mut out = Vec::with_capacity(self.o * n);
         for b in &self.b {
@@ -82,7 +126,12 @@ impl Conv {
 
     /// ∂/∂x of ⟨dy, conv(x)⟩ for an input of size h × w: col2im(Wᵀ dy), tile by tile.
     pub fn back(&self, dy: &Act, h: usize, w: usize, threads: usize) -> Act {
+        if let Some((_, pack)) = &self.direct {
+            debug_assert!((dy.h, dy.w) == (h, w));
+            return direct::conv3x3(&Padded::new(dy), pack, None, self.i, threads);
+        }
         let n = dy.h * dy.w;
+        let threads = gemm_threads(threads, n);
         let kk = self.i * self.k * self.k;
         // Wᵀ: element (r, o) at w[o·kk + r] → row stride 1, column stride kk.
         if self.k == 1 && self.stride == 1 {
@@ -108,10 +157,15 @@ impl Conv {
     /// memory).
     pub fn grad_params(&self, dy: &Act, x: &Act, threads: usize, g: &mut [f32]) {
         let n = dy.h * dy.w;
+        let threads = gemm_threads(threads, n);
         let kk = self.i * self.k * self.k;
         let (gw, gb) = g[self.g..self.g + self.o * kk + self.o].split_at_mut(self.o * kk);
         for (o, b) in gb.iter_mut().enumerate() {
             *b += dy.v[o * n..(o + 1) * n].iter().sum::<f32>();
+        }
+        if self.direct.is_some() {
+            direct::weight_grad(dy, &Padded::new(x), gw, threads);
+            return;
         }
         // colᵀ as a k×n matrix (k = pixels): element (p, r) at col[r·tn + p].
         if self.k == 1 && self.stride == 1 {
@@ -133,15 +187,13 @@ mod tests {
 
     /// A 2 → 3 channel convolution with weights cos(i·f) and its gradient at offset `g`.
     fn two_to_three(k: usize, stride: usize, f: f32, g: usize) -> Conv {
-        Conv {
-            w: (0..3 * 2 * k * k).map(|i| (i as f32 * f).cos()).collect(),
-            b: vec![0.1, -0.2, 0.3],
-            i: 2,
-            o: 3,
-            k,
+        Conv::new(
+            (0..3 * 2 * k * k).map(|i| (i as f32 * f).cos()).collect(),
+            vec![0.1, -0.2, 0.3],
+            (2, 3, k),
             stride,
             g,
-        }
+        )
     }
 
     #[test]
@@ -197,7 +249,9 @@ mod tests {
             let mut cv = two_to_three(k, stride, 0.13, 2);
             let (ho, wo) = cv.out_size(5, 6);
             let dy = Act::pattern(3, ho, wo, 4.0);
+            // Rebuilt for each evaluation: the direct kernels' packs copy the weights.
             let f = |cv: &Conv| -> f64 {
+                let cv = Conv::new(cv.w.clone(), cv.b.clone(), (2, 3, k), stride, 0);
                 let out = cv.apply(&x, 1);
                 out.v
                     .iter()
@@ -229,6 +283,46 @@ mod tests {
                     "k {k} s {stride} #{j}: {fd} vs {got}"
                 );
             }
+        }
+    }
+
+    /// The direct kernels equal im2col + GEMM: forward, ∂x and ∂W, on odd sizes, channel
+    /// counts that do not fill a register block, and split over threads.
+    #[test]
+    fn direct_convolution_equals_im2col() {
+        if !direct::available() {
+            return;
+        }
+        for (i, o, h, w, threads) in [
+            (1, 16, 28, 28, 1),
+            (3, 3, 5, 7, 1),
+            (16, 1, 1, 1, 1),
+            (5, 6, 9, 2, 2),
+            (16, 32, 64, 40, 2),
+        ] {
+            let wts: Vec<f32> = (0..o * i * 9).map(|j| (j as f32 * 0.173).sin()).collect();
+            let b: Vec<f32> = (0..o).map(|j| 0.1 * j as f32 - 0.2).collect();
+            let fast = Conv::new(wts.clone(), b.clone(), (i, o, 3), 1, 0);
+            let slow = Conv::new(wts, b, (i, o, 3), 1, 0).im2col_only();
+            assert!(fast.direct.is_some());
+            let x = Act::pattern(i, h, w, 0.3);
+            let dy = Act::pattern(o, h, w, 1.7);
+            let close = |a: &[f32], b: &[f32], what: &str| {
+                assert_eq!(a.len(), b.len());
+                let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+                for (j, (p, q)) in a.iter().zip(b).enumerate() {
+                    assert!((p - q).abs() <= 1e-5 * scale, "{what} {i}->{o} {h}x{w} #{j}: {p} vs {q}");
+                }
+            };
+            let (yf, ys) = (fast.apply(&x, threads), slow.apply(&x, threads));
+            assert_eq!((yf.c, yf.h, yf.w), (ys.c, ys.h, ys.w));
+            close(&yf.v, &ys.v, "forward");
+            close(&fast.back(&dy, h, w, threads).v, &slow.back(&dy, h, w, threads).v, "dx");
+            let n = o * i * 9 + o;
+            let (mut gf, mut gs) = (vec![0.5f32; n], vec![0.5f32; n]);
+            fast.grad_params(&dy, &x, threads, &mut gf);
+            slow.grad_params(&dy, &x, threads, &mut gs);
+            close(&gf, &gs, "dW");
         }
     }
 }

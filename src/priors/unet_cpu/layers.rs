@@ -4,6 +4,7 @@
 
 use super::conv::Conv;
 use super::grads::ParamGrads;
+use super::kernels::wide_method;
 use rayon::prelude::*;
 
 /// What a forward pass keeps for its backward pass.
@@ -77,16 +78,18 @@ pub struct NormTape {
 }
 
 impl Norm {
-    /// silu(γ·(x − μ_g)/σ_g + β), statistics in f64; with the tape when `keep`.
-    pub fn apply(&self, x: &Act, keep: bool) -> (Act, Option<NormTape>) {
+    wide_method! {
+        /// silu(γ·(x − μ_g)/σ_g + β), statistics in f64; with the tape when `keep`.
+        pub fn apply / apply_avx2 => apply_body(&self, x: &Act, keep: bool) -> (Act, Option<NormTape>)
+    }
+
+    #[inline(always)]
+    fn apply_body(&self, x: &Act, keep: bool) -> (Act, Option<NormTape>) {
         let hw = x.h * x.w;
         let per = x.c / self.groups.max(1);
-        let mut v = vec![0.0f32; x.v.len()];
-        let mut xhat = if keep {
-            vec![0.0f32; x.v.len()]
-        } else {
-            vec![]
-        };
+        // Written channel by channel in order (no zero-fill pass).
+        let mut v = Vec::with_capacity(x.v.len());
+        let mut xhat = Vec::with_capacity(if keep { x.v.len() } else { 0 });
         let mut rstds = vec![0.0f32; self.groups];
         for g in 0..self.groups {
             let span = g * per * hw..(g + 1) * per * hw;
@@ -105,14 +108,12 @@ impl Norm {
                 let o = span.start + cc * hw;
                 let (gm, bt) = (self.gamma[ch], self.beta[ch]);
                 let (scale, shift) = (r * gm, bt - m * r * gm);
-                for (d, s) in v[o..o + hw].iter_mut().zip(&x.v[o..o + hw]) {
+                v.extend(x.v[o..o + hw].iter().map(|s| {
                     let y = s * scale + shift;
-                    *d = y / (1.0 + exp_fast(-y));
-                }
+                    y / (1.0 + exp_fast(-y))
+                }));
                 if keep {
-                    for (d, s) in xhat[o..o + hw].iter_mut().zip(&x.v[o..o + hw]) {
-                        *d = (s - m) * r;
-                    }
+                    xhat.extend(x.v[o..o + hw].iter().map(|s| (s - m) * r));
                 }
             }
         }
@@ -125,11 +126,17 @@ impl Norm {
         (act, keep.then_some(NormTape { xhat, rstd: rstds }))
     }
 
-    /// ∂/∂x of ⟨dz, silu(groupnorm(x))⟩; with `sink`, also adds ∂/∂γ and ∂/∂β into it.
-    pub fn back(&self, t: &NormTape, dz: &Act, mut sink: Option<&mut [f32]>) -> Act {
+    wide_method! {
+        /// ∂/∂x of ⟨dz, silu(groupnorm(x))⟩; with `sink`, also adds ∂/∂γ and ∂/∂β into it.
+        pub fn back / back_avx2 => back_body(&self, t: &NormTape, dz: &Act, sink: Option<&mut [f32]>) -> Act
+    }
+
+    #[inline(always)]
+    fn back_body(&self, t: &NormTape, dz: &Act, mut sink: Option<&mut [f32]>) -> Act {
         let hw = dz.h * dz.w;
         let per = dz.c / self.groups.max(1);
         let c = dz.c;
+        // Zero-filled first: an `extend` here compiled out of line, without AVX2.
         let mut dx = Act::zeros(dz.c, dz.h, dz.w);
         for g in 0..self.groups {
             let span = g * per * hw..(g + 1) * per * hw;
@@ -172,6 +179,7 @@ impl Norm {
 }
 
 /// Σ f(a) in 16 f32 lanes (so the loop vectorises), totalled in f64.
+#[inline(always)]
 fn lane_sum(a: &[f32], f: impl Fn(f32) -> f32) -> f64 {
     const L: usize = 16;
     let mut s = [0.0f32; L];
@@ -187,6 +195,7 @@ fn lane_sum(a: &[f32], f: impl Fn(f32) -> f32) -> f64 {
 }
 
 /// (Σ a, Σ a·b) in 16 f32 lanes (so the loop vectorises), totalled in f64.
+#[inline(always)]
 fn sum_and_dot(a: &[f32], b: &[f32]) -> (f64, f64) {
     const L: usize = 16;
     let (mut s1, mut s2) = ([0.0f32; L], [0.0f32; L]);
@@ -378,14 +387,18 @@ pub fn exp_fast(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     // Round to nearest with the 1.5·2^23 trick (no libm call, vectorises on plain SSE2).
     const SHIFT: f32 = 12_582_912.0;
-    let n = (x * std::f32::consts::LOG2_E + SHIFT) - SHIFT;
+    let t = x * std::f32::consts::LOG2_E + SHIFT;
+    let n = t - SHIFT;
     let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (0.166_666_67
                     + r * (0.041_666_668 + r * (0.008_333_334 + r * 0.001_388_889)))));
-    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // 2^n from t's low mantissa bits, which hold n (an `as i32` cast would not vectorise: it
+    // saturates lane by lane).
+    let biased = t.to_bits().wrapping_sub(SHIFT.to_bits()).wrapping_add(127);
+    p * f32::from_bits(biased << 23)
 }
 
 /// Runs `f` on every image of a batch in parallel.
@@ -417,16 +430,16 @@ mod tests {
             eps: 1e-5,
             g: 0,
         };
-        let conv = |i: usize, o: usize, k: usize| Conv {
-            w: (0..o * i * k * k)
-                .map(|j| ((j as f32) * 0.29).sin() * 0.3)
-                .collect(),
-            b: vec![0.05; o],
-            i,
-            o,
-            k,
-            stride: 1,
-            g: 0,
+        let conv = |i: usize, o: usize, k: usize| {
+            Conv::new(
+                (0..o * i * k * k)
+                    .map(|j| ((j as f32) * 0.29).sin() * 0.3)
+                    .collect(),
+                vec![0.05; o],
+                (i, o, k),
+                1,
+                0,
+            )
         };
         let block = Block {
             norm1: norm(2),

@@ -16,6 +16,7 @@
 //! (tests/train.rs).
 
 mod conv;
+mod direct;
 mod grads;
 mod kernels;
 mod layers;
@@ -98,15 +99,7 @@ fn conv(c: &Conv2d, lay: &mut Layout) -> Option<Conv> {
     };
     let g = lay.take(Some(c.weight.id), &[o, i, k, k]);
     lay.take(c.bias.as_ref().map(|b| b.id), &[o]);
-    Some(Conv {
-        w: host(w)?,
-        b,
-        i,
-        o,
-        k,
-        stride: c.stride[0],
-        g,
-    })
+    Some(Conv::new(host(w)?, b, (i, o, k), c.stride[0], g))
 }
 
 fn norm(n: &GroupNorm, lay: &mut Layout) -> Option<Norm> {
@@ -194,15 +187,11 @@ impl CpuNet {
         self.down.len() + 1
     }
 
-    /// Cores each image's GEMMs may use: one per image for many images; for few, the cores,
-    /// but only for large pictures (at 28×28 and 64×64 splitting a GEMM was measured slower).
-    fn inner_threads(b: usize, h: usize, w: usize) -> usize {
+    /// Cores each image may use: one per image for many images, else all of them (the direct
+    /// convolutions split any picture; GEMMs only large ones, [`Conv`]).
+    fn inner_threads(b: usize) -> usize {
         let threads = rayon::current_num_threads();
-        if b >= threads || h * w < 128 * 128 {
-            1
-        } else {
-            threads
-        }
+        if b >= threads { 1 } else { threads }
     }
 
     /// F_θ(x, c_noise) for x [B, C, H, W] (H, W multiples of 2^(levels−1)), c_noise [B]; the
@@ -228,7 +217,7 @@ impl CpuNet {
     fn run(&self, x: &[f32], shape: [usize; 4], c_noise: &[f32], keep: Keep) -> Run {
         let [b, c, h, w] = shape;
         let per = c * h * w;
-        let inner = Self::inner_threads(b, h, w);
+        let inner = Self::inner_threads(b);
         let results = per_image(b, |k| {
             let img = Act {
                 c,
@@ -254,7 +243,7 @@ impl CpuNet {
         };
         let (_, h, w) = first.input;
         let per = self.conv_out.o * h * w;
-        let inner = Self::inner_threads(tapes.len(), h, w);
+        let inner = Self::inner_threads(tapes.len());
         per_image(tapes.len(), |k| {
             let d = Act {
                 c: self.conv_out.o,
@@ -276,7 +265,7 @@ impl CpuNet {
         };
         let (_, h, w) = first.input;
         let per = self.conv_out.o * h * w;
-        let inner = Self::inner_threads(tapes.len(), h, w);
+        let inner = Self::inner_threads(tapes.len());
         // One buffer per worker, summed at the end.
         (0..tapes.len())
             .into_par_iter()
