@@ -157,7 +157,6 @@ impl Conv {
     /// memory).
     pub fn grad_params(&self, dy: &Act, x: &Act, threads: usize, g: &mut [f32]) {
         let n = dy.h * dy.w;
-        let threads = gemm_threads(threads, n);
         let kk = self.i * self.k * self.k;
         let (gw, gb) = g[self.g..self.g + self.o * kk + self.o].split_at_mut(self.o * kk);
         for (o, b) in gb.iter_mut().enumerate() {
@@ -167,6 +166,7 @@ impl Conv {
             direct::weight_grad(dy, &Padded::new(x), gw, threads);
             return;
         }
+        let threads = gemm_threads(threads, n);
         // colᵀ as a k×n matrix (k = pixels): element (p, r) at col[r·tn + p].
         if self.k == 1 && self.stride == 1 {
             matmul_acc(gw, (&dy.v, n, 1), (&x.v, 1, n), self.o, kk, n, threads);
@@ -311,13 +311,20 @@ mod tests {
                 assert_eq!(a.len(), b.len());
                 let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
                 for (j, (p, q)) in a.iter().zip(b).enumerate() {
-                    assert!((p - q).abs() <= 1e-5 * scale, "{what} {i}->{o} {h}x{w} #{j}: {p} vs {q}");
+                    assert!(
+                        (p - q).abs() <= 1e-5 * scale,
+                        "{what} {i}->{o} {h}x{w} #{j}: {p} vs {q}"
+                    );
                 }
             };
             let (yf, ys) = (fast.apply(&x, threads), slow.apply(&x, threads));
             assert_eq!((yf.c, yf.h, yf.w), (ys.c, ys.h, ys.w));
             close(&yf.v, &ys.v, "forward");
-            close(&fast.back(&dy, h, w, threads).v, &slow.back(&dy, h, w, threads).v, "dx");
+            close(
+                &fast.back(&dy, h, w, threads).v,
+                &slow.back(&dy, h, w, threads).v,
+                "dx",
+            );
             let n = o * i * 9 + o;
             let (mut gf, mut gs) = (vec![0.5f32; n], vec![0.5f32; n]);
             fast.grad_params(&dy, &x, threads, &mut gf);

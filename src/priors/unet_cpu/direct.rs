@@ -297,8 +297,10 @@ mod avx {
                 let xb = xp.add(ci * plane + p);
                 let wb = wp.add(ci * 9 * MR);
                 for (t, off) in offs.iter().enumerate() {
-                    let ws: [__m256; MR] =
-                        std::array::from_fn(|m| _mm256_broadcast_ss(&*wb.add(t * MR + m)));
+                    let mut ws = [_mm256_setzero_ps(); MR];
+                    for (m, wv) in ws.iter_mut().enumerate() {
+                        *wv = _mm256_broadcast_ss(&*wb.add(t * MR + m));
+                    }
                     for n in 0..N {
                         let xv = _mm256_loadu_ps(xb.add(off + 8 * n));
                         for (row, wv) in acc.iter_mut().zip(&ws) {
@@ -315,54 +317,123 @@ mod avx {
             }
         }
     }
+
+    /// Adds the weight gradients of one or two output channels (`dy`: their wide rows of n)
+    /// into `g` ([rows][i][9]): taps 0–5 with both rows at once (12 accumulators, 2 + 6 loads
+    /// per 12 FMAs), then taps 6–8.
+    ///
+    /// # Safety
+    /// AVX2 and FMA present; every read x.v[ci·plane + tap + p], p < n, inside x.v.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn weight_grad_pair(dy: &[f32], n: usize, x: &Padded, g: &mut [f32]) {
+        // SAFETY: as the caller vouches.
+        unsafe {
+            if dy.len() == 2 * n {
+                rows::<2>(dy.as_ptr(), n, x, g)
+            } else {
+                rows::<1>(dy.as_ptr(), n, x, g)
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn rows<const M: usize>(dy: *const f32, n: usize, x: &Padded, g: &mut [f32]) {
+        let offs = taps(x.row());
+        let lo: [usize; 6] = std::array::from_fn(|t| offs[t]);
+        let hi: [usize; 3] = std::array::from_fn(|t| offs[6 + t]);
+        for ci in 0..x.c {
+            // SAFETY: as the caller of `weight_grad_pair` vouches.
+            let (a, b): ([[f32; 6]; M], [[f32; 3]; M]) = unsafe {
+                let xp = x.v.as_ptr().add(ci * x.plane());
+                (dots(dy, n, xp, &lo), dots(dy, n, xp, &hi))
+            };
+            for (m, (a, b)) in a.iter().zip(&b).enumerate() {
+                let gm = &mut g[(m * x.c + ci) * 9..][..9];
+                for (d, v) in gm.iter_mut().zip(a.iter().chain(b)) {
+                    *d += v;
+                }
+            }
+        }
+    }
+
+    /// Σ_p dy[m·n + p] · x[off_t + p] over p < n (a multiple of 8), for M rows and T taps.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn dots<const M: usize, const T: usize>(
+        dy: *const f32,
+        n: usize,
+        x: *const f32,
+        offs: &[usize; T],
+    ) -> [[f32; T]; M] {
+        let mut acc = [[_mm256_setzero_ps(); T]; M];
+        let mut p = 0;
+        while p < n {
+            // SAFETY: rows of dy hold n; the caller vouches for x's reads.
+            unsafe {
+                // Plain loops, not `from_fn`/`map`: their closures compile out of line,
+                // without AVX2.
+                let mut d = [_mm256_setzero_ps(); M];
+                for (m, dv) in d.iter_mut().enumerate() {
+                    *dv = _mm256_loadu_ps(dy.add(m * n + p));
+                }
+                for (t, off) in offs.iter().enumerate() {
+                    let xv = _mm256_loadu_ps(x.add(off + p));
+                    for (row, dv) in acc.iter_mut().zip(&d) {
+                        row[t] = _mm256_fmadd_ps(*dv, xv, row[t]);
+                    }
+                }
+            }
+            p += 8;
+        }
+        let mut out = [[0.0f32; T]; M];
+        for (o, a) in out.iter_mut().zip(&acc) {
+            for (v, lanes) in o.iter_mut().zip(a) {
+                let mut l = [0.0f32; 8];
+                // SAFETY: 8 floats into an 8-float array.
+                unsafe { _mm256_storeu_ps(l.as_mut_ptr(), *lanes) };
+                *v = l.iter().sum();
+            }
+        }
+        out
+    }
 }
 
-/// Adds ∂⟨dy, conv3x3(x)⟩/∂W into `gw` ([o, i, 3, 3]): for each tap, the o × i product of the
-/// output gradient (as a wide picture, zero on the discarded columns) with the input planes
-/// shifted by the tap, through the `gemm` crate.
+/// Adds ∂⟨dy, conv3x3(x)⟩/∂W into `gw` ([o, i, 3, 3]): for each output channel pair, input
+/// channel and tap, the dot product of the output gradient (as a wide picture, zero on the
+/// discarded columns and past the end) with the input plane shifted by the tap, in 8 lanes.
 pub fn weight_grad(dy: &Act, x: &Padded, gw: &mut [f32], threads: usize) {
+    assert!(available(), "direct convolutions need AVX2 and FMA");
     let (o, i, row) = (dy.c, x.c, x.row());
     assert!(dy.h == x.h && dy.w == x.w && gw.len() == o * i * 9);
-    let n = x.h * row;
+    let n = (x.h * row).div_ceil(8) * 8;
     let mut wide = vec![0.0f32; o * n];
     for oc in 0..o {
         for y in 0..x.h {
             wide[oc * n + y * row..][..x.w].copy_from_slice(&dy.v[(oc * x.h + y) * x.w..][..x.w]);
         }
     }
-    let plane = x.plane();
-    // The last element any tap reads: plane i−1 at offset 2·row + 2 + n − 1.
-    assert!(i == 0 || (i - 1) * plane + 2 * row + 2 + n <= x.v.len());
-    let par = if threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
-    for (t, off) in taps(row).iter().enumerate() {
-        // SAFETY: dst (o × i) at gw[(oc·i + ci)·9 + t], inside gw (o·i·9 long); lhs (o × n) is
-        // `wide`; rhs (n × i) at x.v[ci·plane + off + p], inside x.v (asserted above).
+    // The furthest read: plane i−1 at the last tap's offset plus n − 1.
+    assert!(i == 0 || (i - 1) * x.plane() + 2 * row + 2 + n <= x.v.len());
+    let run = |(pair, g): (usize, &mut [f32])| {
+        let rows = g.len() / (i * 9);
+        let dy = &wide[2 * pair * n..(2 * pair + rows) * n];
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2 and FMA present (asserted); `dy` holds `rows` rows of n, and every read
+        // of x is inside x.v (asserted above).
         unsafe {
-            gemm::gemm(
-                o,
-                i,
-                n,
-                gw.as_mut_ptr().add(t),
-                9,
-                (9 * i) as isize,
-                true,
-                wide.as_ptr(),
-                1,
-                n as isize,
-                x.v.as_ptr().add(*off),
-                plane as isize,
-                1,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                par,
-            );
+            avx::weight_grad_pair(dy, n, x, g)
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (dy, g);
+            unreachable!("direct convolutions are x86-64 only")
+        }
+    };
+    let pairs = gw.chunks_mut(2 * i * 9).enumerate();
+    if threads > 1 {
+        pairs.collect::<Vec<_>>().into_par_iter().for_each(run);
+    } else {
+        pairs.for_each(run);
     }
 }
