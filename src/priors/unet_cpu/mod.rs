@@ -4,8 +4,9 @@
 //! per-call layout conversions, single-threaded element-wise passes, an unfused SiLU calling
 //! scalar `expf`, zero-filling — and gains nothing from a second core. Here each image of the
 //! batch runs the whole network on one core (images in parallel with rayon; a single image
-//! splits its GEMMs instead), convolutions are im2col + the `gemm` crate (the kernels burn flex
-//! itself uses), and GroupNorm, SiLU and the residual arithmetic are fused single passes.
+//! splits its convolutions instead), 3×3 stride-1 convolutions are direct AVX2 kernels
+//! (direct.rs), the others im2col + the `gemm` crate (the kernels burn flex itself uses), and
+//! GroupNorm, SiLU and the residual arithmetic are fused single passes.
 //!
 //! The VJP replays the network backwards from a tape of what the forward kept (normalised
 //! activations and group statistics; convolution inputs are not needed, the weights are
