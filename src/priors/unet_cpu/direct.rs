@@ -3,13 +3,13 @@
 //! The input is zero-padded into planes of (h+2)×(w+2). An output pixel p of the "wide"
 //! picture (h rows of w+2 pixels, the last two of each row discarded) reads tap (ky, kx) at
 //! p + ky·(w+2) + kx of every plane, so each tap is a contiguous run of pixels shifted by a
-//! constant, and a block of 4 output channels × 24 pixels accumulates in twelve registers over
+//! constant, and a block of 2 output channels × 48 pixels accumulates in twelve registers over
 //! every input channel and tap. On 16–64 channel pictures of 7–64 pixels (the shipped U-Nets)
 //! im2col, GEMM packing and the copies around them took as long as the GEMM kernel itself.
 //!
 //! The input gradient of a stride-1 convolution is the same convolution with its weights
-//! transposed and flipped ([`pack_back`]); the weights' gradient is nine GEMMs of the output
-//! gradient against the shifted planes ([`weight_grad`]), again without im2col.
+//! transposed and flipped ([`pack_back`]); the weights' gradient is a dot product of the wide
+//! output gradient with each tap's shifted run ([`weight_grad`]), again without im2col.
 
 use super::layers::Act;
 use rayon::prelude::*;
@@ -22,7 +22,7 @@ const MR: usize = 2;
 const NR: usize = 6;
 /// Floats after the last plane: the wide picture's last block reads up to 9 past it.
 const SLACK: usize = 16;
-/// Bytes of padded input a block of rows should keep within (half a core's L2).
+/// Bytes of padded input a band of rows should keep within (a quarter of a Zen 3 core's L2).
 const ROWS_BUDGET: usize = 128 * 1024;
 
 /// Whether this CPU runs the direct kernels (otherwise convolutions go through im2col + GEMM).
@@ -77,9 +77,9 @@ impl Padded {
         let row = x.w + 2;
         // Written once in order: zero rows and columns around each plane's rows.
         let mut v = Vec::with_capacity(x.c * (x.h + 2) * row + SLACK);
-        for plane in x.v.chunks_exact(x.h * x.w) {
+        for plane in x.v.chunks_exact((x.h * x.w).max(1)) {
             v.extend(std::iter::repeat_n(0.0, row + 1));
-            for src in plane.chunks_exact(x.w) {
+            for src in plane.chunks_exact(x.w.max(1)) {
                 v.extend_from_slice(src);
                 v.extend_from_slice(&[0.0, 0.0]);
             }
@@ -217,8 +217,10 @@ pub fn conv3x3(x: &Padded, pack: &[f32], bias: Option<&[f32]>, o: usize, threads
 fn block(x: &Padded, w: &[f32], bias: [f32; MR], band: Band, out: &mut [MaybeUninit<f32>]) {
     assert!(out.len() == MR * band.len && w.len() == x.c * 9 * MR);
     // The furthest read: the band's last pixel plus the last tap, in the last plane.
-    let last = (x.c - 1) * x.plane() + band.p0 + band.len - 1 + 2 * x.row() + 2;
-    assert!(x.c == 0 || last < x.v.len(), "padded picture too short");
+    if x.c > 0 && band.len > 0 {
+        let last = (x.c - 1) * x.plane() + band.p0 + band.len - 1 + 2 * x.row() + 2;
+        assert!(last < x.v.len(), "padded picture too short");
+    }
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the CPU has AVX2 and FMA (checked by `conv3x3`); every read is below `last`,
     // inside `x.v` (checked above), and every write inside `out`.
@@ -406,6 +408,9 @@ pub fn weight_grad(dy: &Act, x: &Padded, gw: &mut [f32], threads: usize) {
     assert!(available(), "direct convolutions need AVX2 and FMA");
     let (o, i, row) = (dy.c, x.c, x.row());
     assert!(dy.h == x.h && dy.w == x.w && gw.len() == o * i * 9);
+    if gw.is_empty() {
+        return;
+    }
     let n = (x.h * row).div_ceil(8) * 8;
     let mut wide = vec![0.0f32; o * n];
     for oc in 0..o {
@@ -414,7 +419,7 @@ pub fn weight_grad(dy: &Act, x: &Padded, gw: &mut [f32], threads: usize) {
         }
     }
     // The furthest read: plane i−1 at the last tap's offset plus n − 1.
-    assert!(i == 0 || (i - 1) * x.plane() + 2 * row + 2 + n <= x.v.len());
+    assert!((i - 1) * x.plane() + 2 * row + 2 + n <= x.v.len());
     let run = |(pair, g): (usize, &mut [f32])| {
         let rows = g.len() / (i * 9);
         let dy = &wide[2 * pair * n..(2 * pair + rows) * n];
