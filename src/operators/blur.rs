@@ -125,7 +125,13 @@ impl Blur {
                         crate::tensor::from_f64(&v.data, [1, 1, n, n], &self.device),
                     )
                 };
-                let ((sh, vh), (sw, vw)) = (svd(h), svd(w));
+                // A square picture has one factor: decompose it once.
+                let ((sh, vh), (sw, vw)) = if h == w {
+                    let (s, v) = svd(h);
+                    ((s.clone(), v.clone()), (s, v))
+                } else {
+                    (svd(h), svd(w))
+                };
                 let s2: Vec<f64> = (0..h * w)
                     .map(|k| (sh[k / w] * sw[k % w]).powi(2))
                     .collect();

@@ -124,7 +124,13 @@ impl Ddrm {
                 });
                 (s, tensor::from_f64(&v.data, [1, 1, n, n], device))
             };
-            let ((sh, vh), (sw, vw)) = (svd(bh, h), svd(bw, w));
+            // A square picture blurred alike both ways has one factor: decompose it once.
+            let ((sh, vh), (sw, vw)) = if bh == bw {
+                let (s, v) = svd(bh, h);
+                ((s.clone(), v.clone()), (s, v))
+            } else {
+                (svd(bh, h), svd(bw, w))
+            };
             let s: Vec<f64> = (0..c * h * w)
                 .map(|k| sh[(k / w) % h] * sw[k % w])
                 .collect();
