@@ -8,18 +8,18 @@ use crate::samplers::auto::{self, PriorKind};
 use crate::samplers::{self, SamplerSpec};
 
 /// Seconds per network evaluation, per chain and pixel, on the reference 2-core CPU: DDRM with
-/// 50 steps on 4 chains of 256² took 55 s (docs/photo-table.md: 4.2e-6); a gradient through
-/// the network (ΠGDM, DPS) costs about 2.5 evaluations (136 s for ΠGDM 50).
-const SECONDS_PER_NFE_PIXEL: f64 = 4.2e-6;
-const GRADIENT_COST: f64 = 2.5;
+/// 50 steps on 4 chains of 256² took 32.8 s (docs/photo-table.md: 2.5e-6); a gradient through
+/// the network (ΠGDM, DPS) costs about 1.8 evaluations (58.7 s for ΠGDM 50 on scratches).
+const SECONDS_PER_NFE_PIXEL: f64 = 2.5e-6;
+const GRADIENT_COST: f64 = 1.8;
 
 /// FLOPs per pixel of one evaluation of the reference network (`photo`: base 16, [1, 2, 4], one
 /// block per level, colour: 0.4466 GFLOP per 64×64 image).
 const REFERENCE_FLOPS_PER_PIXEL: f64 = 0.4466e9 / 4096.0;
 /// The share of a step's time that grows with the network's arithmetic (the rest: the
 /// operator, noise, normalisation, copies), fitted to DDRM 50 at 256² on 4 chains with the two
-/// photo priors: 55 s for `photo` and 165 s for `photo64` (3.97× its FLOPs).
-const NETWORK_SHARE: f64 = 0.68;
+/// photo priors: 32.8 s for `photo` and 95.4 s for `photo64` (3.97× its FLOPs).
+const NETWORK_SHARE: f64 = 0.643;
 
 /// A network's seconds per evaluation and pixel against the reference photo prior's.
 pub fn network_cost(cfg: &crate::priors::unet::UNetConfig) -> f64 {
@@ -133,10 +133,10 @@ mod tests {
         let ddrm = samplers::parse("Ddrm(steps: 50)").unwrap();
         let units = cost_units(&ddrm, Task::SuperResolution, PriorKind::Network).unwrap();
         let t = speed.predict(units, 4, 256 * 256);
-        assert!((t - 55.0).abs() < 3.0, "{t}");
+        assert!((t - 32.8).abs() < 2.0, "{t}");
         let pigdm = samplers::parse("PiGdm(steps: 50)").unwrap();
         let units = cost_units(&pigdm, Task::Inpaint, PriorKind::Network).unwrap();
-        assert!((speed.predict(units, 4, 256 * 256) - 136.0).abs() < 10.0);
+        assert!((speed.predict(units, 4, 256 * 256) - 58.7).abs() < 4.0);
         let auto = samplers::parse("Auto(speed: Fast)").unwrap();
         assert!(cost_units(&auto, Task::Deblur, PriorKind::Network).is_some());
         let mut s = Speed::default();
@@ -157,8 +157,8 @@ mod tests {
             channel_mult: vec![1, 2, 4],
             ..Default::default()
         };
-        // 55 s and 165 s for the same DDRM run (docs/photo-table.md).
+        // 32.8 s and 95.4 s for the same DDRM run (docs/photo-table.md).
         assert!((network_cost(&photo(16)) - 1.0).abs() < 0.01);
-        assert!((network_cost(&photo(32)) - 3.0).abs() < 0.05);
+        assert!((network_cost(&photo(32)) - 95.4 / 32.8).abs() < 0.05);
     }
 }
