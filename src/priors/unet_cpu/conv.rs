@@ -7,7 +7,8 @@ use super::direct::{self, Padded};
 use super::kernels::{col2im, columns, im2col, matmul_acc, matmul_new, row_tiles};
 use super::layers::Act;
 
-/// A convolution as a [out, in·k·k] matrix, zero padding k/2.
+/// A convolution as a [out, in·k·k] matrix, zero padding k/2. Build it with [`Conv::new`] and
+/// leave its weights as they are: the direct kernels keep packed copies of them.
 #[derive(Debug)]
 pub struct Conv {
     pub w: Vec<f32>,
