@@ -264,6 +264,8 @@ mod avx {
             unsafe { tile::<NR>(xp, plane, c, wp, &offs, bias, op, len, p) };
             p += 8 * NR;
         }
+        // The arms below cover every remainder of fewer than NR vectors.
+        const { assert!(NR == 6) };
         match (len - p) / 8 {
             5 => unsafe { tile::<5>(xp, plane, c, wp, &offs, bias, op, len, p) },
             4 => unsafe { tile::<4>(xp, plane, c, wp, &offs, bias, op, len, p) },
