@@ -437,10 +437,9 @@ pub fn weight_grad(dy: &Act, x: &Padded, gw: &mut [f32], threads: usize) {
             unreachable!("direct convolutions are x86-64 only")
         }
     };
-    let pairs = gw.chunks_mut(2 * i * 9).enumerate();
     if threads > 1 {
-        pairs.collect::<Vec<_>>().into_par_iter().for_each(run);
+        gw.par_chunks_mut(2 * i * 9).enumerate().for_each(run);
     } else {
-        pairs.for_each(run);
+        gw.chunks_mut(2 * i * 9).enumerate().for_each(run);
     }
 }
