@@ -727,6 +727,7 @@ fn panel_snapshot_designer() {
         shape: [1, 8, 8],
         any_size: false,
         cost: 0.0,
+        eps: None,
     }];
     let mut setup = posterior_lab::app::setup::Setup {
         prior: "gmm-toy".into(),

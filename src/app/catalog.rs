@@ -3,7 +3,8 @@
 
 use crate::error::{Error, Result};
 use crate::priors::PriorSpec;
-use crate::priors::network::ModelCard;
+use crate::priors::network::{EpsCard, EpsOperator, ModelCard};
+use crate::samplers::auto::PriorKind;
 use std::path::{Path, PathBuf};
 
 /// The shipped Fashion-MNIST prior, embedded so the window works from any folder.
@@ -98,15 +99,47 @@ pub struct PriorEntry {
     /// Seconds per evaluation and pixel against the reference photo prior's (the time
     /// estimate); 0 for a mixture.
     pub cost: f64,
+    /// What the EPS fine-tune beside it (`NAME-eps/`) was trained for, when there is one.
+    pub eps: Option<EpsCard>,
+}
+
+impl PriorEntry {
+    /// How `Auto` will see this prior for an operator family and σ_y (the time estimate reads
+    /// the same table row the run will).
+    pub fn kind(&self, family: Option<EpsOperator>, sigma_y: f64) -> PriorKind {
+        if matches!(self.spec, PriorSpec::Gmm(_)) {
+            return PriorKind::Mixture;
+        }
+        match (&self.eps, family) {
+            (Some(eps), Some(f)) if eps.covers(f, sigma_y) => {
+                if self.any_size {
+                    PriorKind::PatchWithEps
+                } else {
+                    PriorKind::NetworkWithEps
+                }
+            }
+            _ => PriorKind::Network,
+        }
+    }
 }
 
 /// Priors on disk (first models folder that has them), the embedded fallbacks, the GMM toy.
 pub fn priors(session: &Path) -> Vec<PriorEntry> {
     let mut out: Vec<PriorEntry> = vec![];
+    let found_all = crate::models::all();
+    // The fine-tune a prior loads is the `NAME-eps` folder beside it (network.rs `sibling`).
+    let eps_of = |dir: &Path, name: &str| {
+        let beside = dir.with_file_name(format!("{name}-eps"));
+        found_all
+            .iter()
+            .find(|f| f.dir == beside)
+            .and_then(|f| f.card.eps.clone())
+            .filter(|e| e.base == name)
+    };
     // Every models folder, in resolution order (installed, user, beside the binary, …);
     // companions (EPS fine-tunes, distilled generators) are found through their base prior,
     // never offered as priors themselves.
-    for found in crate::models::all() {
+    for found in &found_all {
         if found.card.companion_of().is_some() || out.iter().any(|e| e.name == found.card.name) {
             continue;
         }
@@ -117,6 +150,7 @@ pub fn priors(session: &Path) -> Vec<PriorEntry> {
             shape: found.card.shape,
             any_size: found.card.any_size,
             cost: super::estimate::network_cost(&found.card.unet),
+            eps: eps_of(&found.dir, &found.card.name),
         });
     }
     if !out.iter().any(|e| e.name == "fashion-mnist")
@@ -132,6 +166,7 @@ pub fn priors(session: &Path) -> Vec<PriorEntry> {
                 shape: card.shape,
                 any_size: false,
                 cost: super::estimate::network_cost(&card.unet),
+                eps: None,
             },
         );
     }
@@ -144,6 +179,7 @@ pub fn priors(session: &Path) -> Vec<PriorEntry> {
             shape: [1, 8, 8],
             any_size: false,
             cost: 0.0,
+            eps: None,
         });
     }
     out
@@ -242,4 +278,47 @@ pub fn working_image(
 
 pub fn gallery_bytes(name: &str) -> Option<&'static [u8]> {
     GALLERY.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::priors::network::EpsOperator as E;
+
+    fn entry(spec: PriorSpec, any_size: bool, eps: Option<EpsCard>) -> PriorEntry {
+        PriorEntry {
+            name: "p".into(),
+            label: "p".into(),
+            spec,
+            shape: [1, 28, 28],
+            any_size,
+            cost: 1.0,
+            eps,
+        }
+    }
+
+    /// The time estimate reads the table row the run will: a fine-tune counts only for the
+    /// operator families and σ_y it was trained for.
+    #[test]
+    fn a_prior_entry_is_seen_as_auto_will_see_it() {
+        let eps = EpsCard {
+            base: "p".into(),
+            operators: vec![E::Mask, E::Downsample(2)],
+            sigma_y: (0.02, 0.1),
+        };
+        let net = entry(PriorSpec::Model("m".into()), false, Some(eps.clone()));
+        assert_eq!(net.kind(Some(E::Mask), 0.05), PriorKind::NetworkWithEps);
+        assert_eq!(net.kind(Some(E::Downsample(4)), 0.05), PriorKind::Network);
+        assert_eq!(net.kind(Some(E::Mask), 0.5), PriorKind::Network);
+        assert_eq!(net.kind(None, 0.05), PriorKind::Network);
+        let patch = entry(PriorSpec::Model("m".into()), true, Some(eps));
+        assert_eq!(
+            patch.kind(Some(E::Downsample(2)), 0.02),
+            PriorKind::PatchWithEps
+        );
+        let plain = entry(PriorSpec::Model("m".into()), true, None);
+        assert_eq!(plain.kind(Some(E::Mask), 0.05), PriorKind::Network);
+        let gmm = entry(PriorSpec::Gmm("g.ron".into()), false, None);
+        assert_eq!(gmm.kind(Some(E::Mask), 0.05), PriorKind::Mixture);
+    }
 }

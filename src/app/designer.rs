@@ -43,8 +43,7 @@ pub fn designer_ui(
     ui.add_space(6.0);
     degradation_ui(ui, setup, mask, &mut out);
     ui.add_space(6.0);
-    let mixture = prior.is_some_and(|p| matches!(p.spec, PriorSpec::Gmm(_)));
-    sampler_ui(ui, v, setup, mixture, prior.map_or(1.0, |p| p.cost));
+    sampler_ui(ui, v, setup, prior);
     out
 }
 
@@ -226,8 +225,10 @@ fn degradation_ui(
     .on_hover_text("Standard deviation of the measurement noise, in data units ([-1, 1] images)");
 }
 
-/// `cost`: the prior's network cost per pixel against the reference photo prior's.
-fn sampler_ui(ui: &mut egui::Ui, v: &DesignerView, setup: &mut Setup, mixture: bool, cost: f64) {
+fn sampler_ui(ui: &mut egui::Ui, v: &DesignerView, setup: &mut Setup, prior: Option<&PriorEntry>) {
+    let mixture = prior.is_some_and(|p| matches!(p.spec, PriorSpec::Gmm(_)));
+    // The prior's network cost per pixel against the reference photo prior's.
+    let cost = prior.map_or(1.0, |p| p.cost);
     ui.label(RichText::new("Sampler").strong());
     let parsed = samplers::parse(&setup.sampler);
     let current = parsed
@@ -275,11 +276,9 @@ fn sampler_ui(ui: &mut egui::Ui, v: &DesignerView, setup: &mut Setup, mixture: b
         ui.add(egui::DragValue::new(&mut setup.seed).prefix("seed "));
     });
     if let (Ok(spec), Some(pixels)) = (&parsed, v.pixels) {
-        let prior = if mixture {
-            PriorKind::Mixture
-        } else {
-            PriorKind::Network
-        };
+        let prior = prior.map_or(PriorKind::Network, |p| {
+            p.kind(setup.eps_family(), setup.noise_sigma)
+        });
         if let Some(units) = estimate::cost_units(spec, setup.op.task(), prior) {
             let secs = v.speed.predict(units * cost, setup.chains, pixels);
             let source = if v.speed.measured {

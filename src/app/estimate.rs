@@ -61,14 +61,25 @@ pub fn task_of(op: &crate::operators::OperatorSpec) -> Task {
     }
 }
 
-/// Predicted seconds of a recipe's run, when its sampler's cost can be told; `cost` is the
-/// prior's [`network_cost`].
-pub fn predict_recipe(speed: &Speed, recipe: &crate::recipe::Recipe, cost: f64) -> Option<f64> {
-    let prior = match recipe.prior {
-        crate::priors::PriorSpec::Gmm(_) => PriorKind::Mixture,
-        crate::priors::PriorSpec::Model(_) => PriorKind::Network,
+/// Predicted seconds of a recipe's run, when its sampler's cost can be told; `prior` is its
+/// catalog entry (None: a network of the reference photo prior's cost).
+pub fn predict_recipe(
+    speed: &Speed,
+    recipe: &crate::recipe::Recipe,
+    prior: Option<&super::catalog::PriorEntry>,
+) -> Option<f64> {
+    let (kind, cost) = match (&recipe.prior, prior) {
+        (crate::priors::PriorSpec::Gmm(_), _) => (PriorKind::Mixture, 0.0),
+        (_, Some(p)) => (
+            p.kind(
+                crate::priors::network::EpsOperator::of_spec(&recipe.operator),
+                recipe.noise_sigma,
+            ),
+            p.cost,
+        ),
+        (_, None) => (PriorKind::Network, 1.0),
     };
-    let units = cost_units(&recipe.sampler, task_of(&recipe.operator), prior)?;
+    let units = cost_units(&recipe.sampler, task_of(&recipe.operator), kind)?;
     let [_, h, w] = recipe.shape();
     Some(speed.predict(units * cost, recipe.chains, h * w))
 }

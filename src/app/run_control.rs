@@ -103,10 +103,7 @@ impl PosteriorApp {
             && let Some(predicted) = super::estimate::predict_recipe(
                 &self.speed,
                 &run.recipe,
-                self.priors
-                    .iter()
-                    .find(|p| p.spec == run.recipe.prior)
-                    .map_or(1.0, |p| p.cost),
+                self.priors.iter().find(|p| p.spec == run.recipe.prior),
             )
         {
             self.speed.learn(predicted, snap.busy_seconds);

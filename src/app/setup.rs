@@ -5,6 +5,7 @@ use super::mask_editor::{MaskEditor, MaskPattern};
 use crate::error::{Error, Result};
 use crate::operators::{self, Mask, Operator, OperatorSpec};
 use crate::priors::PriorSpec;
+use crate::priors::network::EpsOperator;
 use crate::recipe::{MeasurementSpec, Recipe, TruthSpec};
 use crate::samplers;
 use burn::tensor::{Device, Tensor};
@@ -99,6 +100,15 @@ impl Setup {
     /// Seen (true) / missing (false) per pixel of an H×W picture: the pattern and the strokes.
     pub fn mask_raster(&self, mask: &MaskEditor, h: usize, w: usize) -> Vec<bool> {
         mask.raster(&self.pattern, self.seed, h, w)
+    }
+
+    /// The family an EPS fine-tune would have to cover for this degradation.
+    pub fn eps_family(&self) -> Option<EpsOperator> {
+        match self.op {
+            OpKind::Inpaint => Some(EpsOperator::Mask),
+            OpKind::Downsample => Some(EpsOperator::Downsample(self.factor)),
+            _ => None,
+        }
     }
 
     /// The operator of the recipe; an inpainting mask is named `mask.npy` (see [`Self::recipe`]).

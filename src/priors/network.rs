@@ -56,6 +56,20 @@ pub struct EpsCard {
     pub sigma_y: (f64, f64),
 }
 
+impl EpsCard {
+    /// True when σ_y lies within 1.5× of the range it was trained on.
+    pub fn fits_sigma_y(&self, sigma_y: f64) -> bool {
+        let (lo, hi) = self.sigma_y;
+        sigma_y >= lo / 1.5 && sigma_y <= hi * 1.5
+    }
+
+    /// True when it was trained for this operator family and σ_y: what `Eps` and `Auto` will
+    /// decide once the operator is built ([`EpsDenoiser::matches`]).
+    pub fn covers(&self, family: EpsOperator, sigma_y: f64) -> bool {
+        self.operators.contains(&family) && self.fits_sigma_y(sigma_y)
+    }
+}
+
 /// Operator families an EPS fine-tune covers.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum EpsOperator {
@@ -66,6 +80,16 @@ pub enum EpsOperator {
 }
 
 impl EpsOperator {
+    /// The family of an operator as a recipe names it (None: no fine-tune covers it).
+    pub fn of_spec(op: &crate::operators::OperatorSpec) -> Option<Self> {
+        use crate::operators::OperatorSpec as O;
+        match op {
+            O::Mask(_) => Some(Self::Mask),
+            O::Downsample(f) => Some(Self::Downsample(*f)),
+            _ => None,
+        }
+    }
+
     pub fn matches(&self, op: &dyn crate::operators::Operator) -> bool {
         let name = op.name();
         match self {
@@ -209,8 +233,7 @@ impl EpsDenoiser {
         let Some(eps) = &self.card.eps else {
             return false;
         };
-        let (lo, hi) = eps.sigma_y;
-        eps.operators.iter().any(|o| o.matches(op)) && sigma_y >= lo / 1.5 && sigma_y <= hi * 1.5
+        eps.operators.iter().any(|o| o.matches(op)) && eps.fits_sigma_y(sigma_y)
     }
 
     /// D(μ⋆, observation, σ) for a batch, in tiles when the picture is larger than one.
