@@ -220,7 +220,7 @@ fn simulate(
     clean + noise.mul_scalar(sigma_y)
 }
 
-/// Runs `spec` with 4 chains on a 28×28 problem: the PSNR of the chains' mean against `img`,
+/// Runs `spec` with 4 chains on a problem: the PSNR of the chains' mean against `img`,
 /// and the finished sampler (for its NFE and detail).
 fn restore(
     spec: &posterior_lab::samplers::SamplerSpec,
@@ -232,8 +232,9 @@ fn restore(
     let mut s = samplers::build(spec, problem, 4, seed).unwrap();
     samplers::run(s.as_mut(), problem, |_| {}).unwrap();
     let out = tensor::to_vec(&s.samples()).unwrap();
-    let mean: Vec<f32> = (0..784)
-        .map(|p| (0..4).map(|c| out[c * 784 + p]).sum::<f32>() / 4.0)
+    let n = img.len();
+    let mean: Vec<f32> = (0..n)
+        .map(|p| (0..4).map(|c| out[c * n + p]).sum::<f32>() / 4.0)
         .collect();
     (psnr(&mean, img), s)
 }
@@ -346,7 +347,7 @@ fn fine_tuned_eps_beats_zero_shot_at_equal_nfe() {
 fn photo_eps_fine_tune_beats_zero_shot_at_equal_nfe() {
     use posterior_lab::operators::{Downsample, Mask, Operator};
     use posterior_lab::problem::Problem;
-    use posterior_lab::samplers::{self, EpsMode, EpsParams, SamplerSpec, Solver};
+    use posterior_lab::samplers::{EpsMode, EpsParams, SamplerSpec, Solver};
     use std::sync::Arc;
     let device = Device::flex();
     let prior = Arc::new(
@@ -394,14 +395,7 @@ fn photo_eps_fine_tune_beats_zero_shot_at_equal_nfe() {
                     sigma_max: None,
                     rho: 7.0,
                 });
-                let mut s = samplers::build(&spec, &problem, 4, i as u64).unwrap();
-                samplers::run(s.as_mut(), &problem, |_| {}).unwrap();
-                let out = tensor::to_vec(&s.samples()).unwrap();
-                let n = truth.len();
-                let mean: Vec<f32> = (0..n)
-                    .map(|p| (0..4).map(|c| out[c * n + p]).sum::<f32>() / 4.0)
-                    .collect();
-                psnr(&mean, &truth)
+                restore(&spec, &problem, i as u64, &truth).0
             };
             let zero = mean_psnr(EpsMode::ZeroShot);
             let tuned = mean_psnr(EpsMode::FineTuned);

@@ -112,11 +112,7 @@ impl PriorEntry {
         }
         match (&self.eps, family) {
             (Some(eps), Some(f)) if eps.covers(f, sigma_y) => {
-                if self.any_size {
-                    PriorKind::PatchWithEps
-                } else {
-                    PriorKind::NetworkWithEps
-                }
+                PriorKind::with_fine_tune(self.any_size)
             }
             _ => PriorKind::Network,
         }

@@ -105,6 +105,17 @@ pub const TABLE: &[Row] = &[
     },
 ];
 
+impl PriorKind {
+    /// A network whose EPS fine-tune matches the problem: a patch prior's or a whole image's.
+    pub fn with_fine_tune(any_size: bool) -> Self {
+        if any_size {
+            Self::PatchWithEps
+        } else {
+            Self::NetworkWithEps
+        }
+    }
+}
+
 /// The prior kind of a problem, as the table reads it.
 pub fn prior_kind(problem: &Problem) -> PriorKind {
     if problem.prior.gmm().is_some() {
@@ -114,8 +125,7 @@ pub fn prior_kind(problem: &Problem) -> PriorKind {
         .prior
         .eps_denoiser(problem.operator.as_ref(), problem.sigma_y)
     {
-        Some(eps) if eps.card.any_size => PriorKind::PatchWithEps,
-        Some(_) => PriorKind::NetworkWithEps,
+        Some(eps) => PriorKind::with_fine_tune(eps.card.any_size),
         None => PriorKind::Network,
     }
 }
