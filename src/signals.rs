@@ -30,3 +30,19 @@ pub fn install() {
         libc::signal(libc::SIGTERM, handler);
     }
 }
+
+/// The window's event loop never returns after SIGINT/SIGTERM, so a watcher removes its
+/// temporary folder and ends the process.
+pub fn remove_on_signal(folder: std::path::PathBuf) {
+    let _ = std::thread::Builder::new()
+        .name("posterior-lab-signals".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                if interrupted() {
+                    let _ = std::fs::remove_dir_all(&folder);
+                    std::process::exit(130);
+                }
+            }
+        });
+}

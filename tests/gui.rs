@@ -779,3 +779,84 @@ fn a_panicking_run_leaves_the_window_usable() {
     assert!(h.state_mut().wait_done(Duration::from_secs(120)));
     assert_eq!(h.state().status(), Some(&Status::Done));
 }
+
+/// A chosen picture is read and decoded off the UI thread: the window keeps its picture and
+/// says it is reading until the new one is in, and Run meanwhile is refused with the reason
+/// (not run on the old picture). Prints how long the UI thread spent against the load.
+#[test]
+fn a_large_photo_is_decoded_off_the_ui_thread() {
+    need_vulkan!();
+    let engine = posterior_lab::engine::Engine::spawn(Device::flex(), None);
+    // Not the tests' deterministic mode: that one waits for the picture on purpose.
+    let mut a = PosteriorApp::with_engine(engine, "cpu (burn flex), test".into(), false).unwrap();
+    a.setup.prior = photo_prior(&a).name;
+    a.setup.image = "coffee".into();
+    a.working_side = 128;
+    a.reload_image();
+    let dir = std::env::temp_dir().join(format!("pl-gui-decode-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("twelve-megapixels.jpg");
+    // A 4000×3000 JPEG (12 MP) of smooth colour ramps.
+    image::RgbImage::from_fn(4000, 3000, |x, y| {
+        image::Rgb([(x / 16) as u8, (y / 12) as u8, ((x + y) / 28) as u8])
+    })
+    .save(&path)
+    .unwrap();
+    let mut h = harness(a);
+    let shape = |h: &Harness<'_, PosteriorApp>| h.state().image.as_ref().map(|i| i.shape);
+    let t0 = std::time::Instant::now();
+    while shape(&h).is_none_or(|s| s[0] != 3) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "coffee never loaded"
+        );
+        h.step();
+    }
+    let coffee = shape(&h);
+
+    let t0 = std::time::Instant::now();
+    h.state_mut().apply(Action::OpenImage(path.clone()));
+    let ui_thread = t0.elapsed();
+    assert_eq!(
+        shape(&h),
+        coffee,
+        "the old picture stays until the new one is in"
+    );
+    h.state_mut().apply(Action::Run);
+    assert!(h.state().run.is_none(), "no run on the old picture");
+    assert!(
+        h.state()
+            .toasts
+            .log
+            .iter()
+            .any(|t| t.contains("twelve-megapixels.jpg is still being read")),
+        "{:?}",
+        h.state().toasts.log
+    );
+    h.step();
+    let reading = h
+        .query_all_by_label_contains("reading twelve-megapixels.jpg")
+        .next()
+        .is_some();
+    while shape(&h) != Some([3, 96, 128]) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the photo never loaded"
+        );
+        h.step();
+    }
+    let load = t0.elapsed();
+    h.run_steps(2);
+    assert!(
+        h.query_all_by_label_contains("resized from 4000×3000 to 128×96")
+            .next()
+            .is_some()
+    );
+    eprintln!(
+        "opening a 4000x3000 JPEG: {:.1} ms on the UI thread, {:.0} ms until the picture was in \
+         (designer said \"reading\": {reading})",
+        ui_thread.as_secs_f64() * 1e3,
+        load.as_secs_f64() * 1e3
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -219,16 +219,14 @@ pub struct WorkingImage {
     pub note: String,
 }
 
-/// Decodes `bytes` and fits it to `shape` (channels converted; resized unless `any_size`, in
-/// which case the longer side is limited to `working_side`, rounded to a multiple of 4).
-pub fn working_image(
-    bytes: &[u8],
-    name: &str,
+/// Fits a decoded picture to `shape`: channels converted; resized unless `any_size`, in which
+/// case the longer side is limited to `working_side`, rounded to a multiple of 4.
+pub fn fit_image(
+    img: &image::DynamicImage,
     shape: [usize; 3],
     any_size: bool,
     working_side: usize,
-) -> Result<WorkingImage> {
-    let img = crate::image_io::decode(bytes).map_err(|e| Error::file(name, e))?;
+) -> WorkingImage {
     let (w0, h0) = (img.width() as usize, img.height() as usize);
     let (h, w) = if any_size {
         let scale = (working_side as f64 / w0.max(h0) as f64).min(1.0);
@@ -241,9 +239,13 @@ pub fn working_image(
     let mut notes = vec![];
     let resized = if (w0, h0) != (w, h) {
         notes.push(format!("resized from {w0}×{h0} to {w}×{h}"));
-        img.resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle)
+        std::borrow::Cow::Owned(img.resize_exact(
+            w as u32,
+            h as u32,
+            image::imageops::FilterType::Triangle,
+        ))
     } else {
-        img
+        std::borrow::Cow::Borrowed(img)
     };
     let colour = resized.color().has_color();
     let mut data = Vec::with_capacity(c * h * w);
@@ -264,12 +266,12 @@ pub fn working_image(
     } else {
         format!("{} (the prior's working size)", notes.join(", "))
     };
-    Ok(WorkingImage {
+    WorkingImage {
         own_side: w0.max(h0),
         shape: [c, h, w],
         data,
         note,
-    })
+    }
 }
 
 pub fn gallery_bytes(name: &str) -> Option<&'static [u8]> {

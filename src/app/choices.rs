@@ -2,6 +2,7 @@
 //! panel's choices (or the recipe text as written).
 
 use super::catalog::PriorEntry;
+use super::loader::{LoadRequest, Loaded};
 use super::{Mode, PosteriorApp, catalog};
 use crate::error::{Error, Result};
 use crate::lab::LabScene;
@@ -52,39 +53,67 @@ impl PosteriorApp {
             .or(self.priors.first())
     }
 
-    /// Re-reads the chosen picture into the prior's working shape.
+    /// Asks for the chosen picture in the prior's working shape; it is read and decoded off
+    /// the UI thread and replaces the shown one when it arrives ([`Self::poll_image`]).
     pub fn reload_image(&mut self) {
         let Some(prior) = self.prior().cloned() else {
             self.image = None;
             return;
         };
-        let name = self.setup.image.clone();
-        let bytes = match catalog::gallery_bytes(&name) {
-            Some(b) => Ok(b.to_vec()),
-            None => crate::files::read(Path::new(&name), crate::files::MAX_DATA_BYTES),
-        };
-        let bytes = match bytes {
-            Ok(b) => b,
+        self.loader.request(LoadRequest {
+            name: self.setup.image.clone(),
+            shape: prior.shape,
+            any_size: prior.any_size,
+            working_side: self.working_side,
+        });
+        if self.deterministic {
+            // Tests see the picture at once, as they see the preview.
+            if let Some(done) = self.loader.wait(std::time::Duration::from_secs(20)) {
+                self.image_loaded(done);
+            }
+        }
+    }
+
+    /// Takes the picture the loader finished, if any.
+    pub(super) fn poll_image(&mut self) {
+        if let Some(done) = self.loader.take() {
+            self.image_loaded(done);
+        }
+    }
+
+    fn image_loaded(&mut self, done: Loaded) {
+        match done.result {
+            Ok(img) => {
+                self.image = Some(Arc::new(img));
+                self.loader.shown = Some((done.id, done.name));
+            }
             Err(e) => {
-                self.toasts.error(e.to_string());
-                // Back to the prior's own gallery picture.
-                self.setup.image = catalog::default_image(&prior).into();
-                if catalog::gallery_bytes(&self.setup.image).is_some() {
+                self.toasts.error(e);
+                // Back to the picture shown before, or the prior's own gallery picture.
+                let back = (self.loader.shown.clone())
+                    .map(|(_, n)| n)
+                    .filter(|n| *n != done.name);
+                self.setup.image = match (back, self.prior()) {
+                    (Some(n), _) => n,
+                    (None, Some(p)) => catalog::default_image(p).into(),
+                    (None, None) => return,
+                };
+                if self.setup.image != done.name {
                     self.reload_image();
                 }
-                return;
             }
-        };
-        match catalog::working_image(
-            &bytes,
-            &name,
-            prior.shape,
-            prior.any_size,
-            self.working_side,
-        ) {
-            Ok(img) => self.image = Some(Arc::new(img)),
-            Err(e) => self.toasts.error(e.to_string()),
         }
+    }
+
+    /// What the designer says under the picture: what was done to it, or that it is loading.
+    pub(super) fn image_note(&self) -> Option<String> {
+        if self.loader.busy() {
+            let name = Path::new(&self.setup.image)
+                .file_name()
+                .map_or(self.setup.image.clone(), |n| n.to_string_lossy().into());
+            return Some(format!("reading {name}…"));
+        }
+        self.image.as_ref().map(|i| i.note.clone())
     }
 
     /// A key of everything the next run depends on (the preview and staleness use it).
@@ -110,6 +139,7 @@ impl PosteriorApp {
         self.mask.revision().hash(&mut h);
         img.note.hash(&mut h);
         img.shape.hash(&mut h);
+        self.loader.shown.hash(&mut h);
         Some(h.finish())
     }
 
@@ -126,6 +156,15 @@ impl PosteriorApp {
                     .prior()
                     .cloned()
                     .ok_or_else(|| Error::invalid("prior", "no prior is available"))?;
+                if self.loader.busy() {
+                    return Err(Error::invalid(
+                        "image",
+                        format!(
+                            "{} is still being read; run again in a moment",
+                            self.setup.image
+                        ),
+                    ));
+                }
                 let img = self
                     .image
                     .clone()

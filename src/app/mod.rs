@@ -16,6 +16,7 @@ pub mod dialogs;
 pub mod estimate;
 pub mod export;
 pub mod lab;
+mod loader;
 pub mod mask_editor;
 pub mod models_window;
 pub mod plots;
@@ -38,6 +39,7 @@ pub use actions::Action;
 use catalog::{PriorEntry, WorkingImage};
 pub use controls::Mode;
 use dialogs::{Choice, PathPrompt};
+use loader::ImageLoader;
 use mask_editor::MaskEditor;
 use preview::{Measurement, PreviewWorker};
 use setup::{OpKind, Setup};
@@ -124,6 +126,7 @@ pub struct PosteriorApp {
     pub image: Option<Arc<WorkingImage>>,
     pub run: Option<RunView>,
     previewer: PreviewWorker,
+    loader: ImageLoader,
     /// Key of the choices the preview was asked for, and the newest preview of them.
     preview_key: Option<u64>,
     pub preview: Option<Measurement>,
@@ -218,7 +221,7 @@ impl PosteriorApp {
         std::fs::create_dir_all(&session)
             .map_err(|e| Error::file(&session, format!("cannot create: {e}")))?;
         if !deterministic {
-            watch_signals(session.clone());
+            crate::signals::remove_on_signal(session.clone());
         }
         let priors = catalog::priors(&session);
         let saved = Persisted::default();
@@ -242,6 +245,7 @@ impl PosteriorApp {
             mask: MaskEditor::new(),
             image: None,
             run: None,
+            loader: ImageLoader::spawn(wake.clone()),
             previewer: PreviewWorker::spawn(wake),
             preview_key: None,
             preview: None,
@@ -272,9 +276,11 @@ impl PosteriorApp {
         let t0 = Instant::now();
         let ctx = ui.ctx().clone();
         self.poll();
+        self.poll_image();
         let mut actions = toolbar::shortcuts(&ctx);
         actions.extend(Self::dropped_files(&ctx));
-        if std::mem::take(&mut self.autorun) {
+        // --autorun waits for the picture it runs on.
+        if !self.loader.busy() && std::mem::take(&mut self.autorun) {
             actions.push(Action::Run);
         }
         self.update_preview(&ctx);
@@ -403,9 +409,10 @@ impl PosteriorApp {
                 egui::ScrollArea::vertical().show(ui, |ui| match &mut self.mode {
                     Mode::Recipe { text, base } => controls::recipe_ui(ui, text, base),
                     Mode::Designer => {
+                        let note = self.image_note();
                         let v = designer::DesignerView {
                             priors: &self.priors,
-                            image_note: self.image.as_ref().map(|i| i.note.as_str()),
+                            image_note: note.as_deref(),
                             own_side: self.image.as_ref().map(|i| i.own_side),
                             pixels: self.image.as_ref().map(|i| {
                                 let [_, h, w] = self.setup.x_shape(i.shape);
@@ -506,22 +513,6 @@ impl PosteriorApp {
         });
         actions
     }
-}
-
-/// After SIGINT/SIGTERM (see [`crate::signals`]) the event loop never returns, so a watcher
-/// removes the window's temporary folder and ends the process.
-fn watch_signals(session: PathBuf) {
-    let _ = std::thread::Builder::new()
-        .name("posterior-lab-signals".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(std::time::Duration::from_millis(200));
-                if crate::signals::interrupted() {
-                    let _ = std::fs::remove_dir_all(&session);
-                    std::process::exit(130);
-                }
-            }
-        });
 }
 
 impl eframe::App for PosteriorApp {
