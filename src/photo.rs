@@ -189,12 +189,37 @@ pub fn bicubic(y: &[f32], [c, h, w]: [usize; 3], factor: usize) -> Vec<f32> {
 
 /// Fills the holes of y ([C, H, W], mask [H, W], 1 seen) by normalised convolution: a
 /// Gaussian-weighted mean of the seen pixels around each hole pixel; seen pixels are kept.
+/// Deep inside a hole much wider than σ no seen pixel weighs and the fill goes to 0 (grey).
 pub fn interpolate_holes(
+    y: &[f32],
+    mask: &[f32],
+    shape: [usize; 3],
+    sigma: f64,
+) -> Result<Vec<f32>> {
+    fill(y, mask, shape, sigma, None)
+}
+
+/// As [`interpolate_holes`] at σ 2 px, and holes of any width filled from the pyramid of
+/// [`push_pull`] where the seen pixels within a few σ weigh little: a blot's colour continues
+/// from its rim to its centre (the classical answer a warm start begins from).
+pub fn fill_holes(y: &[f32], mask: &[f32], [c, h, w]: [usize; 3]) -> Result<Vec<f32>> {
+    let hw = h * w;
+    let coarse: Vec<f32> = (0..c)
+        .flat_map(|ch| push_pull(&y[ch * hw..][..hw], mask, h, w))
+        .collect();
+    fill(y, mask, [c, h, w], 2.0, Some(&coarse))
+}
+
+/// Normalised convolution, with `coarse` weighing 1e-3 beside the seen pixels' weight (∈ [0, 1]),
+/// so it decides only where no seen pixel is near.
+fn fill(
     y: &[f32],
     mask: &[f32],
     [c, h, w]: [usize; 3],
     sigma: f64,
+    coarse: Option<&[f32]>,
 ) -> Result<Vec<f32>> {
+    const COARSE: f32 = 1e-3;
     let device = Device::flex();
     let blur = Blur::new([c, h, w], sigma, &device)?;
     let hw = h * w;
@@ -204,14 +229,71 @@ pub fn interpolate_holes(
         |x: Vec<f32>| tensor::to_vec(&blur.forward(tensor::from_vec(x, [1, c, h, w], &device)));
     let (num, den) = (smooth(seen)?, smooth(weight)?);
     Ok((0..y.len())
-        .map(|i| {
-            if mask[i % hw] == 0.0 {
-                num[i] / den[i].max(1e-6)
-            } else {
-                y[i]
-            }
+        .map(|i| match coarse {
+            _ if mask[i % hw] != 0.0 => y[i],
+            Some(cv) => (num[i] + COARSE * cv[i]) / (den[i] + COARSE),
+            None => num[i] / den[i].max(1e-6),
         })
         .collect())
+}
+
+/// Push-pull interpolation of one plane (Gortler et al. 1996): halve the picture repeatedly,
+/// each pixel of a level holding the mean of its block's seen values and the fraction seen; then
+/// from the coarsest level down, a pixel keeps its block's own mean for the fraction seen and
+/// takes the level above (bilinear) for the rest. Seen pixels are kept; O(H·W).
+fn push_pull(v: &[f32], mask: &[f32], h: usize, w: usize) -> Vec<f32> {
+    // (fraction-weighted mean, fraction seen, height, width) per level.
+    let first: Vec<f32> = v.iter().zip(mask).map(|(a, m)| a * m).collect();
+    let mut levels = vec![(first, mask.to_vec(), h, w)];
+    loop {
+        let (p, f, lh, lw) = &levels[levels.len() - 1];
+        let (lh, lw) = (*lh, *lw);
+        if lh <= 1 && lw <= 1 {
+            break;
+        }
+        let (nh, nw) = (lh.div_ceil(2), lw.div_ceil(2));
+        let (mut np, mut nf, mut n) = (vec![0.0; nh * nw], vec![0.0; nh * nw], vec![0.0; nh * nw]);
+        for i in 0..lh {
+            for j in 0..lw {
+                let k = (i / 2) * nw + j / 2;
+                np[k] += p[i * lw + j];
+                nf[k] += f[i * lw + j];
+                n[k] += 1.0;
+            }
+        }
+        for k in 0..nh * nw {
+            np[k] /= n[k];
+            nf[k] /= n[k];
+        }
+        levels.push((np, nf, nh, nw));
+    }
+    let (p, f, _, _) = &levels[levels.len() - 1];
+    // No seen pixel at all: grey.
+    let mut up: Vec<f32> = vec![if f[0] > 0.0 { p[0] / f[0] } else { 0.0 }];
+    let (mut uh, mut uw) = (1, 1);
+    for (p, f, lh, lw) in levels.iter().rev().skip(1) {
+        let (lh, lw) = (*lh, *lw);
+        let mut out = vec![0.0; lh * lw];
+        for i in 0..lh {
+            // The centre of pixel i in the coarser level's pixel coordinates.
+            let ci = ((i as f32 + 0.5) / 2.0 - 0.5).clamp(0.0, (uh - 1) as f32);
+            let (i0, ti) = (ci.floor() as usize, ci.fract());
+            let i1 = (i0 + 1).min(uh - 1);
+            for j in 0..lw {
+                let cj = ((j as f32 + 0.5) / 2.0 - 0.5).clamp(0.0, (uw - 1) as f32);
+                let (j0, tj) = (cj.floor() as usize, cj.fract());
+                let j1 = (j0 + 1).min(uw - 1);
+                let at = |a: usize, b: usize| up[a * uw + b];
+                let u = (1.0 - ti) * ((1.0 - tj) * at(i0, j0) + tj * at(i0, j1))
+                    + ti * ((1.0 - tj) * at(i1, j0) + tj * at(i1, j1));
+                let k = i * lw + j;
+                out[k] = p[k] + (1.0 - f[k]) * u;
+            }
+        }
+        up = out;
+        (uh, uw) = (lh, lw);
+    }
+    up
 }
 
 /// A classical restoration shown while the chains start (a slow photo run's first answer):
@@ -239,7 +321,7 @@ pub fn first_answer(
                     .iter()
                     .map(|s| if *s { 1.0 } else { 0.0 })
                     .collect();
-                out.extend(interpolate_holes(plane, &mask, [1, h, w], 2.0)?);
+                out.extend(fill_holes(plane, &mask, [1, h, w])?);
             }
             (out, "Gaussian interpolation")
         }
@@ -284,6 +366,42 @@ pub fn wiener(op: &dyn Operator, y: &[f32], lambdas: &[f64]) -> Result<Vec<Vec<f
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Push-pull keeps the seen pixels and continues a smooth picture into a hole far wider
+    /// than the Gaussian interpolation's σ, where that one falls to grey.
+    #[test]
+    fn a_wide_hole_is_filled_from_its_rim() {
+        let (h, w) = (64, 96);
+        let ramp: Vec<f32> = (0..h * w)
+            .map(|k| 0.8 * (k % w) as f32 / w as f32 - 0.3)
+            .collect();
+        let mask: Vec<f32> = (0..h * w)
+            .map(|k| {
+                let (r, c) = ((k / w) as f32 - 32.0, (k % w) as f32 - 48.0);
+                f32::from(r * r + c * c > 400.0)
+            })
+            .collect();
+        let filled = fill_holes(&ramp, &mask, [1, h, w]).unwrap();
+        let gauss = interpolate_holes(&ramp, &mask, [1, h, w], 2.0).unwrap();
+        let centre = 32 * w + 48;
+        assert!(
+            gauss[centre].abs() < 1e-3,
+            "σ 2 goes grey: {}",
+            gauss[centre]
+        );
+        assert!(
+            (filled[centre] - ramp[centre]).abs() < 0.05,
+            "{}",
+            filled[centre]
+        );
+        let worst = (0..h * w)
+            .map(|k| (filled[k] - ramp[k]).abs())
+            .fold(0.0, f32::max);
+        assert!(worst < 0.1, "worst error in the hole {worst}");
+        assert!((0..h * w).all(|k| mask[k] == 0.0 || filled[k] == ramp[k]));
+        let constant = fill_holes(&vec![0.4; h * w], &mask, [1, h, w]).unwrap();
+        assert!(constant.iter().all(|v| (v - 0.4).abs() < 1e-5));
+    }
 
     #[test]
     fn scratches_cover_the_asked_fraction() {

@@ -77,6 +77,18 @@ impl Problem {
         self.y.clone().expand([b, c, h, w])
     }
 
+    /// The classical restoration of y as [1, C, H, W] (Gaussian interpolation of holes,
+    /// bicubic upscaling, Wiener deconvolution, y itself: [`crate::photo::first_answer`]), or
+    /// None for an operator without one (a general matrix).
+    pub fn classical_estimate(&self) -> Result<Option<Tensor<4>>> {
+        let op = self.operator.as_ref();
+        let (y_view, seen) = crate::operators::display_measurement(op, self.y.clone())?;
+        let y = tensor::to_vec(&self.y)?;
+        let [c, h, w] = self.shape();
+        Ok(crate::photo::first_answer(op, &y, &y_view, &seen)?
+            .map(|(x, _)| tensor::from_vec(x, [1, c, h, w], &self.device)))
+    }
+
     /// y − A(x) for a batch x.
     pub fn residual(&self, x: Tensor<4>) -> Tensor<4> {
         let b = x.dims()[0];

@@ -334,6 +334,7 @@ fn baselines_use_the_data_on_the_bimodal_bed() {
             sigma_min: None,
             sigma_max: None,
             rho: 7.0,
+            warm: None,
         }),
         SamplerSpec::Daps(DapsParams {
             steps: 30,
@@ -461,6 +462,7 @@ fn ddrm_closed_form_svd_matches_the_dense_svd() {
         sigma_min: None,
         sigma_max: None,
         rho: 7.0,
+        warm: None,
     });
     let cases: Vec<([usize; 3], Arc<dyn Operator>)> = vec![
         ([1, 4, 4], Arc::new(Downsample::new([1, 4, 4], 2).unwrap())),

@@ -110,12 +110,9 @@ impl PriorEntry {
         if matches!(self.spec, PriorSpec::Gmm(_)) {
             return PriorKind::Mixture;
         }
-        match (&self.eps, family) {
-            (Some(eps), Some(f)) if eps.covers(f, sigma_y) => {
-                PriorKind::with_fine_tune(self.any_size)
-            }
-            _ => PriorKind::Network,
-        }
+        let fine_tune =
+            matches!((&self.eps, family), (Some(eps), Some(f)) if eps.covers(f, sigma_y));
+        PriorKind::of_network(self.any_size, fine_tune)
     }
 }
 
@@ -315,7 +312,7 @@ mod tests {
             PriorKind::PatchWithEps
         );
         let plain = entry(PriorSpec::Model("m".into()), true, None);
-        assert_eq!(plain.kind(Some(E::Mask), 0.05), PriorKind::Network);
+        assert_eq!(plain.kind(Some(E::Mask), 0.05), PriorKind::Patch);
         let gmm = entry(PriorSpec::Gmm("g.ron".into()), false, None);
         assert_eq!(gmm.kind(Some(E::Mask), 0.05), PriorKind::Mixture);
     }

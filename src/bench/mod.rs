@@ -166,6 +166,7 @@ pub fn run_backend(sel: &Selection, quick: bool) -> Result<()> {
             sigma_min: None,
             sigma_max: None,
             rho: 7.0,
+            warm: None,
         }),
         SamplerSpec::Daps(crate::samplers::DapsParams {
             steps: steps.div_ceil(5),
@@ -423,6 +424,7 @@ pub fn accuracy_table(sel: &Selection, chains: usize) -> Result<()> {
                 sigma_min: None,
                 sigma_max: None,
                 rho: 7.0,
+                warm: None,
             }));
         }
         specs.push(SamplerSpec::Daps(DapsParams {

@@ -150,9 +150,15 @@ pub enum Structure {
     /// The rows of A are orthogonal with equal norm s (block averages, the channel mean):
     /// A = I·s·Vᵀ with V = Aᵀ/s.
     OrthogonalRows(f64),
-    /// A acts on every channel as X ↦ B_h X B_wᵀ (separable blur), B_h (H×H) and B_w (W×W)
-    /// row-major in f64: the SVD is the Kronecker product of two small ones.
-    Separable { bh: Vec<f64>, bw: Vec<f64> },
+    /// A acts on every channel as X ↦ B_h X B_wᵀ (separable blur), its SVD the Kronecker
+    /// product of the two 1-D ones, given in closed form: singular values s_h (H) and s_w (W),
+    /// right singular vectors as the columns of V_h (H×H) and V_w (W×W), row-major, f64.
+    Separable {
+        sh: Vec<f64>,
+        vh: Vec<f64>,
+        sw: Vec<f64>,
+        vw: Vec<f64>,
+    },
     /// Nothing known: a dense SVD of the [m, d] matrix (small d only).
     Dense,
 }

@@ -27,6 +27,10 @@ pub trait Denoiser: Send + Sync {
     fn sigma_range(&self) -> (f64, f64) {
         (0.002, 80.0)
     }
+    /// Whether it is a patch prior that restores pictures of any size (in tiles).
+    fn any_size(&self) -> bool {
+        false
+    }
     /// The scale of the data: |x| stays within a few times this (1 for images in [-1, 1]).
     /// Estimates far beyond it mean a sampler diverged.
     fn data_bound(&self) -> f64 {

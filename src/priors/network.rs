@@ -490,6 +490,10 @@ impl Denoiser for NetworkPrior {
         (self.card.sigma_min, self.card.sigma_max)
     }
 
+    fn any_size(&self) -> bool {
+        self.card.any_size
+    }
+
     fn eps_denoiser(
         &self,
         op: &dyn crate::operators::Operator,

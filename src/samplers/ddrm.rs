@@ -27,12 +27,12 @@ use serde::{Deserialize, Serialize};
 pub const INFO: super::SamplerInfo = super::SamplerInfo {
     name: "Ddrm",
     preset: "Ddrm(steps: 50)",
-    help: "Denoising diffusion restoration (Kawar et al.) in the operator's SVD basis (closed form for masks, block averages, the channel mean and separable blur; dense up to d = 2048). Fields: steps, eta, eta_b, sigma_min, sigma_max, rho.",
+    help: "Denoising diffusion restoration (Kawar et al.) in the operator's SVD basis (closed form for masks, block averages, the channel mean and separable blur; dense up to d = 2048). Fields: steps, eta, eta_b, sigma_min, sigma_max, rho, warm (start at this σ from the classical restoration instead of noise at sigma_max).",
     priors: super::PriorSupport::Any,
     anneals: true,
 };
 
-/// `Ddrm(steps: 20, eta: 0.85, eta_b: 1.0, sigma_min: 0.002, sigma_max: 80, rho: 7)`.
+/// `Ddrm(steps: 20, eta: 0.85, eta_b: 1.0, sigma_min: 0.002, sigma_max: 80, rho: 7, warm: None)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DdrmParams {
@@ -47,6 +47,13 @@ pub struct DdrmParams {
     pub sigma_max: Option<f64>,
     #[serde(default = "super::default_rho")]
     pub rho: f64,
+    /// Start at this σ from the classical restoration (Gaussian interpolation of holes,
+    /// bicubic, Wiener, y) plus noise instead of pure noise at σ_max: "come closer, diffuse
+    /// faster" (Chung, Sim, Ye; CVPR 2022). The photo priors' network guesses a hole's colour
+    /// badly above σ ≈ 2 (too few training patches there), and what a hole gets at high σ
+    /// stays; starting below that keeps the fill in the picture's colours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<f64>,
 }
 
 fn default_eta() -> f64 {
@@ -54,6 +61,31 @@ fn default_eta() -> f64 {
 }
 fn default_eta_b() -> f64 {
     1.0
+}
+
+/// The classical restoration a warm start begins from, when `warm` is set.
+fn warm_start(params: &DdrmParams, problem: &Problem) -> Result<Option<Tensor<4>>> {
+    let Some(w) = params.warm else {
+        return Ok(None);
+    };
+    if !(w.is_finite() && w > 0.0) || params.sigma_max.is_some() {
+        return Err(Error::invalid(
+            INFO.name,
+            format!(
+                "warm must be a positive σ, and sigma_max unset (it is the grid's top), got warm {w}"
+            ),
+        ));
+    }
+    match problem.classical_estimate()? {
+        Some(x) => Ok(Some(x)),
+        None => Err(Error::Unsupported {
+            sampler: INFO.name.into(),
+            reason: format!(
+                "warm needs a classical restoration to start from, and {} has none; leave warm out",
+                problem.operator.name()
+            ),
+        }),
+    }
 }
 
 /// V in the SVD A = U diag(s) Vᵀ, as applied to images.
@@ -114,23 +146,10 @@ impl Ddrm {
                 m2.iter().map(|v| v.max(0.0).sqrt()).collect(),
                 aty,
             )
-        } else if let Structure::Separable { bh, bw } = structure {
+        } else if let Structure::Separable { sh, vh, sw, vw } = structure {
             let [c, h, w] = problem.shape();
-            let svd = |m: Vec<f64>, n: usize| {
-                let (s, v) = right_singular(&crate::linalg::Mat {
-                    rows: n,
-                    cols: n,
-                    data: m,
-                });
-                (s, tensor::from_f64(&v.data, [1, 1, n, n], device))
-            };
-            // A square picture blurred alike both ways has one factor: decompose it once.
-            let ((sh, vh), (sw, vw)) = if bh == bw {
-                let (s, v) = svd(bh, h);
-                ((s.clone(), v.clone()), (s, v))
-            } else {
-                (svd(bh, h), svd(bw, w))
-            };
+            let vh = tensor::from_f64(&vh, [1, 1, h, h], device);
+            let vw = tensor::from_f64(&vw, [1, 1, w, w], device);
             let s: Vec<f64> = (0..c * h * w)
                 .map(|k| sh[(k / w) % h] * sw[k % w])
                 .collect();
@@ -195,9 +214,15 @@ impl Ddrm {
             })
             .unzip();
         let noise = tensor::normal(&mut rng, [chains, d, 1, 1], device).reshape([chains, d]);
-        let xbar = me.ybar.clone() * tensor::from_f64(&measured, [1, d], device)
+        let mut xbar = me.ybar.clone() * tensor::from_f64(&measured, [1, d], device)
             + noise * tensor::from_f64(&std, [1, d], device);
         let [c, h, w] = problem.shape();
+        if let Some(start) = warm_start(&me.params, problem)? {
+            // The classical restoration's coordinates where y says nothing (or too little).
+            let unmeasured: Vec<f64> = measured.iter().map(|m| 1.0 - m).collect();
+            xbar =
+                xbar + me.pixels_to_spectral(start) * tensor::from_f64(&unmeasured, [1, d], device);
+        }
         let x = me
             .spectral_to_pixels(xbar, [c, h, w])
             .reshape([chains, c, h, w]);
@@ -241,7 +266,15 @@ impl Ddrm {
             tensor::normal(&mut rng, [chains, c, h, w], device),
             s,
         );
-        let x = null.mul_scalar(s0) + op.adjoint(measured).div_scalar(s);
+        let mut x = null.mul_scalar(s0) + op.adjoint(measured).div_scalar(s);
+        if let Some(start) = warm_start(&params, problem)? {
+            // Where y says nothing; everywhere when σ_T is below the measurement's noise.
+            x = x + if s0 > sy {
+                Self::null_part(problem, start, s)
+            } else {
+                start
+            };
+        }
         let total_steps = params.steps;
         Ok(Self {
             params,

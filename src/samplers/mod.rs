@@ -336,8 +336,20 @@ karras_params!(
     EpsParams,
     DiffPirParams,
     PiGdmParams,
-    DdrmParams,
 );
+
+impl KarrasParams for DdrmParams {
+    fn steps(&self) -> usize {
+        self.steps
+    }
+    /// A warm start's σ is the top of the grid.
+    fn sigma_bounds(&self) -> (Option<f64>, Option<f64>) {
+        (self.sigma_min, self.warm.or(self.sigma_max))
+    }
+    fn rho(&self) -> f64 {
+        self.rho
+    }
+}
 
 impl KarrasParams for DapsParams {
     fn steps(&self) -> usize {
