@@ -72,11 +72,11 @@ pub const TABLE: &[Row] = &[
         task: None,
         lines: ["Eps(steps: 10)", "Eps(steps: 20)", "Eps(steps: 20)"],
     },
-    // Photos with holes: DDRM started at σ 0.5 from the Gaussian interpolation (`warm`). The
-    // photo prior guesses a hole's colour badly at high σ and the guess stays; on nine held-out
-    // photos at 256² (docs/photo-table.md) the warm start gains +2.50 / +2.63 / +2.73 dB over
-    // interpolation on average at 20 / 30 / 50 steps (none of the nine below it), where DDRM 30
-    // from noise gains +0.90 (and −1.82 on a smooth sea).
+    // Photos with holes: DDRM started at σ 0.5 from the interpolation of the holes (`warm`).
+    // The photo prior guesses a hole's colour badly at high σ and the guess stays; on nine
+    // held-out photos at 256² (docs/photo-table.md) the warm start gains +2.73 / +2.84 / +2.92
+    // dB over interpolation on average at 20 / 30 / 50 steps (none of the nine below +1.16),
+    // where DDRM 50 from noise gains +1.68 (−0.77 and −0.11 on two of them).
     Row {
         prior: PriorKind::Patch,
         task: Some(Task::Inpaint),
