@@ -5,10 +5,10 @@
 //! The last decoded picture is kept, so a new working size or prior only resizes it.
 
 use super::catalog::{self, WorkingImage};
+use super::latest::{LatestWorker, Wake};
 use crate::error::{Error, Result};
 use std::path::Path;
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// What to load: a gallery name or a file path, fitted to a prior's shape.
@@ -27,12 +27,12 @@ pub struct Loaded {
     pub result: std::result::Result<WorkingImage, String>,
 }
 
-type Slot = Arc<Mutex<Option<Loaded>>>;
+/// The picture decoded last: its name, its file's time and length (None for the gallery),
+/// and the image, so a new working size or prior does not read and decode it again.
+type Decoded = (String, Option<(SystemTime, u64)>, Arc<image::DynamicImage>);
 
 pub struct ImageLoader {
-    tx: Option<Sender<(u64, LoadRequest)>>,
-    slot: Slot,
-    handle: Option<std::thread::JoinHandle<()>>,
+    worker: LatestWorker<(u64, LoadRequest), Loaded>,
     /// The number of the newest request, and whether its answer is still to come.
     newest: u64,
     waiting: bool,
@@ -41,19 +41,18 @@ pub struct ImageLoader {
 }
 
 impl ImageLoader {
-    /// `wake` is called when a picture is ready (the window passes a repaint request).
-    pub fn spawn(wake: Option<Arc<dyn Fn() + Send + Sync>>) -> Self {
-        let (tx, rx) = mpsc::channel();
-        let slot: Slot = Arc::new(Mutex::new(None));
-        let out = slot.clone();
-        let handle = std::thread::Builder::new()
-            .name("posterior-lab-image".into())
-            .spawn(move || serve(rx, out, wake))
-            .ok();
+    pub fn spawn(wake: Wake) -> Self {
+        let mut cache: Option<Decoded> = None;
+        let worker = LatestWorker::spawn("posterior-lab-image", wake, move |(id, req)| {
+            let result = load(&mut cache, &req).map_err(|e| e.to_string());
+            Loaded {
+                id,
+                name: req.name,
+                result,
+            }
+        });
         Self {
-            tx: Some(tx),
-            slot,
-            handle,
+            worker,
             newest: 0,
             waiting: false,
             shown: None,
@@ -64,20 +63,14 @@ impl ImageLoader {
     pub fn request(&mut self, req: LoadRequest) {
         self.newest += 1;
         self.waiting = true;
-        let sent = self
-            .tx
-            .as_ref()
-            .is_some_and(|tx| tx.send((self.newest, req.clone())).is_ok());
-        if !sent {
+        if !self.worker.send((self.newest, req.clone())) {
             // No worker (it could not start): load here rather than never.
             let result = load(&mut None, &req).map_err(|e| e.to_string());
-            if let Ok(mut s) = self.slot.lock() {
-                *s = Some(Loaded {
-                    id: self.newest,
-                    name: req.name,
-                    result,
-                });
-            }
+            self.worker.put(Loaded {
+                id: self.newest,
+                name: req.name,
+                result,
+            });
         }
     }
 
@@ -89,7 +82,7 @@ impl ImageLoader {
     /// The answer to the newest request, once; answers that a newer request overtook are
     /// dropped.
     pub fn take(&mut self) -> Option<Loaded> {
-        let done = self.slot.lock().ok()?.take()?;
+        let done = self.worker.take()?;
         if done.id != self.newest {
             return None;
         }
@@ -110,41 +103,6 @@ impl ImageLoader {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         None
-    }
-}
-
-impl Drop for ImageLoader {
-    fn drop(&mut self) {
-        self.tx = None;
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-/// The picture decoded last: its name, its file's time and length (None for the gallery),
-/// and the image, so a new working size or prior does not read and decode it again.
-type Decoded = (String, Option<(SystemTime, u64)>, Arc<image::DynamicImage>);
-
-fn serve(rx: Receiver<(u64, LoadRequest)>, slot: Slot, wake: Option<Arc<dyn Fn() + Send + Sync>>) {
-    let mut cache: Option<Decoded> = None;
-    while let Ok(mut req) = rx.recv() {
-        // Only the newest request matters: skip those queued behind it.
-        while let Ok(newer) = rx.try_recv() {
-            req = newer;
-        }
-        let (id, req) = req;
-        let result = load(&mut cache, &req).map_err(|e| e.to_string());
-        if let Ok(mut s) = slot.lock() {
-            *s = Some(Loaded {
-                id,
-                name: req.name,
-                result,
-            });
-        }
-        if let Some(w) = &wake {
-            w();
-        }
     }
 }
 

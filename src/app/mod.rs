@@ -16,6 +16,7 @@ pub mod dialogs;
 pub mod estimate;
 pub mod export;
 pub mod lab;
+mod latest;
 mod loader;
 pub mod mask_editor;
 pub mod models_window;

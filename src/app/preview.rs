@@ -3,12 +3,12 @@
 //! newest result in a latest-wins slot.
 
 use super::catalog::WorkingImage;
+use super::latest::{LatestWorker, Wake};
 use super::mask_editor::MaskEditor;
 use super::setup::Setup;
 use super::{Mode, PosteriorApp};
 use crate::error::Result;
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What the preview is computed from.
@@ -27,66 +27,27 @@ pub struct Measurement {
     pub shape: [usize; 3],
 }
 
-type Slot = Arc<Mutex<Option<(u64, std::result::Result<Measurement, String>)>>>;
+type Answer = (u64, std::result::Result<Measurement, String>);
 
-pub struct PreviewWorker {
-    tx: Option<Sender<Request>>,
-    slot: Slot,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
+pub struct PreviewWorker(LatestWorker<Request, Answer>);
 
 impl PreviewWorker {
-    /// `wake` is called when a result is ready (the window passes a repaint request).
-    pub fn spawn(wake: Option<Arc<dyn Fn() + Send + Sync>>) -> Self {
-        let (tx, rx) = mpsc::channel::<Request>();
-        let slot: Slot = Arc::new(Mutex::new(None));
-        let out = slot.clone();
-        let handle = std::thread::Builder::new()
-            .name("posterior-lab-preview".into())
-            .spawn(move || serve(rx, out, wake))
-            .ok();
-        Self {
-            tx: Some(tx),
-            slot,
-            handle,
-        }
+    pub fn spawn(wake: Wake) -> Self {
+        Self(LatestWorker::spawn(
+            "posterior-lab-preview",
+            wake,
+            |req: Request| (req.key, measure(&req).map_err(|e| e.to_string())),
+        ))
     }
 
     pub fn request(&self, req: Request) {
-        if let Some(tx) = &self.tx {
-            // A worker that is gone leaves the preview empty; the run itself is unaffected.
-            let _ = tx.send(req);
-        }
+        // A worker that is gone leaves the preview empty; the run itself is unaffected.
+        self.0.send(req);
     }
 
     /// The newest finished preview, once.
-    pub fn take(&self) -> Option<(u64, std::result::Result<Measurement, String>)> {
-        self.slot.lock().ok()?.take()
-    }
-}
-
-impl Drop for PreviewWorker {
-    fn drop(&mut self) {
-        self.tx = None;
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-fn serve(rx: Receiver<Request>, slot: Slot, wake: Option<Arc<dyn Fn() + Send + Sync>>) {
-    while let Ok(mut req) = rx.recv() {
-        // Only the newest request matters: skip those queued behind it.
-        while let Ok(newer) = rx.try_recv() {
-            req = newer;
-        }
-        let result = measure(&req).map_err(|e| e.to_string());
-        if let Ok(mut s) = slot.lock() {
-            *s = Some((req.key, result));
-        }
-        if let Some(w) = &wake {
-            w();
-        }
+    pub fn take(&self) -> Option<Answer> {
+        self.0.take()
     }
 }
 

@@ -127,15 +127,22 @@ impl Blur {
         })
     }
 
+    /// The closed-form SVD of both 1-D passes ([`dct_factor`]): s_h, V_h, s_w, V_w.
+    fn factors(&self) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+        let [_, h, w] = self.shape;
+        let (sh, vh) = dct_factor(h, self.sigma);
+        let (sw, vw) = if w == h {
+            (sh.clone(), vh.clone())
+        } else {
+            dct_factor(w, self.sigma)
+        };
+        (sh, vh, sw, vw)
+    }
+
     fn spectrum(&self) -> &Spectrum {
         self.spectrum.get_or_init(|| {
             let [_, h, w] = self.shape;
-            let (sh, vh) = dct_factor(h, self.sigma);
-            let (sw, vw) = if w == h {
-                (sh.clone(), vh.clone())
-            } else {
-                dct_factor(w, self.sigma)
-            };
+            let (sh, vh, sw, vw) = self.factors();
             let s2: Vec<f64> = (0..h * w)
                 .map(|k| (sh[k / w] * sw[k % w]).powi(2))
                 .collect();
@@ -243,13 +250,7 @@ impl Operator for Blur {
             .matmul(vw.transpose().expand([n, ch, w, w]))
     }
     fn structure(&self) -> Structure {
-        let [_, h, w] = self.shape;
-        let (sh, vh) = dct_factor(h, self.sigma);
-        let (sw, vw) = if w == h {
-            (sh.clone(), vh.clone())
-        } else {
-            dct_factor(w, self.sigma)
-        };
+        let (sh, vh, sw, vw) = self.factors();
         Structure::Separable { sh, vh, sw, vw }
     }
 }
