@@ -382,6 +382,12 @@ impl Sampler for Ddrm {
         &INFO
     }
 
+    fn detail(&self) -> Option<String> {
+        self.params
+            .warm
+            .map(|w| format!("started at sigma {w} from the classical restoration"))
+    }
+
     fn step(&mut self, problem: &Problem) -> Result<()> {
         if self.is_done() {
             return Ok(());
