@@ -73,7 +73,7 @@ pub const TABLE: &[Row] = &[
         lines: ["Eps(steps: 10)", "Eps(steps: 20)", "Eps(steps: 20)"],
     },
     // Photos with holes: DDRM started at σ 0.5 from the interpolation of the holes (`warm`).
-    // The photo prior guesses a hole's colour badly at high σ and the guess stays; on nine
+    // A patch prior cannot see a hole's colour at high σ and its guess stays; on nine
     // held-out photos at 256² (docs/photo-table.md) the warm start gains +2.73 / +2.84 / +2.92
     // dB over interpolation on average at 20 / 30 / 50 steps (none of the nine below +1.16),
     // where DDRM 50 from noise gains +1.68 (−0.77 and −0.11 on two of them).

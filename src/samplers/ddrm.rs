@@ -49,9 +49,9 @@ pub struct DdrmParams {
     pub rho: f64,
     /// Start at this σ from the classical restoration (Gaussian interpolation of holes,
     /// bicubic, Wiener, y) plus noise instead of pure noise at σ_max: "come closer, diffuse
-    /// faster" (Chung, Sim, Ye; CVPR 2022). The photo priors' network guesses a hole's colour
-    /// badly above σ ≈ 2 (too few training patches there), and what a hole gets at high σ
-    /// stays; starting below that keeps the fill in the picture's colours.
+    /// faster" (Chung, Sim, Ye; CVPR 2022). A patch prior in tiles cannot see a region's colour
+    /// through noise above σ ≈ 2, so it guesses the photos' mean colour there, and what a hole
+    /// gets at high σ stays; starting below that keeps the fill in the picture's colours.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warm: Option<f64>,
 }
