@@ -354,6 +354,7 @@ fn baselines_use_the_data_on_the_bimodal_bed() {
             step: None,
             drift: Drift::Paper,
             clamp: false,
+            warm: None,
         }),
     ];
     for spec in specs {

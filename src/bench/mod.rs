@@ -230,6 +230,7 @@ pub fn run_backend(sel: &Selection, quick: bool) -> Result<()> {
         step: None,
         drift: crate::samplers::Drift::Paper,
         clamp: false,
+        warm: None,
     });
     let mut s = samplers::build(&cps, &problem, chains, 0)?;
     let start = Instant::now();
@@ -446,6 +447,7 @@ pub fn accuracy_table(sel: &Selection, chains: usize) -> Result<()> {
                 step: None,
                 drift,
                 clamp: false,
+                warm: None,
             }));
         }
         for spec in &specs {

@@ -5,6 +5,8 @@
 //! per Φ, as in the paper — otherwise the prior's probability-flow ODE from σ_max·z to 0 in
 //! `generator_steps` Heun steps (fixed grid, no fresh noise, so Φ is a function).
 //! `generator: Ode` forces the ODE, `generator: Distilled` requires the distilled model.
+//! `warm: σ_w` runs the ODE from the classical restoration plus σ_w·z at σ_w instead (a patch
+//! prior's Φ from σ_max hardly moves a region's colour with z, so its warm-up cannot fit y).
 //! - Warm-up: Adam (lr `warmup_lr`) on ‖y − A(Φ(z))‖², `warmup` steps.
 //! - Langevin in z on π(z) ∝ exp(−c‖z‖²/2 − ‖y − A(Φ(z))‖²/(2σ_y²)):
 //!   z ← z − τ c z − τ ∇_z ‖y − AΦ(z)‖²/(2σ_y²) + √(2τ) ξ, gradients through Φ by autodiff.
@@ -29,7 +31,7 @@ use serde::{Deserialize, Serialize};
 pub const INFO: super::SamplerInfo = super::SamplerInfo {
     name: "NoiseSpaceLangevin",
     preset: "NoiseSpaceLangevin(steps: 100)",
-    help: "Langevin in the noise z of a deterministic generator x = Φ(z) (Purohit et al.); Adam warm-up first. Fields: steps, warmup, warmup_lr, generator (Auto|Distilled|Ode; Auto uses the distilled one-step model beside the prior when there is one), generator_steps (ODE), step, drift (Paper|Code), clamp.",
+    help: "Langevin in the noise z of a deterministic generator x = Φ(z) (Purohit et al.); Adam warm-up first. Fields: steps, warmup, warmup_lr, generator (Auto|Distilled|Ode; Auto uses the distilled one-step model beside the prior when there is one), generator_steps (ODE), step, drift (Paper|Code), clamp, warm (the ODE from the classical restoration plus σ·z at this σ; photos need it).",
     priors: super::PriorSupport::Any,
     anneals: false,
 };
@@ -77,6 +79,11 @@ pub struct CpsParams {
     pub drift: Drift,
     #[serde(default)]
     pub clamp: bool,
+    /// Φ(z) = the ODE from the classical restoration plus σ·z at this σ, instead of from σ_max·z
+    /// (the ODE generator only). A patch prior cannot see a region's colour through high noise,
+    /// so from σ_max its Φ hardly moves colours with z and the warm-up cannot fit y.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<f64>,
 }
 
 fn default_warmup() -> usize {
@@ -92,6 +99,8 @@ fn default_gen() -> usize {
 pub struct NoiseSpaceLangevin {
     params: CpsParams,
     distilled: bool,
+    /// The classical restoration Φ starts from (`warm`), [1, C, H, W].
+    start: Option<Tensor<4>>,
     grid: Vec<f64>,
     tau: f64,
     z: Tensor<4>,
@@ -122,8 +131,31 @@ impl NoiseSpaceLangevin {
                 ),
             });
         }
-        let distilled = has && params.generator != GeneratorChoice::Ode;
         let (lo, hi) = problem.prior.sigma_range();
+        let (start, hi) = match params.warm {
+            None => (None, hi),
+            Some(w)
+                if w.is_finite() && w > 0.0 && params.generator != GeneratorChoice::Distilled =>
+            {
+                let start = problem
+                    .classical_estimate()?
+                    .ok_or_else(|| Error::Unsupported {
+                        sampler: INFO.name.into(),
+                        reason: format!(
+                            "warm needs a classical restoration to start from, and {} has none",
+                            problem.operator.name()
+                        ),
+                    })?;
+                (Some(start), w.min(hi))
+            }
+            Some(w) => {
+                return Err(Error::invalid(
+                    INFO.name,
+                    format!("warm must be a positive σ, with the ODE generator; got {w}"),
+                ));
+            }
+        };
+        let distilled = has && params.generator != GeneratorChoice::Ode && start.is_none();
         let mut grid = schedule::karras(params.generator_steps, lo, hi, 7.0);
         grid.push(0.0);
         let tau = match params.step {
@@ -144,7 +176,10 @@ impl NoiseSpaceLangevin {
         let [c, h, w] = problem.shape();
         let z = tensor::normal(&mut rng, [chains, c, h, w], &problem.device);
         let state = ChainState {
-            x: z.clone().mul_scalar(hi),
+            x: match &start {
+                Some(s) => s.clone().expand([chains, c, h, w]) + z.clone().mul_scalar(hi),
+                None => z.clone().mul_scalar(hi),
+            },
             x0_hat: z.zeros_like(),
             sigma: hi,
             step: 0,
@@ -154,6 +189,7 @@ impl NoiseSpaceLangevin {
         Ok(Self {
             params,
             distilled,
+            start,
             grid,
             tau,
             adam_m: z.zeros_like(),
@@ -182,7 +218,10 @@ impl NoiseSpaceLangevin {
     }
 
     fn ode(&mut self, problem: &Problem, z: Tensor<4>) -> Tensor<4> {
-        let mut x = z.mul_scalar(self.grid[0]);
+        let mut x = match &self.start {
+            Some(s) => s.clone().expand(z.dims()) + z.mul_scalar(self.grid[0]),
+            None => z.mul_scalar(self.grid[0]),
+        };
         for k in 0..self.params.generator_steps {
             let (s, sn) = (self.grid[k], self.grid[k + 1]);
             let d = (x.clone() - problem.prior.denoise(x.clone(), s)).div_scalar(s);
