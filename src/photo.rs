@@ -242,6 +242,9 @@ fn fill(
 /// from the coarsest level down, a pixel keeps its block's own mean for the fraction seen and
 /// takes the level above (bilinear) for the rest. Seen pixels are kept; O(H·W).
 fn push_pull(v: &[f32], mask: &[f32], h: usize, w: usize) -> Vec<f32> {
+    if v.is_empty() {
+        return vec![];
+    }
     // (fraction-weighted mean, fraction seen, height, width) per level.
     let first: Vec<f32> = v.iter().zip(mask).map(|(a, m)| a * m).collect();
     let mut levels = vec![(first, mask.to_vec(), h, w)];
