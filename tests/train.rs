@@ -10,6 +10,8 @@ use posterior_lab::priors::Denoiser;
 use posterior_lab::priors::network::NetworkPrior;
 use posterior_lab::priors::network::{EpsOperator, read_model};
 use posterior_lab::priors::unet::{EdmUNet, UNetConfig};
+use posterior_lab::problem::Problem;
+use posterior_lab::samplers::{self, CpsParams, Drift, GeneratorChoice, SamplerSpec};
 use posterior_lab::tensor;
 use posterior_lab::train::tasks::{self, Task};
 use posterior_lab::train::trainer::{self, DataSpec, Options, TrainConfig};
@@ -274,7 +276,7 @@ fn eps_fine_tune_and_consistency_distillation_start_from_the_prior() {
     cm_cfg.name = "tiny-cm".into();
     cm_cfg.init_from = Some("../base".into());
     cm_cfg.lr = 1e-3;
-    cm_cfg.task = Task::Consistency { grid: 6 };
+    cm_cfg.task = Task::Consistency { grid: 6, top: None };
     let grid = tasks::consistency_grid(6, 0.002, 80.0);
     let mut student0 = base.clone();
     student0.consistency_sigma_min = Some(0.002);
@@ -313,6 +315,55 @@ fn eps_fine_tune_and_consistency_distillation_start_from_the_prior() {
     let g = prior.generator().expect("the distilled generator is found");
     let z = tensor::normal(&mut tensor::rng(1), [3, 1, 12, 12], &device);
     assert_eq!(tensor::non_finite_chains(&g.generate(z)).unwrap(), 0);
+    assert!(g.cold());
+
+    // A generator distilled only up to σ 1 serves warm starts at or below it, never pure noise.
+    let text = std::fs::read_to_string(cm_dir.join("card.ron")).unwrap();
+    let warm_card = text.replace("grid: 6,", "grid: 6, top: 1.0,");
+    assert_ne!(text, warm_card, "the card names its grid");
+    std::fs::write(cm_dir.join("card.ron"), warm_card).unwrap();
+    let prior = std::sync::Arc::new(NetworkPrior::load(&base_dir, Some(shape), &device).unwrap());
+    assert_eq!(
+        prior.generator().map(|g| (g.top(), g.cold())),
+        Some((1.0, false))
+    );
+    let x = tensor::normal(&mut tensor::rng(2), [1, 1, 12, 12], &device);
+    let y = down.forward(x);
+    let problem = Problem::new(prior, std::sync::Arc::new(down), y, 0.05, device).unwrap();
+    let nsl = |generator, warm| {
+        let spec = SamplerSpec::NoiseSpaceLangevin(CpsParams {
+            steps: 2,
+            warmup: 2,
+            warmup_lr: 0.005,
+            generator_steps: 2,
+            generator,
+            step: None,
+            drift: Drift::Paper,
+            clamp: false,
+            warm,
+        });
+        samplers::build(&spec, &problem, 2, 1).map(|mut s| {
+            s.step(&problem).unwrap();
+            (s.detail().unwrap_or_default(), s.state().nfe)
+        })
+    };
+    use GeneratorChoice::{Auto, Distilled};
+    let (detail, nfe) = nsl(Auto, Some(0.5)).unwrap();
+    assert!(
+        detail.contains("distilled") && detail.contains("0.5"),
+        "{detail}"
+    );
+    assert_eq!(nfe, 1, "one network call per step");
+    let (detail, _) = nsl(Auto, None).unwrap();
+    assert!(
+        detail.contains("ODE"),
+        "from pure noise Auto takes the ODE: {detail}"
+    );
+    assert!(nsl(Auto, Some(2.0)).unwrap().0.contains("ODE"));
+    for warm in [None, Some(2.0)] {
+        let err = nsl(Distilled, warm).unwrap_err().to_string();
+        assert!(err.contains("only up to σ 1"), "{err}");
+    }
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {

@@ -38,7 +38,9 @@ fn time_steps(
     base.consistency_sigma_min = None;
     let teacher = EdmUNet::new(&base, device).with_cpu_inference(device);
     let grid = match cfg.task {
-        Task::Consistency { grid } => consistency_grid(grid, card.sigma_min, card.sigma_max),
+        Task::Consistency { grid, top } => {
+            consistency_grid(grid, card.sigma_min, top.unwrap_or(card.sigma_max))
+        }
         _ => vec![],
     };
     let set = synthetic(card.shape, 64, 5);

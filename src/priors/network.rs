@@ -107,6 +107,10 @@ pub struct GeneratorCard {
     /// "consistency distillation" and its Karras grid size.
     pub method: String,
     pub grid: usize,
+    /// The highest σ it was distilled for, when below the prior's σ_max: a warm generator that
+    /// serves only starts f(x_c + σz, σ) with σ ≤ top, not Φ(z) from pure noise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top: Option<f64>,
 }
 
 fn default_sigma_min() -> f64 {
@@ -275,6 +279,20 @@ impl Generator {
     pub fn generate(&self, z: Tensor<4>) -> Tensor<4> {
         let hi = self.card.sigma_max;
         self.consistency(z.mul_scalar(hi), hi)
+    }
+
+    /// The highest σ it maps to data: the prior's σ_max unless it was distilled only below.
+    pub fn top(&self) -> f64 {
+        self.card
+            .generator
+            .as_ref()
+            .and_then(|g| g.top)
+            .map_or(self.card.sigma_max, |t| t.min(self.card.sigma_max))
+    }
+
+    /// True when it maps pure noise to data (distilled up to the prior's σ_max).
+    pub fn cold(&self) -> bool {
+        self.top() >= self.card.sigma_max
     }
 
     /// The consistency function f(x, σ): the end of the probability-flow ODE trajectory through

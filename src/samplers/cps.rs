@@ -5,8 +5,10 @@
 //! per Φ, as in the paper — otherwise the prior's probability-flow ODE from σ_max·z to 0 in
 //! `generator_steps` Heun steps (fixed grid, no fresh noise, so Φ is a function).
 //! `generator: Ode` forces the ODE, `generator: Distilled` requires the distilled model.
-//! `warm: σ_w` runs the ODE from the classical restoration plus σ_w·z at σ_w instead (a patch
-//! prior's Φ from σ_max hardly moves a region's colour with z, so its warm-up cannot fit y).
+//! `warm: σ_w` starts Φ from the classical restoration plus σ_w·z at σ_w instead (a patch
+//! prior's Φ from σ_max hardly moves a region's colour with z, so its warm-up cannot fit y):
+//! Φ_w(z) = f(x_c + σ_w z, σ_w) with a distilled generator, else the ODE from there. A
+//! generator distilled only up to some σ (`top` on its card) serves warm starts at or below it.
 //! - Warm-up: Adam (lr `warmup_lr`) on ‖y − A(Φ(z))‖², `warmup` steps.
 //! - Langevin in z on π(z) ∝ exp(−c‖z‖²/2 − ‖y − A(Φ(z))‖²/(2σ_y²)):
 //!   z ← z − τ c z − τ ∇_z ‖y − AΦ(z)‖²/(2σ_y²) + √(2τ) ξ, gradients through Φ by autodiff.
@@ -31,7 +33,7 @@ use serde::{Deserialize, Serialize};
 pub const INFO: super::SamplerInfo = super::SamplerInfo {
     name: "NoiseSpaceLangevin",
     preset: "NoiseSpaceLangevin(steps: 100)",
-    help: "Langevin in the noise z of a deterministic generator x = Φ(z) (Purohit et al.); Adam warm-up first. Fields: steps, warmup, warmup_lr, generator (Auto|Distilled|Ode; Auto uses the distilled one-step model beside the prior when there is one), generator_steps (ODE), step, drift (Paper|Code), clamp, warm (the ODE from the classical restoration plus σ·z at this σ; photos need it).",
+    help: "Langevin in the noise z of a deterministic generator x = Φ(z) (Purohit et al.); Adam warm-up first. Fields: steps, warmup, warmup_lr, generator (Auto|Distilled|Ode; Auto uses the distilled one-step model beside the prior when it covers the start), generator_steps (ODE), step, drift (Paper|Code), clamp, warm (Φ starts from the classical restoration plus σ·z at this σ; photos need it).",
     priors: super::PriorSupport::Any,
     anneals: false,
 };
@@ -79,9 +81,9 @@ pub struct CpsParams {
     pub drift: Drift,
     #[serde(default)]
     pub clamp: bool,
-    /// Φ(z) = the ODE from the classical restoration plus σ·z at this σ, instead of from σ_max·z
-    /// (the ODE generator only). A patch prior cannot see a region's colour through high noise,
-    /// so from σ_max its Φ hardly moves colours with z and the warm-up cannot fit y.
+    /// Φ(z) starts from the classical restoration plus σ·z at this σ instead of from σ_max·z.
+    /// A patch prior cannot see a region's colour through high noise, so from σ_max its Φ
+    /// hardly moves colours with z and the warm-up cannot fit y.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warm: Option<f64>,
 }
@@ -121,41 +123,61 @@ impl NoiseSpaceLangevin {
                 "need generator_steps >= 1 and warmup_lr > 0",
             ));
         }
-        let has = problem.prior.generator().is_some();
-        if params.generator == GeneratorChoice::Distilled && !has {
-            return Err(Error::Unsupported {
-                sampler: "NoiseSpaceLangevin".into(),
-                reason: format!(
-                    "generator Distilled needs a distilled one-step model beside {}; use generator Ode",
-                    problem.prior.describe()
-                ),
-            });
-        }
         let (lo, hi) = problem.prior.sigma_range();
-        let (start, hi) = match params.warm {
-            None => (None, hi),
-            Some(w)
-                if w.is_finite() && w > 0.0 && params.generator != GeneratorChoice::Distilled =>
-            {
-                let start = problem
-                    .classical_estimate()?
-                    .ok_or_else(|| Error::Unsupported {
-                        sampler: INFO.name.into(),
-                        reason: format!(
-                            "warm needs a classical restoration to start from, and {} has none",
-                            problem.operator.name()
-                        ),
-                    })?;
-                (Some(start), w.min(hi))
-            }
+        let start = match params.warm {
+            None => None,
+            Some(w) if w.is_finite() && w > 0.0 => Some(problem.classical_estimate()?.ok_or_else(
+                || Error::Unsupported {
+                    sampler: INFO.name.into(),
+                    reason: format!(
+                        "warm needs a classical restoration to start from, and {} has none",
+                        problem.operator.name()
+                    ),
+                },
+            )?),
             Some(w) => {
                 return Err(Error::invalid(
                     INFO.name,
-                    format!("warm must be a positive σ, with the ODE generator; got {w}"),
+                    format!("warm must be a positive σ; got {w}"),
                 ));
             }
         };
-        let distilled = has && params.generator != GeneratorChoice::Ode && start.is_none();
+        let warm_level = params.warm.map(|w| w.min(hi));
+        // The distilled generator serves a start it was distilled for: pure noise for a cold
+        // one, a warm σ at or below its top for either.
+        let generator = problem.prior.generator();
+        let covers = generator.is_some_and(|g| match warm_level {
+            Some(w) => w <= g.top() * (1.0 + 1e-9),
+            None => g.cold(),
+        });
+        let distilled = match params.generator {
+            GeneratorChoice::Ode => false,
+            GeneratorChoice::Auto => covers,
+            GeneratorChoice::Distilled if covers => true,
+            GeneratorChoice::Distilled => {
+                let reason = match generator {
+                    None => format!(
+                        "generator Distilled needs a distilled one-step model beside {}; use generator Ode",
+                        problem.prior.describe()
+                    ),
+                    Some(g) => format!(
+                        "the one-step model beside {} was distilled only up to σ {}: set warm at or below it, or use generator Ode",
+                        problem.prior.describe(),
+                        g.top()
+                    ),
+                };
+                return Err(Error::Unsupported {
+                    sampler: INFO.name.into(),
+                    reason,
+                });
+            }
+        };
+        // The σ that Φ starts from.
+        let hi = match (warm_level, generator.filter(|_| distilled)) {
+            (Some(w), _) => w,
+            (None, Some(g)) => g.top(),
+            (None, None) => hi,
+        };
         let mut grid = schedule::karras(params.generator_steps, lo, hi, 7.0);
         grid.push(0.0);
         let tau = match params.step {
@@ -200,13 +222,22 @@ impl NoiseSpaceLangevin {
         })
     }
 
-    /// Φ(z): the distilled generator's one call, or the Heun probability-flow ODE from σ_max·z
-    /// to 0 on a fixed grid.
+    /// Where Φ(z) starts, at σ = grid[0]: σ·z, or the classical restoration plus σ·z (`warm`).
+    fn origin(&self, z: Tensor<4>) -> Tensor<4> {
+        let noise = z.clone().mul_scalar(self.grid[0]);
+        match &self.start {
+            Some(s) => s.clone().expand(z.dims()) + noise,
+            None => noise,
+        }
+    }
+
+    /// Φ(z): the distilled generator's one call f(origin, σ), or the Heun probability-flow ODE
+    /// from the origin to 0 on a fixed grid.
     fn generate(&mut self, problem: &Problem, z: Tensor<4>) -> Tensor<4> {
         let x = match problem.prior.generator().filter(|_| self.distilled) {
             Some(g) => {
                 self.state.nfe += 1;
-                g.generate(z)
+                g.consistency(self.origin(z), self.grid[0])
             }
             None => self.ode(problem, z),
         };
@@ -218,10 +249,7 @@ impl NoiseSpaceLangevin {
     }
 
     fn ode(&mut self, problem: &Problem, z: Tensor<4>) -> Tensor<4> {
-        let mut x = match &self.start {
-            Some(s) => s.clone().expand(z.dims()) + z.mul_scalar(self.grid[0]),
-            None => z.mul_scalar(self.grid[0]),
-        };
+        let mut x = self.origin(z);
         for k in 0..self.params.generator_steps {
             let (s, sn) = (self.grid[k], self.grid[k + 1]);
             let d = (x.clone() - problem.prior.denoise(x.clone(), s)).div_scalar(s);
@@ -242,14 +270,14 @@ impl NoiseSpaceLangevin {
     fn fit_grad(&mut self, problem: &Problem) -> Result<(Tensor<4>, Tensor<4>)> {
         let z = self.z.clone();
         // The distilled generator is one network call: its pullback (the network's CPU path)
-        // replaces autodiff through it; Φ(z) = f(σ_max z, σ_max), so ∇_z = σ_max · pullback.
+        // replaces autodiff through it; Φ(z) = f(origin + σ z, σ), so ∇_z = σ · pullback.
         let one_call = problem
             .prior
             .generator()
             .filter(|_| self.distilled && !self.params.clamp);
         if let Some(g) = one_call {
-            let hi = g.card.sigma_max;
-            if let Some((x, pullback)) = g.model.denoise_vjp(&z.clone().mul_scalar(hi), None, hi) {
+            let hi = self.grid[0];
+            if let Some((x, pullback)) = g.model.denoise_vjp(&self.origin(z.clone()), None, hi) {
                 self.state.nfe += 1;
                 let leaf = x.clone().autodiff().require_grad();
                 let grads = tensor::sum_sq(problem.residual(leaf.clone()))
@@ -322,13 +350,20 @@ impl Sampler for NoiseSpaceLangevin {
     }
 
     fn detail(&self) -> Option<String> {
-        Some(if self.distilled {
-            "generator: distilled one-step consistency model".into()
+        let generator = if self.distilled {
+            "generator: distilled one-step consistency model".to_string()
         } else {
             format!(
                 "generator: probability-flow ODE, {} Heun steps",
                 self.params.generator_steps
             )
+        };
+        Some(match self.start {
+            Some(_) => format!(
+                "{generator}, started at sigma {} from the classical restoration",
+                self.grid[0]
+            ),
+            None => generator,
         })
     }
 }

@@ -175,7 +175,15 @@ impl TrainConfig {
                     );
                 }
             }
-            Task::Consistency { grid } => {
+            Task::Consistency { grid, top } => {
+                if let Some(t) = top
+                    && !(t.is_finite() && *t > 0.0)
+                {
+                    return bad(
+                        "task",
+                        format!("Consistency top must be a positive σ, got {t}"),
+                    );
+                }
                 if self.init_from.is_none() {
                     return bad(
                         "init_from",

@@ -41,8 +41,12 @@ pub enum Task {
     },
     /// Consistency distillation of `init_from` (the teacher, also the student's start).
     Consistency {
-        /// Levels of the Karras grid σ_min … σ_max the ODE steps run between.
+        /// Levels of the Karras grid σ_min … top the ODE steps run between.
         grid: usize,
+        /// The highest σ distilled (default: the prior's σ_max). A generator distilled only up
+        /// to σ ≈ 1 serves warm starts f(x_c + σz, σ) and spends all its training there.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        top: Option<f64>,
     },
 }
 
@@ -167,7 +171,7 @@ pub fn consistency_pair(
     ((x, s_hi), (x_lo, s_lo))
 }
 
-/// The ascending Karras grid σ_min = grid[0] < … < grid[N−1] = σ_max.
+/// The ascending Karras grid σ_min = grid[0] < … < grid[N−1] = σ_max (the top distilled).
 pub fn consistency_grid(levels: usize, sigma_min: f64, sigma_max: f64) -> Vec<f64> {
     let mut g = schedule::karras(levels, sigma_min, sigma_max, 7.0);
     g.reverse();

@@ -330,13 +330,14 @@ impl Setup {
                 });
                 Some(m.widen_input(c))
             }
-            (Task::Consistency { grid }, Some(m)) => {
+            (Task::Consistency { grid, top }, Some(m)) => {
                 teacher = Some(m.clone().with_cpu_inference(device));
                 card.unet.consistency_sigma_min = Some(card.sigma_min);
                 card.generator = Some(GeneratorCard {
                     base: base_name.clone(),
                     method: "consistency distillation (Heun teacher steps, squared error, target = student without gradient)".into(),
                     grid: *grid,
+                    top: top.filter(|t| *t < card.sigma_max),
                 });
                 let mut m = m;
                 m.consistency_sigma_min = Some(card.sigma_min);
@@ -412,8 +413,9 @@ pub fn train(
         ema = ema_update(ema, &model, 0.0);
     }
     let grid = match cfg.task {
-        Task::Consistency { grid } => {
-            tasks::consistency_grid(grid, setup.card.sigma_min, setup.card.sigma_max)
+        Task::Consistency { grid, top } => {
+            let hi = top.map_or(setup.card.sigma_max, |t| t.min(setup.card.sigma_max));
+            tasks::consistency_grid(grid, setup.card.sigma_min, hi)
         }
         _ => vec![],
     };
