@@ -5,7 +5,7 @@ use crate::operators::{Operator, check_shape};
 use crate::priors::Denoiser;
 use crate::tensor;
 use burn::tensor::{Device, Tensor};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub struct Problem {
     pub prior: Arc<dyn Denoiser>,
@@ -16,6 +16,9 @@ pub struct Problem {
     pub device: Device,
     /// The ground truth when it is known (simulated measurements), [1, C, H, W].
     pub truth: Option<Tensor<4>>,
+    /// The classical restoration, computed once: the window's first answer and a warm start
+    /// both want it, and for a blur it is a Wiener solve.
+    classical: OnceLock<Option<(Vec<f32>, &'static str)>>,
 }
 
 impl Problem {
@@ -53,6 +56,7 @@ impl Problem {
             sigma_y,
             device,
             truth: None,
+            classical: OnceLock::new(),
         })
     }
 
@@ -81,12 +85,23 @@ impl Problem {
     /// bicubic upscaling, Wiener deconvolution, y itself: [`crate::photo::first_answer`]), or
     /// None for an operator without one (a general matrix).
     pub fn classical_estimate(&self) -> Result<Option<Tensor<4>>> {
+        let [c, h, w] = self.shape();
+        Ok(self
+            .classical_answer()?
+            .map(|(x, _)| tensor::from_vec(x, [1, c, h, w], &self.device)))
+    }
+
+    /// The classical restoration as values in x's layout and its name ("bicubic", …), computed
+    /// on the first call and kept.
+    pub fn classical_answer(&self) -> Result<Option<(Vec<f32>, &'static str)>> {
+        if let Some(known) = self.classical.get() {
+            return Ok(known.clone());
+        }
         let op = self.operator.as_ref();
         let (y_view, seen) = crate::operators::display_measurement(op, self.y.clone())?;
         let y = tensor::to_vec(&self.y)?;
-        let [c, h, w] = self.shape();
-        Ok(crate::photo::first_answer(op, &y, &y_view, &seen)?
-            .map(|(x, _)| tensor::from_vec(x, [1, c, h, w], &self.device)))
+        let answer = crate::photo::first_answer(op, &y, &y_view, &seen)?;
+        Ok(self.classical.get_or_init(|| answer).clone())
     }
 
     /// y − A(x) for a batch x.

@@ -534,11 +534,7 @@ fn run_inputs(loaded: &Loaded, sampler: &dyn Sampler) -> Result<RunInputs> {
     // failure here costs only that picture.
     let first_answer = match p.prior.gmm() {
         Some(_) => None,
-        None => {
-            crate::photo::first_answer(p.operator.as_ref(), &tensor::to_vec(&p.y)?, &y_view, &seen)
-                .ok()
-                .flatten()
-        }
+        None => p.classical_answer().ok().flatten(),
     };
     Ok(RunInputs {
         first_answer,
