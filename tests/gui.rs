@@ -560,6 +560,15 @@ fn photo_prior_picks_a_demo_photo_and_about_credits_it() {
             .next()
             .is_some()
     );
+
+    // On a patch prior, noise-space Langevin starts warm (cold it cannot fit a photo).
+    h.get_by_label("sampler").click();
+    h.run_steps(2);
+    h.get_by_label("NoiseSpaceLangevin").click();
+    h.run_steps(2);
+    let nsl = posterior_lab::samplers::info("NoiseSpaceLangevin").unwrap();
+    assert_eq!(h.state().setup.sampler, nsl.preset_for(true));
+    assert!(h.state().setup.sampler.contains("warm"));
 }
 
 /// Without a desktop portal there is no file dialog: Export… offers a path field, and the

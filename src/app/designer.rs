@@ -248,7 +248,8 @@ fn sampler_ui(ui: &mut egui::Ui, v: &DesignerView, setup: &mut Setup, prior: Opt
                         .on_disabled_hover_text(why),
                 };
                 if r.clicked() {
-                    setup.sampler = info.preset.to_string();
+                    let patch = prior.is_some_and(|p| p.any_size);
+                    setup.sampler = info.preset_for(patch).to_string();
                 }
             }
         });

@@ -299,10 +299,11 @@ mod tests {
     #[test]
     fn every_preset_parses_to_its_sampler() {
         for info in samplers::ALL {
-            let spec =
-                samplers::parse(info.preset).unwrap_or_else(|e| panic!("{}: {e}", info.name));
-            assert_eq!(spec.name(), info.name);
-            assert_eq!(spec.info(), *info);
+            for line in [info.preset_for(false), info.preset_for(true)] {
+                let spec = samplers::parse(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+                assert_eq!(spec.name(), info.name);
+                assert_eq!(spec.info(), *info);
+            }
             // The window's default fonts draw Latin, Greek and a few signs; anything else
             // (‖, √, ᵀ, x̂) panics egui_kittest and shows as tofu in the window.
             for c in info.help.chars().chain(info.preset.chars()) {

@@ -25,6 +25,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     help: "Annealed Langevin with the likelihood gradient (Jalal et al.). Fields: steps, inner, eps, sigma_min, sigma_max, final_denoise.",
     priors: super::PriorSupport::Any,
     anneals: true,
+    patch_preset: None,
 };
 
 /// `Ald(steps: 200, inner: 3, eps: None, sigma_min: 0.01, sigma_max: 50, final_denoise: true)`.

@@ -48,6 +48,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     help: "Likelihood-first annealed Langevin (Parulekar et al.): Langevin on N(0,I)e^{-R}, then anneal the prior in. Fields: steps, warmup, t_max, tau, delta, kappa, precondition (Langevin in the metric (I + A^T A/σ_y^2)^-1: same targets, no data-term stiffness), final_denoise.",
     priors: super::PriorSupport::Any,
     anneals: true,
+    patch_preset: None,
 };
 
 /// `Almc(steps: 400, warmup: 200, t_max: 1.0, tau: 0.005, delta: None, kappa: None, precondition: true, final_denoise: true)`.

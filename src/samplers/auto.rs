@@ -19,6 +19,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     help: "The best tested preset for this prior and degradation (see the README's table). Field: speed (Fast, Balanced, Best; default Balanced).",
     priors: super::PriorSupport::Any,
     anneals: true,
+    patch_preset: None,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

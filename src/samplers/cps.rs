@@ -36,6 +36,8 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     help: "Langevin in the noise z of a deterministic generator x = Φ(z) (Purohit et al.); Adam warm-up first. Fields: steps, warmup, warmup_lr, generator (Auto|Distilled|Ode; Auto uses the distilled one-step model beside the prior when it covers the start), generator_steps (ODE), step, drift (Paper|Code), clamp, warm (Φ starts from the classical restoration plus σ·z at this σ; photos need it).",
     priors: super::PriorSupport::Any,
     anneals: false,
+    // From σ_max a patch prior's Φ hardly moves colours with z (docs/photo-table.md).
+    patch_preset: Some("NoiseSpaceLangevin(steps: 100, warm: 0.5, warmup_lr: 0.02)"),
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -25,6 +25,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     help: "Decoupled annealing posterior sampling (Zhang et al.). Fields: steps, ode_steps, langevin_steps, lr, sigma_min, sigma_max, rho.",
     priors: super::PriorSupport::Any,
     anneals: true,
+    patch_preset: None,
 };
 
 /// `Daps(steps: 100, ode_steps: 5, langevin_steps: 50, lr: 0.5, sigma_min: 0.1, sigma_max: 80, rho: 7)`.

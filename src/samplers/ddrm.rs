@@ -30,6 +30,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     help: "Denoising diffusion restoration (Kawar et al.) in the operator's SVD basis (closed form for masks, block averages, the channel mean and separable blur; dense up to d = 2048). Fields: steps, eta, eta_b, sigma_min, sigma_max, rho, warm (start at this σ from the classical restoration instead of noise at sigma_max).",
     priors: super::PriorSupport::Any,
     anneals: true,
+    patch_preset: None,
 };
 
 /// `Ddrm(steps: 20, eta: 0.85, eta_b: 1.0, sigma_min: 0.002, sigma_max: 80, rho: 7, warm: None)`.

@@ -20,6 +20,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     help: "Plug-and-play restoration (Zhu et al.): proximal data step between denoiser calls. Fields: steps, lambda, zeta, sigma_min, sigma_max, rho.",
     priors: super::PriorSupport::Any,
     anneals: true,
+    patch_preset: None,
 };
 
 /// `DiffPir(steps: 100, lambda: 1.0, zeta: 0.5, sigma_min: 0.002, sigma_max: 80, rho: 7)`.

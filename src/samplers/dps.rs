@@ -25,6 +25,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     help: "Diffusion posterior sampling (Chung et al. 2023): an ancestral prior step, then a step of size ζ down the gradient of |y - A(x0-hat(x))| through the denoiser. Fields: steps, zeta (step size in the official code's form; default 0.3, or 0.2 when σ_y > 0.1: larger steps over-fit heavy noise), sigma_min, sigma_max, rho.",
     priors: super::PriorSupport::Any,
     anneals: true,
+    patch_preset: None,
 };
 
 /// `Dps(steps: 1000, zeta: 0.3, sigma_min: 0.002, sigma_max: 80, rho: 7)`.

@@ -35,6 +35,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     help: "Exact posterior score (Mammadov, Kara et al.): the denoiser is fed the pivot μ* (zero-shot for networks; exact for mixtures). Fields: steps, mode (Auto|Exact|ZeroShot|FineTuned; Auto uses the fine-tuned EPS network beside the prior when it matches the operator and σ_y), solver (Heun|Euler|Ancestral), sigma_min, sigma_max, rho.",
     priors: super::PriorSupport::Any,
     anneals: true,
+    patch_preset: None,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -15,6 +15,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     help: "Exact posterior samples: Gaussian-mixture priors only (the posterior is a mixture in closed form, computed in f64).",
     priors: super::PriorSupport::MixtureOnly,
     anneals: false,
+    patch_preset: None,
 };
 
 pub struct Exact {

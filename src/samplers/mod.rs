@@ -90,6 +90,8 @@ pub struct SamplerInfo {
     /// True when the chains follow a noise level σ that falls over the steps (the σ plot and
     /// the σ read-out mean something); false for Langevin in a fixed space and exact draws.
     pub anneals: bool,
+    /// The preset on a patch prior (photos, any size), where the general one does badly there.
+    pub patch_preset: Option<&'static str>,
 }
 
 /// The priors a sampler needs.
@@ -102,6 +104,14 @@ pub enum PriorSupport {
 }
 
 impl SamplerInfo {
+    /// The preset for a patch prior (`patch`) or any other.
+    pub fn preset_for(&self, patch: bool) -> &'static str {
+        match self.patch_preset {
+            Some(line) if patch => line,
+            _ => self.preset,
+        }
+    }
+
     /// Whether the sampler runs on this kind of prior; if not, why.
     pub fn supports(&self, prior_is_mixture: bool) -> std::result::Result<(), String> {
         match self.priors {

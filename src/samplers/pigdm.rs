@@ -20,6 +20,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     help: "Pseudoinverse-guided diffusion (Song et al.). Fields: steps, eta, weight, sigma_min, sigma_max, rho.",
     priors: super::PriorSupport::Any,
     anneals: true,
+    patch_preset: None,
 };
 
 /// `PiGdm(steps: 100, eta: 1.0, weight: 1.0, sigma_min: 0.002, sigma_max: 80, rho: 7)`.
