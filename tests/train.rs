@@ -364,6 +364,12 @@ fn eps_fine_tune_and_consistency_distillation_start_from_the_prior() {
         let err = nsl(Distilled, warm).unwrap_err().to_string();
         assert!(err.contains("only up to σ 1"), "{err}");
     }
+    let one_step = samplers::parse("Prior(steps: 1, distilled: true)").unwrap();
+    let err = samplers::build(&one_step, &problem, 2, 1)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("only up to σ 1"), "{err}");
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {

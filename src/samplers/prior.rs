@@ -57,11 +57,24 @@ pub struct PriorSampler {
 
 impl PriorSampler {
     pub fn new(params: PriorParams, problem: &Problem, chains: usize, seed: u64) -> Result<Self> {
-        if params.distilled && problem.prior.generator().is_none() {
-            return Err(crate::error::Error::invalid(
-                "Prior",
-                "distilled: true needs a distilled one-step model (a NAME-cm folder beside the prior's model)",
-            ));
+        if params.distilled {
+            let Some(g) = problem.prior.generator() else {
+                return Err(crate::error::Error::invalid(
+                    "Prior",
+                    "distilled: true needs a distilled one-step model (a NAME-cm folder beside the prior's model)",
+                ));
+            };
+            let top = params.sigma_max.unwrap_or(problem.prior.sigma_range().1);
+            if top > g.top() * (1.0 + 1e-9) {
+                return Err(crate::error::Error::invalid(
+                    "Prior",
+                    format!(
+                        "the one-step model beside {} was distilled only up to σ {} (for warm starts), not from σ {top}",
+                        problem.prior.describe(),
+                        g.top()
+                    ),
+                ));
+            }
         }
         let core = super::EdmCore::new(INFO.name, &params, problem, chains, seed)?;
         Ok(Self { params, core })
