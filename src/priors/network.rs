@@ -132,9 +132,13 @@ impl ModelCard {
         if let Some(e) = &self.eps {
             return Some(format!("the EPS fine-tune of '{}'", e.base));
         }
-        self.generator
-            .as_ref()
-            .map(|g| format!("the one-step generator distilled from '{}'", g.base))
+        self.generator.as_ref().map(|g| match g.top {
+            Some(top) => format!(
+                "the one-step generator distilled from '{}' for warm starts (σ ≤ {top})",
+                g.base
+            ),
+            None => format!("the one-step generator distilled from '{}'", g.base),
+        })
     }
 
     pub fn to_ron(&self) -> Result<String> {
