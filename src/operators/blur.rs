@@ -33,6 +33,8 @@ pub struct Blur {
 /// AᵀA = (V_h S_h² V_hᵀ) ⊗ (V_w S_w² V_wᵀ): the right singular vectors of B_h and B_w and the
 /// products of their squared singular values.
 struct Spectrum {
+    sh: Vec<f64>,
+    sw: Vec<f64>,
     vh: Tensor<4>,
     vw: Tensor<4>,
     /// [1, 1, H, W]: s_h[i]² s_w[j]².
@@ -147,6 +149,8 @@ impl Blur {
                 .map(|k| (sh[k / w] * sw[k % w]).powi(2))
                 .collect();
             Spectrum {
+                sh,
+                sw,
                 vh: crate::tensor::from_f64(&vh, [1, 1, h, h], &self.device),
                 vw: crate::tensor::from_f64(&vw, [1, 1, w, w], &self.device),
                 s2: crate::tensor::from_f64(&s2, [1, 1, h, w], &self.device),
@@ -250,8 +254,13 @@ impl Operator for Blur {
             .matmul(vw.transpose().expand([n, ch, w, w]))
     }
     fn structure(&self) -> Structure {
-        let (sh, vh, sw, vw) = self.factors();
-        Structure::Separable { sh, vh, sw, vw }
+        let sp = self.spectrum();
+        Structure::Separable {
+            sh: sp.sh.clone(),
+            vh: sp.vh.clone(),
+            sw: sp.sw.clone(),
+            vw: sp.vw.clone(),
+        }
     }
 }
 

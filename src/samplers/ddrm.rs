@@ -149,8 +149,7 @@ impl Ddrm {
             )
         } else if let Structure::Separable { sh, vh, sw, vw } = structure {
             let [c, h, w] = problem.shape();
-            let vh = tensor::from_f64(&vh, [1, 1, h, h], device);
-            let vw = tensor::from_f64(&vw, [1, 1, w, w], device);
+            let (vh, vw) = (vh.to_device(device), vw.to_device(device));
             let s: Vec<f64> = (0..c * h * w)
                 .map(|k| sh[(k / w) % h] * sw[k % w])
                 .collect();
