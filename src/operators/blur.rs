@@ -255,12 +255,12 @@ impl Operator for Blur {
     }
     fn structure(&self) -> Structure {
         let sp = self.spectrum();
-        Structure::Separable {
+        Structure::Separable(Box::new(super::SeparableSvd {
             sh: sp.sh.clone(),
             vh: sp.vh.clone(),
             sw: sp.sw.clone(),
             vw: sp.vw.clone(),
-        }
+        }))
     }
 }
 

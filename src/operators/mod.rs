@@ -94,7 +94,7 @@ pub trait Operator: Send + Sync {
                 let diag = tensor::to_f64(&self.adjoint(self.forward(ones)))?;
                 return Ok(diag.iter().copied().fold(0.0, f64::max));
             }
-            Structure::Separable { .. } | Structure::Dense => {}
+            Structure::Separable(_) | Structure::Dense => {}
         }
         let mut v = tensor::normal(&mut tensor::rng(12345), [1, c, h, w], device);
         let mut est = 0.0;
@@ -154,14 +154,18 @@ pub enum Structure {
     /// product of the two 1-D ones, given in closed form: singular values s_h (H) and s_w (W),
     /// right singular vectors as the columns of V_h and V_w, [1, 1, H, H] and [1, 1, W, W] on
     /// the operator's device (the operator's own copies: at 4096² each is 64 MiB).
-    Separable {
-        sh: Vec<f64>,
-        vh: Tensor<4>,
-        sw: Vec<f64>,
-        vw: Tensor<4>,
-    },
+    Separable(Box<SeparableSvd>),
     /// Nothing known: a dense SVD of the [m, d] matrix (small d only).
     Dense,
+}
+
+/// The closed-form SVD of a separable operator ([`Structure::Separable`]).
+#[derive(Debug, Clone)]
+pub struct SeparableSvd {
+    pub sh: Vec<f64>,
+    pub vh: Tensor<4>,
+    pub sw: Vec<f64>,
+    pub vw: Tensor<4>,
 }
 
 /// The operator as a recipe names it (fixed by the command-line contract).

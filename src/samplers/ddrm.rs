@@ -17,7 +17,7 @@
 use super::{ChainState, Sampler, check_steps};
 use crate::error::{Error, Result};
 use crate::linalg::right_singular;
-use crate::operators::Structure;
+use crate::operators::{SeparableSvd, Structure};
 use crate::problem::Problem;
 use crate::tensor::{self, Rng};
 use burn::tensor::Tensor;
@@ -147,7 +147,8 @@ impl Ddrm {
                 m2.iter().map(|v| v.max(0.0).sqrt()).collect(),
                 aty,
             )
-        } else if let Structure::Separable { sh, vh, sw, vw } = structure {
+        } else if let Structure::Separable(svd) = structure {
+            let SeparableSvd { sh, vh, sw, vw } = *svd;
             let [c, h, w] = problem.shape();
             let (vh, vw) = (vh.to_device(device), vw.to_device(device));
             let s: Vec<f64> = (0..c * h * w)
