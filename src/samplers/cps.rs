@@ -1,8 +1,8 @@
 //! Noise-space Langevin / CPS (Purohit, Repasky, Lu, Qiu, Xie, Cheng; CVPR 2025).
 //!
 //! A deterministic generator x = Φ(z) maps noise to data: the prior's distilled one-step
-//! consistency model (`NAME-cm` beside a network prior) when there is one — one network call
-//! per Φ, as in the paper — otherwise the prior's probability-flow ODE from σ_max·z to 0 in
+//! consistency model (`NAME-cm` beside a network prior) when it covers the start — one network
+//! call per Φ, as in the paper — otherwise the prior's probability-flow ODE from σ_max·z to 0 in
 //! `generator_steps` Heun steps (fixed grid, no fresh noise, so Φ is a function).
 //! `generator: Ode` forces the ODE, `generator: Distilled` requires the distilled model.
 //! `warm: σ_w` starts Φ from the classical restoration plus σ_w·z at σ_w instead (a patch
