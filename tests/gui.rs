@@ -569,6 +569,12 @@ fn photo_prior_picks_a_demo_photo_and_about_credits_it() {
     let nsl = posterior_lab::samplers::info("NoiseSpaceLangevin").unwrap();
     assert_eq!(h.state().setup.sampler, nsl.preset_for(true));
     assert!(h.state().setup.sampler.contains("warm"));
+    // Through the one-step generator beside the prior (photo-cm) its time can be told.
+    assert!(
+        h.query_all_by_label_contains("Run takes").next().is_some(),
+        "no time estimate for {}",
+        h.state().setup.sampler
+    );
 }
 
 /// Without a desktop portal there is no file dialog: Export… offers a path field, and the
@@ -737,6 +743,7 @@ fn panel_snapshot_designer() {
         any_size: false,
         cost: 0.0,
         eps: None,
+        generator_top: None,
     }];
     let mut setup = posterior_lab::app::setup::Setup {
         prior: "gmm-toy".into(),

@@ -101,6 +101,9 @@ pub struct PriorEntry {
     pub cost: f64,
     /// What the EPS fine-tune beside it (`NAME-eps/`) was trained for, when there is one.
     pub eps: Option<EpsCard>,
+    /// The highest start σ the one-step generator beside it (`NAME-cm/`) serves, when there is
+    /// one: its `top` for a warm generator, infinity for one distilled from σ_max.
+    pub generator_top: Option<f64>,
 }
 
 impl PriorEntry {
@@ -129,6 +132,16 @@ pub fn priors(session: &Path) -> Vec<PriorEntry> {
             .and_then(|f| f.card.eps.clone())
             .filter(|e| e.base == name)
     };
+    // Likewise the one-step generator `NAME-cm` (network.rs loads the same folder).
+    let generator_of = |dir: &Path, name: &str| {
+        let beside = dir.with_file_name(format!("{name}-cm"));
+        found_all
+            .iter()
+            .find(|f| f.dir == beside)
+            .and_then(|f| f.card.generator.as_ref())
+            .filter(|g| g.base == name)
+            .map(|g| g.top.unwrap_or(f64::INFINITY))
+    };
     // Every models folder, in resolution order (installed, user, beside the binary, …);
     // companions (EPS fine-tunes, distilled generators) are found through their base prior,
     // never offered as priors themselves.
@@ -144,6 +157,7 @@ pub fn priors(session: &Path) -> Vec<PriorEntry> {
             any_size: found.card.any_size,
             cost: super::estimate::network_cost(&found.card.unet),
             eps: eps_of(&found.dir, &found.card.name),
+            generator_top: generator_of(&found.dir, &found.card.name),
         });
     }
     if !out.iter().any(|e| e.name == "fashion-mnist")
@@ -160,6 +174,7 @@ pub fn priors(session: &Path) -> Vec<PriorEntry> {
                 any_size: false,
                 cost: super::estimate::network_cost(&card.unet),
                 eps: None,
+                generator_top: None,
             },
         );
     }
@@ -173,6 +188,7 @@ pub fn priors(session: &Path) -> Vec<PriorEntry> {
             any_size: false,
             cost: 0.0,
             eps: None,
+            generator_top: None,
         });
     }
     out
@@ -289,6 +305,7 @@ mod tests {
             any_size,
             cost: 1.0,
             eps,
+            generator_top: None,
         }
     }
 

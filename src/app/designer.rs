@@ -277,10 +277,11 @@ fn sampler_ui(ui: &mut egui::Ui, v: &DesignerView, setup: &mut Setup, prior: Opt
         ui.add(egui::DragValue::new(&mut setup.seed).prefix("seed "));
     });
     if let (Ok(spec), Some(pixels)) = (&parsed, v.pixels) {
+        let generator_top = prior.and_then(|p| p.generator_top);
         let prior = prior.map_or(PriorKind::Network, |p| {
             p.kind(setup.eps_family(), setup.noise_sigma)
         });
-        if let Some(units) = estimate::cost_units(spec, setup.op.task(), prior) {
+        if let Some(units) = estimate::cost_units(spec, setup.op.task(), prior, generator_top) {
             let secs = v.speed.predict(units * cost, setup.chains, pixels);
             let source = if v.speed.measured {
                 "at this machine's measured speed"

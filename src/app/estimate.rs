@@ -12,6 +12,10 @@ use crate::samplers::{self, SamplerSpec};
 /// the network (ΠGDM, DPS) costs about 1.8 evaluations (58.7 s for ΠGDM 50 on scratches).
 const SECONDS_PER_NFE_PIXEL: f64 = 2.5e-6;
 const GRADIENT_COST: f64 = 1.8;
+/// A step of noise-space Langevin through a one-step generator (its call and pullback), in
+/// evaluations: 301 steps took 127.6 s where `Ddrm(steps: 30, warm: 0.5)` took 9.4 s (256²
+/// scratches, 4 chains, `photo` and `photo-cm`; docs/photo-table.md).
+const ONE_CALL_STEP_COST: f64 = 1.35;
 
 /// FLOPs per pixel of one evaluation of the reference network (`photo`: base 16, [1, 2, 4], one
 /// block per level, colour: 0.4466 GFLOP per 64×64 image).
@@ -28,13 +32,31 @@ pub fn network_cost(cfg: &crate::priors::unet::UNetConfig) -> f64 {
 }
 
 /// What a sampler line costs: network evaluations per chain in evaluation units, or None when
-/// it cannot be told before running (Langevin loops whose length depends on their fields).
-pub fn cost_units(spec: &SamplerSpec, task: Task, prior: PriorKind) -> Option<f64> {
+/// it cannot be told before running (Langevin loops whose length depends on their fields,
+/// noise-space Langevin through the ODE). `generator_top`: the prior's one-step generator
+/// ([`super::catalog::PriorEntry::generator_top`]).
+pub fn cost_units(
+    spec: &SamplerSpec,
+    task: Task,
+    prior: PriorKind,
+    generator_top: Option<f64>,
+) -> Option<f64> {
     let steps = |s: usize| s as f64;
     Some(match spec {
         SamplerSpec::Auto(p) => {
             let line = auto::choose_for(p.speed, prior, task);
-            return cost_units(&samplers::parse(line).ok()?, task, prior);
+            return cost_units(&samplers::parse(line).ok()?, task, prior, generator_top);
+        }
+        SamplerSpec::NoiseSpaceLangevin(p) => {
+            // As the sampler decides: the one-step generator when it covers the start.
+            let start = p.warm.unwrap_or(f64::INFINITY);
+            let one_call = p.generator != samplers::GeneratorChoice::Ode
+                && !p.clamp
+                && generator_top.is_some_and(|top| start <= top * (1.0 + 1e-9));
+            if !one_call {
+                return None;
+            }
+            steps(p.warmup + p.steps + 1) * ONE_CALL_STEP_COST
         }
         SamplerSpec::Exact => 0.0,
         SamplerSpec::Ddrm(p) => steps(p.steps),
@@ -79,7 +101,13 @@ pub fn predict_recipe(
         ),
         (_, None) => (PriorKind::Network, 1.0),
     };
-    let units = cost_units(&recipe.sampler, task_of(&recipe.operator), kind)?;
+    let generator_top = prior.and_then(|p| p.generator_top);
+    let units = cost_units(
+        &recipe.sampler,
+        task_of(&recipe.operator),
+        kind,
+        generator_top,
+    )?;
     let [_, h, w] = recipe.shape();
     Some(speed.predict(units * cost, recipe.chains, h * w))
 }
@@ -142,14 +170,24 @@ mod tests {
     fn the_reference_runs_are_predicted_and_the_factor_learns() {
         let speed = Speed::default();
         let ddrm = samplers::parse("Ddrm(steps: 50)").unwrap();
-        let units = cost_units(&ddrm, Task::SuperResolution, PriorKind::Network).unwrap();
+        let units = cost_units(&ddrm, Task::SuperResolution, PriorKind::Network, None).unwrap();
         let t = speed.predict(units, 4, 256 * 256);
         assert!((t - 32.8).abs() < 2.0, "{t}");
         let pigdm = samplers::parse("PiGdm(steps: 50)").unwrap();
-        let units = cost_units(&pigdm, Task::Inpaint, PriorKind::Network).unwrap();
+        let units = cost_units(&pigdm, Task::Inpaint, PriorKind::Network, None).unwrap();
         assert!((speed.predict(units, 4, 256 * 256) - 58.7).abs() < 4.0);
         let auto = samplers::parse("Auto(speed: Fast)").unwrap();
-        assert!(cost_units(&auto, Task::Deblur, PriorKind::Network).is_some());
+        assert!(cost_units(&auto, Task::Deblur, PriorKind::Network, None).is_some());
+        // Noise-space Langevin only through a one-step generator that covers its start.
+        let nsl = samplers::parse("NoiseSpaceLangevin(steps: 100, warm: 0.5)").unwrap();
+        let units = |top| cost_units(&nsl, Task::Inpaint, PriorKind::Patch, top);
+        assert_eq!(units(Some(2.0)), Some(301.0 * ONE_CALL_STEP_COST));
+        assert_eq!(units(Some(f64::INFINITY)), Some(301.0 * ONE_CALL_STEP_COST));
+        assert_eq!(units(Some(0.3)), None, "the ODE from σ 0.5");
+        assert_eq!(units(None), None);
+        let cold = samplers::parse("NoiseSpaceLangevin(steps: 100)").unwrap();
+        assert!(cost_units(&cold, Task::Inpaint, PriorKind::Patch, Some(2.0)).is_none());
+        let units = cost_units(&ddrm, Task::SuperResolution, PriorKind::Network, None).unwrap();
         let mut s = Speed::default();
         s.learn(10.0, 40.0);
         assert!((s.factor - 4.0).abs() < 1e-9 && s.measured);
