@@ -123,22 +123,23 @@ impl PriorEntry {
 pub fn priors(session: &Path) -> Vec<PriorEntry> {
     let mut out: Vec<PriorEntry> = vec![];
     let found_all = crate::models::all();
-    // The fine-tune a prior loads is the `NAME-eps` folder beside it (network.rs `sibling`).
-    let eps_of = |dir: &Path, name: &str| {
-        let beside = dir.with_file_name(format!("{name}-eps"));
+    // The companions a prior loads are the `NAME-eps` and `NAME-cm` folders beside it
+    // (network.rs `sibling`).
+    let card_beside = |dir: &Path, name: &str, suffix: &str| {
+        let beside = dir.with_file_name(format!("{name}-{suffix}"));
         found_all
             .iter()
             .find(|f| f.dir == beside)
-            .and_then(|f| f.card.eps.clone())
+            .map(|f| f.card.clone())
+    };
+    let eps_of = |dir: &Path, name: &str| {
+        card_beside(dir, name, "eps")
+            .and_then(|c| c.eps)
             .filter(|e| e.base == name)
     };
-    // Likewise the one-step generator `NAME-cm` (network.rs loads the same folder).
     let generator_of = |dir: &Path, name: &str| {
-        let beside = dir.with_file_name(format!("{name}-cm"));
-        found_all
-            .iter()
-            .find(|f| f.dir == beside)
-            .and_then(|f| f.card.generator.as_ref())
+        card_beside(dir, name, "cm")
+            .and_then(|c| c.generator)
             .filter(|g| g.base == name)
             .map(|g| g.top.unwrap_or(f64::INFINITY))
     };
