@@ -140,6 +140,13 @@ fn bad_training_configs_name_the_problem() {
     .unwrap();
     let err = TrainConfig::load(&p).err().unwrap().to_string();
     assert!(err.contains("t.ron") && err.contains("batch"), "{err}");
+    std::fs::write(
+        &p,
+        "(name: \"x\", data: Idx(\"nope.gz\"), steps: 10, init_from: \"p\", task: Consistency(grid: 4, top: -1.0))",
+    )
+    .unwrap();
+    let err = TrainConfig::load(&p).err().unwrap().to_string();
+    assert!(err.contains("top must be a positive σ"), "{err}");
     std::fs::write(&p, "(name: \"x\", data: Idx(\"nope.gz\"), steps: 10)").unwrap();
     let cfg = TrainConfig::load(&p).unwrap();
     let err = trainer::train(

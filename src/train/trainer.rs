@@ -331,6 +331,17 @@ impl Setup {
                 Some(m.widen_input(c))
             }
             (Task::Consistency { grid, top }, Some(m)) => {
+                if let Some(t) = top
+                    && *t <= card.sigma_min
+                {
+                    return Err(Error::invalid(
+                        "task",
+                        format!(
+                            "Consistency top {t} must be above the prior's sigma_min {}",
+                            card.sigma_min
+                        ),
+                    ));
+                }
                 teacher = Some(m.clone().with_cpu_inference(device));
                 card.unet.consistency_sigma_min = Some(card.sigma_min);
                 card.generator = Some(GeneratorCard {
