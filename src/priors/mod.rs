@@ -1,5 +1,6 @@
 //! Priors: one denoiser interface D(x, σ) ≈ E[x_0 | x_σ = x], with score (D − x)/σ² (Tweedie).
 
+pub mod card;
 pub mod gmm;
 pub mod gmm_file;
 pub mod network;
