@@ -239,6 +239,29 @@ fn restore(
     (psnr(&mean, img), s)
 }
 
+/// `NoiseSpaceLangevin` with the defaults this file's runs share (warm-up rate 0.005, the
+/// paper's drift, no clamp).
+fn nsl_spec(
+    steps: usize,
+    warmup: usize,
+    generator_steps: usize,
+    generator: posterior_lab::samplers::GeneratorChoice,
+    warm: Option<f64>,
+) -> posterior_lab::samplers::SamplerSpec {
+    use posterior_lab::samplers::{CpsParams, Drift, SamplerSpec};
+    SamplerSpec::NoiseSpaceLangevin(CpsParams {
+        steps,
+        warmup,
+        warmup_lr: 0.005,
+        generator_steps,
+        generator,
+        step: None,
+        drift: Drift::Paper,
+        clamp: false,
+        warm,
+    })
+}
+
 /// Mean PSNR of the posterior mean of `Eps(steps: 20)` in `mode` over held-out images, and the
 /// NFE per chain, for one operator.
 fn eps_mean_psnr(
@@ -480,7 +503,7 @@ fn a_warm_ddrm_start_fills_a_blot_in_the_pictures_colour() {
 fn noise_space_langevin_fits_a_photo_from_a_warm_start() {
     use posterior_lab::operators::{Downsample, Operator};
     use posterior_lab::problem::Problem;
-    use posterior_lab::samplers::{CpsParams, Drift, GeneratorChoice, SamplerSpec};
+    use posterior_lab::samplers::GeneratorChoice;
     use std::sync::Arc;
     let device = Device::flex();
     let shape = [3, 32, 32];
@@ -496,17 +519,7 @@ fn noise_space_langevin_fits_a_photo_from_a_warm_start() {
     let noise = tensor::normal(&mut tensor::rng(8), clean.dims(), &device);
     let problem = Problem::new(prior, op, clean + noise.mul_scalar(0.02), 0.02, device).unwrap();
     let run = |warm| {
-        let spec = SamplerSpec::NoiseSpaceLangevin(CpsParams {
-            steps: 10,
-            warmup: 50,
-            warmup_lr: 0.005,
-            generator_steps: 4,
-            generator: GeneratorChoice::Ode,
-            step: None,
-            drift: Drift::Paper,
-            clamp: false,
-            warm,
-        });
+        let spec = nsl_spec(10, 50, 4, GeneratorChoice::Ode, warm);
         restore(&spec, &problem, 2, &truth).0
     };
     let (cold, warm) = (run(None), run(Some(1.0)));
@@ -535,9 +548,7 @@ fn denoising_residual(prior: &NetworkPrior, x: &[f32], n: usize, sigma: f64) -> 
 fn distilled_generator_samples_in_one_call_and_drives_noise_space_langevin() {
     use posterior_lab::operators::{Mask, Operator};
     use posterior_lab::problem::Problem;
-    use posterior_lab::samplers::{
-        self, CpsParams, Drift, GeneratorChoice, PriorParams, SamplerSpec, Solver,
-    };
+    use posterior_lab::samplers::{self, GeneratorChoice, PriorParams, SamplerSpec, Solver};
     use std::sync::Arc;
     let device = Device::flex();
     let prior =
@@ -615,17 +626,7 @@ fn distilled_generator_samples_in_one_call_and_drives_noise_space_langevin() {
         let y = simulate(op.as_ref(), img, 0.05, 200 + image as u64);
         let y_vec = tensor::to_vec(&y).unwrap();
         let problem = Problem::new(prior.clone(), op.clone(), y, 0.05, device.clone()).unwrap();
-        let spec = SamplerSpec::NoiseSpaceLangevin(CpsParams {
-            steps: 60,
-            warmup: 200,
-            warmup_lr: 0.005,
-            generator_steps: 8,
-            generator,
-            step: None,
-            drift: Drift::Paper,
-            clamp: false,
-            warm: None,
-        });
+        let spec = nsl_spec(60, 200, 8, generator, None);
         let (p, s) = restore(&spec, &problem, 1, img);
         let naive: Vec<f32> = y_vec.iter().zip(&boxed.data).map(|(v, m)| v * m).collect();
         (p, psnr(&naive, img), s.state().nfe, s.detail())
@@ -653,17 +654,7 @@ fn distilled_generator_samples_in_one_call_and_drives_noise_space_langevin() {
     )
     .unwrap();
     let per_step = |generator| {
-        let spec = SamplerSpec::NoiseSpaceLangevin(CpsParams {
-            steps: 10,
-            warmup: 10,
-            warmup_lr: 0.005,
-            generator_steps: 8,
-            generator,
-            step: None,
-            drift: Drift::Paper,
-            clamp: false,
-            warm: None,
-        });
+        let spec = nsl_spec(10, 10, 8, generator, None);
         let mut s = samplers::build(&spec, &problem, 1, 1).unwrap();
         let before = s.state().nfe;
         s.step(&problem).unwrap();
