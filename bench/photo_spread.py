@@ -12,7 +12,8 @@ for each sampler line and prints, over the restored pixels (the hidden ones for 
           the photo; above 1: texture the photo does not have)
 
 Usage: python3 bench/photo_spread.py OUT PHOTO... (needs numpy and pillow; run from the source
-tree after `cargo build --release`; models/photo-cm beside models/photo)."""
+tree after `cargo build --release`; models/photo-cm beside models/photo). LINES=... (below)
+compares other samplers or priors."""
 import glob, os, subprocess, sys
 import numpy as np
 from PIL import Image
@@ -27,6 +28,10 @@ LINES = {
 # a photo-cm/ with photo's model.bpk and photo-cm's card.ron (trained_steps 0).
 if os.environ.get("UNDISTILLED"):
     LINES["d0"] = (os.path.join(os.environ["UNDISTILLED"], "photo"), LINES["cm"][1])
+# Other lines instead: LINES="KEY=MODEL=LINE;..." (KEY in letters and digits), e.g.
+# LINES="eps64=models/photo64=Eps(steps: 5);ddrm64=models/photo64=Ddrm(steps: 50)".
+if os.environ.get("LINES"):
+    LINES = {k: (m, l) for k, m, l in (e.split("=", 2) for e in os.environ["LINES"].split(";"))}
 
 
 def crops(out, photos):
