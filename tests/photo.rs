@@ -450,11 +450,13 @@ fn auto_super_resolves_photos_through_the_gpu_trained_fine_tune() {
     let device = Device::flex();
     let n = 96;
     let shape = [3, n, n];
-    let prior = Arc::new(
-        NetworkPrior::load(&root().join("models/photo64"), Some(shape), &device).unwrap(),
-    );
+    let prior =
+        Arc::new(NetworkPrior::load(&root().join("models/photo64"), Some(shape), &device).unwrap());
     let op = Arc::new(Downsample::new(shape, 2).unwrap());
-    assert!(prior.eps_denoiser(op.as_ref(), 0.02).is_some(), "photo64-eps");
+    assert!(
+        prior.eps_denoiser(op.as_ref(), 0.02).is_some(),
+        "photo64-eps"
+    );
     let (mut gain, mut over_zero_shot) = (0.0, 0.0);
     let photos = ["coffee", "astronaut", "flower"];
     for (i, name) in photos.iter().enumerate() {
@@ -490,6 +492,12 @@ fn auto_super_resolves_photos_through_the_gpu_trained_fine_tune() {
         gain += (auto - base) / photos.len() as f64;
         over_zero_shot += (auto - zero) / photos.len() as f64;
     }
-    assert!(gain > 1.0, "Auto gains {gain:.2} dB over bicubic on average");
-    assert!(over_zero_shot > 0.5, "the fine-tune gains {over_zero_shot:.2} dB");
+    assert!(
+        gain > 1.0,
+        "Auto gains {gain:.2} dB over bicubic on average"
+    );
+    assert!(
+        over_zero_shot > 0.5,
+        "the fine-tune gains {over_zero_shot:.2} dB"
+    );
 }
