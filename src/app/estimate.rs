@@ -16,6 +16,10 @@ const GRADIENT_COST: f64 = 1.8;
 /// evaluations: 301 steps took 127.6 s where `Ddrm(steps: 30, warm: 0.5)` took 9.4 s (256²
 /// scratches, 4 chains, `photo` and `photo-cm`; docs/photo-table.md).
 const ONE_CALL_STEP_COST: f64 = 1.35;
+/// One evaluation inside noise-space Langevin's ODE generator (the taped forward pass and its
+/// pullback), in evaluations: 21 iterations of 15 evaluations took 250 s where `Ddrm(steps:
+/// 50)` took 5.4 s (128² 2× super-resolution, 4 chains, `photo`): 7.3×; 6.6× with 4 Heun steps.
+const ODE_NFE_COST: f64 = 7.0;
 
 /// FLOPs per pixel of one evaluation of the reference network (`photo`: base 16, [1, 2, 4], one
 /// block per level, colour: 0.4466 GFLOP per 64×64 image).
@@ -32,9 +36,9 @@ pub fn network_cost(cfg: &crate::priors::unet::UNetConfig) -> f64 {
 }
 
 /// What a sampler line costs: network evaluations per chain in evaluation units, or None when
-/// it cannot be told before running (Langevin loops whose length depends on their fields,
-/// noise-space Langevin through the ODE). `generator_top`: the prior's one-step generator
-/// ([`super::catalog::PriorEntry::generator_top`]).
+/// it cannot be told before running (Langevin loops whose length depends on their fields, a
+/// distilled generator asked for where it does not cover the start). `generator_top`: the
+/// prior's one-step generator ([`super::catalog::PriorEntry::generator_top`]).
 pub fn cost_units(
     spec: &SamplerSpec,
     task: Task,
@@ -53,10 +57,15 @@ pub fn cost_units(
             let one_call = p.generator != samplers::GeneratorChoice::Ode
                 && !p.clamp
                 && generator_top.is_some_and(|top| start <= top * (1.0 + 1e-9));
-            if !one_call {
-                return None;
+            let iterations = steps(p.warmup + p.steps + 1);
+            if one_call {
+                iterations * ONE_CALL_STEP_COST
+            } else if p.generator == samplers::GeneratorChoice::Distilled {
+                return None; // the sampler refuses it
+            } else {
+                // Heun steps: two evaluations each but the last.
+                iterations * steps((2 * p.generator_steps).saturating_sub(1).max(1)) * ODE_NFE_COST
             }
-            steps(p.warmup + p.steps + 1) * ONE_CALL_STEP_COST
         }
         SamplerSpec::Exact => 0.0,
         SamplerSpec::Ddrm(p) => steps(p.steps),
@@ -178,15 +187,37 @@ mod tests {
         assert!((speed.predict(units, 4, 256 * 256) - 58.7).abs() < 4.0);
         let auto = samplers::parse("Auto(speed: Fast)").unwrap();
         assert!(cost_units(&auto, Task::Deblur, PriorKind::Network, None).is_some());
-        // Noise-space Langevin only through a one-step generator that covers its start.
+        // Noise-space Langevin: one call per step through a one-step generator that covers its
+        // start, else the ODE's 2·8 − 1 evaluations per step, each with its pullback.
         let nsl = samplers::parse("NoiseSpaceLangevin(steps: 100, warm: 0.5)").unwrap();
         let units = |top| cost_units(&nsl, Task::Inpaint, PriorKind::Patch, top);
+        let ode = 301.0 * 15.0 * ODE_NFE_COST;
         assert_eq!(units(Some(2.0)), Some(301.0 * ONE_CALL_STEP_COST));
         assert_eq!(units(Some(f64::INFINITY)), Some(301.0 * ONE_CALL_STEP_COST));
-        assert_eq!(units(Some(0.3)), None, "the ODE from σ 0.5");
-        assert_eq!(units(None), None);
+        assert_eq!(units(Some(0.3)), Some(ode), "the ODE from σ 0.5");
+        assert_eq!(units(None), Some(ode));
         let cold = samplers::parse("NoiseSpaceLangevin(steps: 100)").unwrap();
-        assert!(cost_units(&cold, Task::Inpaint, PriorKind::Patch, Some(2.0)).is_none());
+        let cold_units = cost_units(&cold, Task::Inpaint, PriorKind::Patch, Some(2.0));
+        assert_eq!(cold_units, Some(ode));
+        let forced =
+            samplers::parse("NoiseSpaceLangevin(steps: 100, warm: 3.0, generator: Distilled)")
+                .unwrap();
+        assert_eq!(
+            cost_units(&forced, Task::Inpaint, PriorKind::Patch, Some(2.0)),
+            None,
+            "refused by the sampler"
+        );
+        // The measured ODE run: 21 iterations at 128² in 250 s (DDRM 50 there took 5.4 s, a
+        // little faster per pixel than at 256², which the reference speed is).
+        let short =
+            samplers::parse("NoiseSpaceLangevin(steps: 10, warmup: 10, warm: 1.0, generator: Ode)")
+                .unwrap();
+        let t = speed.predict(
+            cost_units(&short, Task::SuperResolution, PriorKind::Patch, None).unwrap(),
+            4,
+            128 * 128,
+        );
+        assert!((t / 250.0 - 1.0).abs() < 0.6, "{t}");
         let units = cost_units(&ddrm, Task::SuperResolution, PriorKind::Network, None).unwrap();
         let mut s = Speed::default();
         s.learn(10.0, 40.0);
