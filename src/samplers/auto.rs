@@ -75,10 +75,10 @@ pub const TABLE: &[Row] = &[
     // Photo super-resolution with the prior's EPS fine-tune: on nine held-out photos at 256²
     // (docs/photo-table.md, "Super-resolution with a GPU fine-tune") `photo64-eps` at 5 steps
     // gains +1.61 dB over bicubic on average (2×; DDRM 50 with `photo64` alone +1.29, in 18×
-    // the time) and 4 to 7 or 10 steps lose to it; `photo-eps` at 5 steps +0.93 against DDRM
-    // 50's +1.06 with `photo` (equal or better on 8 of 9, in a tenth of the time). Fewer than
-    // 5 steps fail on smooth photos, more add single-sample detail to the mean: one line for
-    // every speed.
+    // the time) and 4, 7, 10 and 15 steps gain less; `photo-eps` at 5 steps +0.93 against
+    // DDRM 50's +1.06 with `photo` (equal or better on 8 of 9, in a tenth of the time). Fewer
+    // than 4 steps fail on smooth photos, more add single-sample detail to the mean: one line
+    // for every speed.
     Row {
         prior: PriorKind::PatchWithEps,
         task: Some(Task::SuperResolution),
