@@ -423,11 +423,8 @@ fn noise_space_langevin_fills_scratches_with_the_warm_one_step_generator() {
         s.state().total_steps + 1,
         "one call per step"
     );
-    let out = tensor::to_vec(&s.samples()).unwrap();
-    let d = 3 * n * n;
-    let mean: Vec<f32> = (0..d)
-        .map(|i| (0..4).map(|k| out[k * d + i]).sum::<f32>() / 4.0)
-        .collect();
+    let (mean, _) =
+        posterior_lab::metrics::mean_variance(&tensor::to_vec(&s.samples()).unwrap(), 4);
     let psnr = |x: &[f32]| posterior_lab::metrics::psnr(x, &truth);
     let (ours, base) = (psnr(&mean), psnr(&baseline.unwrap()));
     eprintln!(
@@ -471,11 +468,8 @@ fn auto_super_resolves_photos_through_the_gpu_trained_fine_tune() {
             let spec = samplers::parse(line).unwrap();
             let mut s = samplers::build(&spec, &problem, 4, i as u64).unwrap();
             samplers::run(s.as_mut(), &problem, |_| {}).unwrap();
-            let out = tensor::to_vec(&s.samples()).unwrap();
-            let d = 3 * n * n;
-            let mean: Vec<f32> = (0..d)
-                .map(|p| (0..4).map(|k| out[k * d + p]).sum::<f32>() / 4.0)
-                .collect();
+            let samples = tensor::to_vec(&s.samples()).unwrap();
+            let (mean, _) = posterior_lab::metrics::mean_variance(&samples, 4);
             let detail = s.detail().unwrap_or_default();
             (posterior_lab::metrics::psnr(&mean, &truth), detail)
         };
