@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the packages for this platform into target/packages/ (or --out DIR):
+# Builds the packages for this platform into cargo's target folder's packages/ (or --out DIR):
 #   Linux: a .deb (dpkg-deb) and a portable .tar.gz with the same layout (bin/ + share/).
 # Usage: packaging/build.sh [--bin PATH] [--out DIR] [--no-validate]
 #   --bin   use this release binary instead of building one (the test suite passes its own)
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=""
-OUT="target/packages"
+OUT=""
 VALIDATE=1
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -26,9 +26,14 @@ case "$(uname -s)" in
 esac
 command -v dpkg-deb >/dev/null || { echo "error: dpkg-deb is needed (apt install dpkg)" >&2; exit 1; }
 
+# Where cargo puts its builds (CARGO_TARGET_DIR, a config's target-dir, or ./target).
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps 2>/dev/null \
+  | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+[ -n "$TARGET_DIR" ] || TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+[ -n "$OUT" ] || OUT="$TARGET_DIR/packages"
 if [ -z "$BIN" ]; then
   cargo build --release
-  BIN="target/release/posterior-lab"
+  BIN="$TARGET_DIR/release/posterior-lab"
 fi
 [ -x "$BIN" ] || { echo "error: $BIN is not an executable" >&2; exit 1; }
 

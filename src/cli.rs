@@ -246,6 +246,7 @@ fn sample(
     let base = recipe_path.parent().map(PathBuf::from).unwrap_or_default();
     let mut inputs = parsed.input_paths(&base);
     inputs.push(recipe_path.clone());
+    let out = output::resolve_out(&out);
     output::check_target(&out, &inputs)?;
     if let Some(k) = components {
         crate::uncertainty::check_components(k, parsed.chains)?;

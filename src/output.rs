@@ -15,6 +15,15 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// Bytes: what [`crate::recipe::estimate_run_bytes`] predicted before the run, and the
+/// process's peak resident memory at its end (statistics included, files not yet written).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct MemoryFigures {
+    pub estimated_bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_bytes: Option<u64>,
+}
+
 /// What a finished run produced.
 pub struct RunResult {
     pub shape: [usize; 3],
@@ -91,6 +100,10 @@ pub struct Summary {
     pub z2_unseen: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crps_unseen: Option<f64>,
+    /// The memory estimate the run was admitted with, and the process's peak when the
+    /// operating system tells it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryFigures>,
 }
 
 /// Runs the recipe's sampler to the end; `on_step` sees every intermediate state.
@@ -215,6 +228,10 @@ pub fn run(
                 .map(|u| u.coverage.clone()),
             z2_unseen: cal.and_then(|c| c.unseen.as_ref()).and_then(|u| u.z2),
             crps_unseen: cal.and_then(|c| c.unseen.as_ref()).map(|u| u.crps),
+            memory: Some(MemoryFigures {
+                estimated_bytes: u64::try_from(loaded.memory_estimate).unwrap_or(u64::MAX),
+                peak_bytes: crate::recipe::peak_memory(),
+            }),
         },
         pca,
         stats,
@@ -326,6 +343,17 @@ pub const OUTPUT_NAMES: [&str; 15] = [
     "samples.png",
     "x.npy",
 ];
+
+/// The folder results go to: `dir` itself, or, when `dir` is a link to a folder, the folder
+/// it points to (so the link stays and the results land where it leads).
+pub fn resolve_out(dir: &Path) -> PathBuf {
+    let is_link = std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink());
+    if is_link && dir.is_dir() {
+        std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+    } else {
+        dir.to_path_buf()
+    }
+}
 
 /// Checks, before anything runs, that `dir` can receive the outputs: it is missing, empty, or
 /// an earlier result (only output names), and none of the recipe's inputs lives in it.

@@ -105,6 +105,8 @@ pub struct Loaded {
     /// y as [C', H', W'] flattened, and its `.npy` shape.
     pub y: Vec<f32>,
     pub y_shape: Vec<usize>,
+    /// The run's peak memory as [`estimate_run_bytes`] predicts it, in bytes.
+    pub memory_estimate: u128,
 }
 
 /// Reads and checks a recipe file and everything it names (paths relative to its folder).
@@ -143,12 +145,9 @@ pub fn load_recipe(recipe: Recipe, base: &Path, device: &Device) -> Result<Loade
         ));
     }
     let d = crate::files::element_count("shape", &shape).map_err(|m| Error::invalid("shape", m))?;
-    check_memory(
-        recipe.chains,
-        shape,
-        Footprint::of(&recipe),
-        available_memory(),
-    )?;
+    // Before the prior and the operator are read: a run that cannot fit even with the
+    // smallest footprint is refused at once.
+    check_memory(recipe.chains, shape, Footprint::Network, available_memory())?;
 
     let prior: Arc<dyn crate::priors::Denoiser> = match &recipe.prior {
         PriorSpec::Gmm(file) => {
@@ -163,6 +162,9 @@ pub fn load_recipe(recipe: Recipe, base: &Path, device: &Device) -> Result<Loade
     };
     let operator: Arc<dyn operators::Operator> =
         Arc::from(operators::build(&recipe.operator, shape, base, device)?);
+    let footprint = Footprint::of(&recipe, prior.as_ref(), operator.as_ref());
+    check_memory(recipe.chains, shape, footprint, available_memory())?;
+    let memory_estimate = estimate_run_bytes(recipe.chains, shape, footprint);
     let out_shape = operator.output_shape();
     let y_shape = operator.output_npy_shape();
 
@@ -225,6 +227,7 @@ pub fn load_recipe(recipe: Recipe, base: &Path, device: &Device) -> Result<Loade
         truth,
         y,
         y_shape,
+        memory_estimate,
     })
 }
 
@@ -235,17 +238,33 @@ pub enum Footprint {
     Mixture,
     /// A network evaluated without gradients (tiles bound its activations).
     Network,
-    /// A network with gradients through it (DPS, ΠGDM…; `Auto` counts here): its activations
-    /// for the whole picture are kept for the backward pass.
+    /// A network with gradients through it (DPS, ΠGDM…): its activations for the whole
+    /// picture are kept for the backward pass.
     NetworkGradients,
 }
 
 impl Footprint {
-    pub fn of(recipe: &Recipe) -> Self {
-        use crate::samplers::SamplerSpec as S;
-        match (&recipe.prior, &recipe.sampler) {
-            (PriorSpec::Gmm(_), _) => Footprint::Mixture,
-            (_, S::Ddrm(_) | S::DiffPir(_) | S::Prior(_) | S::Daps(_) | S::Eps(_)) => {
+    /// The footprint of the sampler that will really run: `Auto` counts as the line it picks
+    /// for this prior and operator.
+    pub fn of(
+        recipe: &Recipe,
+        prior: &dyn crate::priors::Denoiser,
+        op: &dyn operators::Operator,
+    ) -> Self {
+        use crate::samplers::{SamplerSpec as S, auto};
+        if prior.gmm().is_some() {
+            return Footprint::Mixture;
+        }
+        let chosen = match &recipe.sampler {
+            S::Auto(p) => {
+                let fine_tune = prior.eps_denoiser(op, recipe.noise_sigma).is_some();
+                let kind = auto::PriorKind::of_network(prior.any_size(), fine_tune);
+                crate::samplers::parse(auto::choose_for(p.speed, kind, op.task())).ok()
+            }
+            other => Some(other.clone()),
+        };
+        match chosen {
+            Some(S::Ddrm(_) | S::DiffPir(_) | S::Prior(_) | S::Daps(_) | S::Eps(_)) => {
                 Footprint::Network
             }
             _ => Footprint::NetworkGradients,
@@ -253,22 +272,36 @@ impl Footprint {
     }
 }
 
-/// Rough peak memory of a run in bytes: 16 floats per value of the chains for a mixture; for
-/// a network, ~64 floats per pixel and chain without gradients (plus one batch of tiles), ~512
-/// (the U-Net's activations at its widest) with them.
+/// Bytes of a process before any picture: the program, burn's CPU runtime, a network's
+/// weights, the tiles in flight and the allocator's pools (fitted below).
+const BASE_BYTES: u128 = 56 << 20;
+
+/// Peak memory of a run in bytes, fitted to `posterior-lab sample` on the CPU (summary.ron's
+/// `memory`: the process's peak resident size; photo prior, 10% scratches, 256² to
+/// 1024×640, 1 to 8 chains; docs/photo-table.md): the picture's own buffers (y, the mask, the
+/// classical restoration, the sampler's per-value coefficients, the statistics) take about
+/// 40 floats per value whatever the chains; each chain adds about 6 floats per value (its
+/// state, estimate, noise and tile copies) without gradients, and the network's activations,
+/// about 320 floats per pixel, when gradients go through it (DPS, ΠGDM…: the whole
+/// picture's graph is kept for the backward pass). A mixture keeps 16 floats per value and
+/// chain. Every measured run lies between 0.85 and 1 of this estimate.
 pub fn estimate_run_bytes(chains: usize, shape: [usize; 3], footprint: Footprint) -> u128 {
     let [c, h, w] = shape.map(|v| v as u128);
+    let (values, pixels) = (c * h * w, h * w);
     let per_chain = match footprint {
-        Footprint::Mixture => 16 * c * h * w,
-        Footprint::Network => h * w * (64 + 16 * c),
-        Footprint::NetworkGradients => h * w * (512 + 16 * c),
+        Footprint::Mixture => 16 * values,
+        Footprint::Network => 6 * values,
+        Footprint::NetworkGradients => 6 * values + 320 * pixels,
     };
-    let tiles = if footprint == Footprint::Mixture {
-        0
-    } else {
-        64 * 48 * 48 * 512
-    };
-    (chains as u128 * per_chain + tiles) * 4
+    BASE_BYTES + 4 * (40 * values + chains as u128 * per_chain)
+}
+
+/// The process's peak resident memory so far in bytes (Linux: VmHWM), if known.
+pub fn peak_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
 }
 
 /// Refuses a run whose estimated memory exceeds what the machine has, before allocating.

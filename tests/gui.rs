@@ -756,9 +756,11 @@ fn panel_snapshot_designer() {
         let v = designer::DesignerView {
             priors: &priors,
             image_note: Some("8×8, as loaded"),
+            switched_from: None,
             own_side: None,
             pixels: Some(64),
             speed: Default::default(),
+            damage_share: None,
         };
         designer::designer_ui(ui, &v, &mut setup, &mut mask, &mut side);
     });

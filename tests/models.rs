@@ -477,6 +477,7 @@ fn a_warm_ddrm_start_fills_a_blot_in_the_pictures_colour() {
             sigma_max: None,
             rho: 7.0,
             warm,
+            whole_picture: false,
         });
         let mut s = posterior_lab::samplers::build(&spec, &problem, 4, 3).unwrap();
         posterior_lab::samplers::run(s.as_mut(), &problem, |_| {}).unwrap();

@@ -495,3 +495,87 @@ fn auto_super_resolves_photos_through_the_gpu_trained_fine_tune() {
         "the fine-tune gains {over_zero_shot:.2} dB"
     );
 }
+
+/// DDRM on a large photo with a few holes evaluates the prior only on the tiles that hold a
+/// hole while σ is above σ_y (exact there: DDRM uses D(x) only in the holes then), once on
+/// the whole picture at the first step below σ_y, and afterwards near the holes only. Its
+/// result equals the whole-picture run of the same seed within the tolerance measured here
+/// (docs/photo-table.md), and it does a fraction of the work.
+#[test]
+fn ddrm_restores_only_the_damaged_tiles_and_matches_the_whole_picture_run() {
+    use posterior_lab::operators::Mask;
+    use posterior_lab::problem::Problem;
+    use posterior_lab::{metrics, photo, samplers};
+    use std::sync::Arc;
+    let device = Device::flex();
+    let bytes = std::fs::read(root().join("assets/demo/chelsea.jpg")).unwrap();
+    let truth = photo::fit(&bytes, Path::new("chelsea"), 3, 240, 4)
+        .unwrap()
+        .0;
+    let shape = truth.shape;
+    let [_, h, w] = shape;
+    assert!(h >= 144 && w >= 200, "{shape:?}");
+    let prior = Arc::new(photo_prior(shape, Some(Tiling::default())));
+    // Two blots and a short scratch in the left half: the right half has no hole.
+    let mut mask = vec![1.0f32; h * w];
+    for (cy, cx, r) in [(40.0, 50.0, 9.0), (100.0, 90.0, 6.0)] {
+        for y in 0..h {
+            for x in 0..w {
+                let (dy, dx) = (y as f64 - cy, x as f64 - cx);
+                if dy * dy + dx * dx <= r * r {
+                    mask[y * w + x] = 0.0;
+                }
+            }
+        }
+    }
+    for x in 20..70 {
+        mask[120 * w + x] = 0.0;
+        mask[121 * w + x] = 0.0;
+    }
+    let op = Arc::new(Mask::from_array(shape, &[h, w], mask.clone(), &device).unwrap());
+    let x = tensor::from_vec(truth.data.clone(), [1, 3, h, w], &device);
+    let y = posterior_lab::recipe::simulate_y(op.as_ref(), x, 0.02, 1);
+    let problem = Problem::new(prior, op, y, 0.02, device).unwrap();
+    let run = |line: &str| {
+        let spec = samplers::parse(line).unwrap();
+        let mut s = samplers::build(&spec, &problem, 2, 5).unwrap();
+        samplers::run(s.as_mut(), &problem, |_| {}).unwrap();
+        let out = tensor::to_vec(&s.samples()).unwrap();
+        (out, s.detail().unwrap_or_default())
+    };
+    let (part, detail) = run("Ddrm(steps: 12, warm: 0.5)");
+    let (whole, whole_detail) = run("Ddrm(steps: 12, warm: 0.5, whole_picture: true)");
+    assert!(!whole_detail.contains("tiles"), "{whole_detail}");
+    let share: f64 = detail
+        .split("evaluated on ")
+        .nth(1)
+        .and_then(|r| r.split('%').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no share of work in '{detail}'"));
+    assert!(share < 60.0, "{detail}");
+    // Where the chains differ: inside the holes, and anywhere.
+    let d = h * w;
+    let (mut hole_sq, mut holes, mut max_diff) = (0.0f64, 0usize, 0.0f32);
+    for (i, (a, b)) in part.iter().zip(&whole).enumerate() {
+        let diff = (a - b).abs();
+        max_diff = max_diff.max(diff);
+        if mask[i % d] == 0.0 {
+            hole_sq += f64::from(diff * diff);
+            holes += 1;
+        }
+    }
+    let hole_rms = (hole_sq / holes as f64).sqrt();
+    let (pm, _) = metrics::mean_variance(&part, 2);
+    let (wm, _) = metrics::mean_variance(&whole, 2);
+    let (p_part, p_whole) = (
+        metrics::psnr(&pm, &truth.data),
+        metrics::psnr(&wm, &truth.data),
+    );
+    eprintln!(
+        "damage only: {share:.0}% of the work; RMS difference in the holes {hole_rms:.4}, largest \
+         anywhere {max_diff:.4}; PSNR {p_part:.2} against {p_whole:.2} dB"
+    );
+    assert!(hole_rms < 0.01, "holes differ by {hole_rms}");
+    assert!(max_diff < 0.1, "largest difference {max_diff}");
+    assert!((p_part - p_whole).abs() < 0.05, "{p_part} vs {p_whole}");
+}

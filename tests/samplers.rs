@@ -335,6 +335,7 @@ fn baselines_use_the_data_on_the_bimodal_bed() {
             sigma_max: None,
             rho: 7.0,
             warm: None,
+            whole_picture: false,
         }),
         SamplerSpec::Daps(DapsParams {
             steps: 30,
@@ -464,6 +465,7 @@ fn ddrm_closed_form_svd_matches_the_dense_svd() {
         sigma_max: None,
         rho: 7.0,
         warm: None,
+        whole_picture: false,
     });
     let cases: Vec<([usize; 3], Arc<dyn Operator>)> = vec![
         ([1, 4, 4], Arc::new(Downsample::new([1, 4, 4], 2).unwrap())),

@@ -31,6 +31,8 @@ pub enum Action {
     EndStroke,
     /// The prior was changed in the panel (the picture follows it).
     PriorChanged,
+    /// Go back to the prior a colour photo switched away from.
+    UndoPriorSwitch,
     /// The picture (or the working size) was changed: load it again.
     ImageChanged,
     /// Switch to the designer, or to the recipe editor on the current choices.
@@ -102,7 +104,16 @@ impl PosteriorApp {
             Action::ClearMask => self.mask.clear(),
             Action::Paint(at) => self.mask.paint(at),
             Action::EndStroke => self.mask.end_stroke(),
+            Action::UndoPriorSwitch => {
+                if let Some(from) = self.prior_switch.take() {
+                    self.setup.prior = from;
+                    // As chosen by hand: this picture is not switched again.
+                    self.declined_switch = Some(self.setup.image.clone());
+                    self.apply(Action::PriorChanged);
+                }
+            }
             Action::PriorChanged => {
+                self.prior_switch = None;
                 // A gallery picture made for the old prior gives way to the new prior's own.
                 if catalog::gallery_bytes(&self.setup.image).is_some()
                     && let Some(p) = self.prior()

@@ -231,6 +231,9 @@ pub struct WorkingImage {
     pub data: Vec<f32>,
     /// What was done to the picture to fit the prior (shown to the user, never silent).
     pub note: String,
+    /// The picture was in colour and larger than a whole-image prior, which made it a small
+    /// grey thumbnail: the window offers a photo prior instead.
+    pub shrunk_to_grey: bool,
 }
 
 /// Fits a decoded picture to `shape`: channels converted; resized unless `any_size`, in which
@@ -285,7 +288,17 @@ pub fn fit_image(
         shape: [c, h, w],
         data,
         note,
+        shrunk_to_grey: c == 1 && colour && !any_size && (w0, h0) != (w, h),
     }
+}
+
+/// The prior a colour photo is best restored with: the shipped colour patch prior `photo`
+/// (the fast one the photo tables measure), else any colour prior that restores any size.
+pub fn photo_prior(priors: &[PriorEntry]) -> Option<&PriorEntry> {
+    let colour_any_size = |p: &&PriorEntry| p.any_size && p.shape[0] == 3;
+    (priors.iter().filter(colour_any_size))
+        .find(|p| p.name == "photo")
+        .or_else(|| priors.iter().find(colour_any_size))
 }
 
 pub fn gallery_bytes(name: &str) -> Option<&'static [u8]> {

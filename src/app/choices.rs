@@ -84,6 +84,9 @@ impl PosteriorApp {
     fn image_loaded(&mut self, done: Loaded) {
         match done.result {
             Ok(img) => {
+                if img.shrunk_to_grey && self.switch_to_photo_prior() {
+                    return;
+                }
                 self.image = Some(Arc::new(img));
                 self.loader.shown = Some((done.id, done.name));
             }
@@ -103,6 +106,29 @@ impl PosteriorApp {
                 }
             }
         }
+    }
+
+    /// A colour photo opened with a small grey prior chosen would become a grey thumbnail:
+    /// the best photo prior is chosen instead, and the designer offers to undo it. Returns
+    /// whether it switched (the picture is then read again for the new prior).
+    fn switch_to_photo_prior(&mut self) -> bool {
+        if self.declined_switch.as_deref() == Some(self.setup.image.as_str()) {
+            return false;
+        }
+        let Some(photo) = catalog::photo_prior(&self.priors) else {
+            return false;
+        };
+        let (from, to) = (self.setup.prior.clone(), photo.name.clone());
+        let label = photo.label.clone();
+        self.toasts.note(format!(
+            "A colour photo: switched the prior to {label} (the chosen one would have made it a \
+             small grey thumbnail). Undo in the designer."
+        ));
+        self.setup.prior = to;
+        self.prior_switch = Some(from);
+        self.setup.chains = self.setup.chains.min(super::actions::PHOTO_CHAINS);
+        self.image_changed();
+        true
     }
 
     /// What the designer says under the picture: what was done to it, or that it is loading.

@@ -17,11 +17,15 @@ pub struct DesignerView<'a> {
     pub priors: &'a [PriorEntry],
     /// What was done to the picture to fit the prior ("resized from …").
     pub image_note: Option<&'a str>,
+    /// The prior chosen before a colour photo switched it (offered back).
+    pub switched_from: Option<&'a str>,
     /// The picture's own longer side (the "own size" button).
     pub own_side: Option<usize>,
     /// Pixels of x the run will restore, and this machine's speed: the time estimate.
     pub pixels: Option<usize>,
     pub speed: super::estimate::Speed,
+    /// Inpainting: the share of a patch prior's tiles with a hole (the preview's).
+    pub damage_share: Option<f64>,
 }
 
 pub fn designer_ui(
@@ -68,6 +72,25 @@ fn prior_ui(ui: &mut egui::Ui, v: &DesignerView, setup: &mut Setup, out: &mut Ve
         });
     if setup.prior != before {
         out.push(Action::PriorChanged);
+    }
+    if let Some(from) = v.switched_from {
+        let label = v
+            .priors
+            .iter()
+            .find(|p| p.name == from)
+            .map_or(from, |p| &p.label);
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new("chosen for this colour photo").small().weak());
+            if ui
+                .small_button("Undo")
+                .on_hover_text(format!(
+                    "Back to {label}: the photo becomes a grey thumbnail"
+                ))
+                .clicked()
+            {
+                out.push(Action::UndoPriorSwitch);
+            }
+        });
     }
 }
 
@@ -277,11 +300,17 @@ fn sampler_ui(ui: &mut egui::Ui, v: &DesignerView, setup: &mut Setup, prior: Opt
         ui.add(egui::DragValue::new(&mut setup.seed).prefix("seed "));
     });
     if let (Ok(spec), Some(pixels)) = (&parsed, v.pixels) {
-        let generator_top = prior.and_then(|p| p.generator_top);
-        let prior = prior.map_or(PriorKind::Network, |p| {
-            p.kind(setup.eps_family(), setup.noise_sigma)
-        });
-        if let Some(units) = estimate::cost_units(spec, setup.op.task(), prior, generator_top) {
+        let at = estimate::Situation {
+            task: setup.op.task(),
+            prior: prior.map_or(PriorKind::Network, |p| {
+                p.kind(setup.eps_family(), setup.noise_sigma)
+            }),
+            generator_top: prior.and_then(|p| p.generator_top),
+            damage: (v.damage_share)
+                .filter(|_| prior.is_some_and(|p| p.any_size))
+                .map(|s| (s, setup.noise_sigma)),
+        };
+        if let Some(units) = estimate::cost_units(spec, &at) {
             let secs = v.speed.predict(units * cost, setup.chains, pixels);
             let source = if v.speed.measured {
                 "at this machine's measured speed"

@@ -8,10 +8,13 @@ use crate::samplers::auto::{self, PriorKind};
 use crate::samplers::{self, SamplerSpec};
 
 /// Seconds per network evaluation, per chain and pixel, on the reference 2-core CPU: DDRM with
-/// 50 steps on 4 chains of 256² took 32.8 s (docs/photo-table.md: 2.5e-6); a gradient through
-/// the network (ΠGDM, DPS) costs about 1.8 evaluations (58.7 s for ΠGDM 50 on scratches).
-const SECONDS_PER_NFE_PIXEL: f64 = 2.5e-6;
-const GRADIENT_COST: f64 = 1.8;
+/// 50 steps on 4 chains of 256² took 22.4 s (`posterior-lab bench --photo --sizes 256 --only
+/// sr2 --lines "Ddrm(steps: 50)"`, session 17: 1.71e-6; it was 2.5e-6 before the direct
+/// convolutions), and 12 steps on a 2560×1440 photo's damaged tiles 230 s (1.6e-6); a
+/// gradient through the network (ΠGDM, DPS) costs about 1.9 evaluations (43.4 s for ΠGDM 50
+/// on scratches).
+const SECONDS_PER_NFE_PIXEL: f64 = 1.71e-6;
+const GRADIENT_COST: f64 = 1.9;
 /// A step of noise-space Langevin through a one-step generator (its call and pullback), in
 /// evaluations: 301 steps took 127.6 s where `Ddrm(steps: 30, warm: 0.5)` took 9.4 s (256²
 /// scratches, 4 chains, `photo` and `photo-cm`; docs/photo-table.md).
@@ -35,28 +38,63 @@ pub fn network_cost(cfg: &crate::priors::unet::UNetConfig) -> f64 {
     (1.0 - NETWORK_SHARE) + NETWORK_SHARE * per_pixel / REFERENCE_FLOPS_PER_PIXEL
 }
 
+/// What the cost of a sampler line depends on besides the line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Situation {
+    pub task: Task,
+    pub prior: PriorKind,
+    /// The prior's one-step generator ([`super::catalog::PriorEntry::generator_top`]).
+    pub generator_top: Option<f64>,
+    /// Inpainting with a prior run in tiles: the share of the tiles that hold a missing pixel
+    /// ([`crate::priors::Denoiser::share_of_work`]) and σ_y. DDRM then evaluates only those
+    /// tiles while σ is above σ_y.
+    pub damage: Option<(f64, f64)>,
+}
+
+impl Situation {
+    pub fn new(task: Task, prior: PriorKind) -> Self {
+        Self {
+            task,
+            prior,
+            generator_top: None,
+            damage: None,
+        }
+    }
+}
+
+/// DDRM's evaluations in whole-picture units: every step, or, when only the damage is
+/// evaluated, the steps above σ_y at the damaged tiles' share and the rest in full.
+fn ddrm_units(p: &samplers::DdrmParams, damage: Option<(f64, f64)>) -> f64 {
+    let steps = p.steps as f64;
+    let Some((share, sigma_y)) = damage.filter(|_| !p.whole_picture && p.eta_b == 1.0) else {
+        return steps;
+    };
+    let hi = p.warm.or(p.sigma_max).unwrap_or(80.0);
+    let lo = p.sigma_min.unwrap_or(0.002).min(hi);
+    let mut grid = crate::schedule::karras(p.steps, lo, hi, p.rho);
+    grid.push(0.0);
+    let low = grid.iter().skip(1).filter(|s| **s < sigma_y).count() as f64;
+    (steps - low) * share.clamp(0.0, 1.0) + low
+}
+
 /// What a sampler line costs: network evaluations per chain in evaluation units, or None when
 /// it cannot be told before running (Langevin loops whose length depends on their fields, a
-/// distilled generator asked for where it does not cover the start). `generator_top`: the
-/// prior's one-step generator ([`super::catalog::PriorEntry::generator_top`]).
-pub fn cost_units(
-    spec: &SamplerSpec,
-    task: Task,
-    prior: PriorKind,
-    generator_top: Option<f64>,
-) -> Option<f64> {
+/// distilled generator asked for where it does not cover the start).
+pub fn cost_units(spec: &SamplerSpec, at: &Situation) -> Option<f64> {
     let steps = |s: usize| s as f64;
     Some(match spec {
         SamplerSpec::Auto(p) => {
-            let line = auto::choose_for(p.speed, prior, task);
-            return cost_units(&samplers::parse(line).ok()?, task, prior, generator_top);
+            let line = auto::choose_for(p.speed, at.prior, at.task);
+            return cost_units(&samplers::parse(line).ok()?, at);
         }
         SamplerSpec::NoiseSpaceLangevin(p) => {
             // As the sampler decides: the one-step generator when it covers the start.
             let start = p.warm.unwrap_or(f64::INFINITY);
             let one_call = p.generator != samplers::GeneratorChoice::Ode
                 && !p.clamp
-                && generator_top.is_some_and(|top| start <= top * (1.0 + 1e-9));
+                && at
+                    .generator_top
+                    .is_some_and(|top| start <= top * (1.0 + 1e-9));
             let iterations = steps(p.warmup + p.steps + 1);
             if one_call {
                 iterations * ONE_CALL_STEP_COST
@@ -68,7 +106,7 @@ pub fn cost_units(
             }
         }
         SamplerSpec::Exact => 0.0,
-        SamplerSpec::Ddrm(p) => steps(p.steps),
+        SamplerSpec::Ddrm(p) => ddrm_units(p, at.damage),
         SamplerSpec::DiffPir(p) => steps(p.steps),
         SamplerSpec::Eps(p) => steps(p.steps),
         SamplerSpec::Prior(p) => steps(p.steps),
@@ -93,11 +131,13 @@ pub fn task_of(op: &crate::operators::OperatorSpec) -> Task {
 }
 
 /// Predicted seconds of a recipe's run, when its sampler's cost can be told; `prior` is its
-/// catalog entry (None: a network of the reference photo prior's cost).
+/// catalog entry (None: a network of the reference photo prior's cost), `damage_share` the
+/// share of the prior's tiles that hold a hole (inpainting), when known.
 pub fn predict_recipe(
     speed: &Speed,
     recipe: &crate::recipe::Recipe,
     prior: Option<&super::catalog::PriorEntry>,
+    damage_share: Option<f64>,
 ) -> Option<f64> {
     let (kind, cost) = match (&recipe.prior, prior) {
         (crate::priors::PriorSpec::Gmm(_), _) => (PriorKind::Mixture, 0.0),
@@ -110,13 +150,13 @@ pub fn predict_recipe(
         ),
         (_, None) => (PriorKind::Network, 1.0),
     };
-    let generator_top = prior.and_then(|p| p.generator_top);
-    let units = cost_units(
-        &recipe.sampler,
-        task_of(&recipe.operator),
-        kind,
-        generator_top,
-    )?;
+    let at = Situation {
+        task: task_of(&recipe.operator),
+        prior: kind,
+        generator_top: prior.and_then(|p| p.generator_top),
+        damage: damage_share.map(|s| (s, recipe.noise_sigma)),
+    };
+    let units = cost_units(&recipe.sampler, &at)?;
     let [_, h, w] = recipe.shape();
     Some(speed.predict(units * cost, recipe.chains, h * w))
 }
@@ -179,31 +219,39 @@ mod tests {
     fn the_reference_runs_are_predicted_and_the_factor_learns() {
         let speed = Speed::default();
         let ddrm = samplers::parse("Ddrm(steps: 50)").unwrap();
-        let units = cost_units(&ddrm, Task::SuperResolution, PriorKind::Network, None).unwrap();
+        let units = cost_units(
+            &ddrm,
+            &Situation::new(Task::SuperResolution, PriorKind::Network),
+        )
+        .unwrap();
         let t = speed.predict(units, 4, 256 * 256);
-        assert!((t - 32.8).abs() < 2.0, "{t}");
+        assert!((t - 22.4).abs() < 1.5, "{t}");
         let pigdm = samplers::parse("PiGdm(steps: 50)").unwrap();
-        let units = cost_units(&pigdm, Task::Inpaint, PriorKind::Network, None).unwrap();
-        assert!((speed.predict(units, 4, 256 * 256) - 58.7).abs() < 4.0);
+        let units = cost_units(&pigdm, &Situation::new(Task::Inpaint, PriorKind::Network)).unwrap();
+        assert!((speed.predict(units, 4, 256 * 256) - 43.4).abs() < 3.0);
         let auto = samplers::parse("Auto(speed: Fast)").unwrap();
-        assert!(cost_units(&auto, Task::Deblur, PriorKind::Network, None).is_some());
+        assert!(cost_units(&auto, &Situation::new(Task::Deblur, PriorKind::Network)).is_some());
         // Noise-space Langevin: one call per step through a one-step generator that covers its
         // start, else the ODE's 2·8 − 1 evaluations per step, each with its pullback.
         let nsl = samplers::parse("NoiseSpaceLangevin(steps: 100, warm: 0.5)").unwrap();
-        let units = |top| cost_units(&nsl, Task::Inpaint, PriorKind::Patch, top);
+        let patch = |top| Situation {
+            generator_top: top,
+            ..Situation::new(Task::Inpaint, PriorKind::Patch)
+        };
+        let units = |top| cost_units(&nsl, &patch(top));
         let ode = 301.0 * 15.0 * ODE_NFE_COST;
         assert_eq!(units(Some(2.0)), Some(301.0 * ONE_CALL_STEP_COST));
         assert_eq!(units(Some(f64::INFINITY)), Some(301.0 * ONE_CALL_STEP_COST));
         assert_eq!(units(Some(0.3)), Some(ode), "the ODE from σ 0.5");
         assert_eq!(units(None), Some(ode));
         let cold = samplers::parse("NoiseSpaceLangevin(steps: 100)").unwrap();
-        let cold_units = cost_units(&cold, Task::Inpaint, PriorKind::Patch, Some(2.0));
+        let cold_units = cost_units(&cold, &patch(Some(2.0)));
         assert_eq!(cold_units, Some(ode));
         let forced =
             samplers::parse("NoiseSpaceLangevin(steps: 100, warm: 3.0, generator: Distilled)")
                 .unwrap();
         assert_eq!(
-            cost_units(&forced, Task::Inpaint, PriorKind::Patch, Some(2.0)),
+            cost_units(&forced, &patch(Some(2.0))),
             None,
             "refused by the sampler"
         );
@@ -213,12 +261,20 @@ mod tests {
             samplers::parse("NoiseSpaceLangevin(steps: 10, warmup: 10, warm: 1.0, generator: Ode)")
                 .unwrap();
         let t = speed.predict(
-            cost_units(&short, Task::SuperResolution, PriorKind::Patch, None).unwrap(),
+            cost_units(
+                &short,
+                &Situation::new(Task::SuperResolution, PriorKind::Patch),
+            )
+            .unwrap(),
             4,
             128 * 128,
         );
         assert!((t / 250.0 - 1.0).abs() < 0.6, "{t}");
-        let units = cost_units(&ddrm, Task::SuperResolution, PriorKind::Network, None).unwrap();
+        let units = cost_units(
+            &ddrm,
+            &Situation::new(Task::SuperResolution, PriorKind::Network),
+        )
+        .unwrap();
         let mut s = Speed::default();
         s.learn(10.0, 40.0);
         assert!((s.factor - 4.0).abs() < 1e-9 && s.measured);

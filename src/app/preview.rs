@@ -25,6 +25,9 @@ pub struct Measurement {
     pub y_view: Vec<f32>,
     pub seen: Vec<bool>,
     pub shape: [usize; 3],
+    /// Inpainting: the share of a patch prior's tiles that hold a missing pixel (what DDRM
+    /// evaluates while σ is above σ_y; the time estimate reads it).
+    pub damage_share: Option<f64>,
 }
 
 type Answer = (u64, std::result::Result<Measurement, String>);
@@ -62,11 +65,25 @@ pub fn measure(req: &Request) -> Result<Measurement> {
     let x = crate::tensor::from_vec(req.image.data.clone(), [1, c, h, w], &device);
     let y = req.setup.measure(op.as_ref(), x);
     let (y_view, seen) = crate::operators::display_measurement(op.as_ref(), y)?;
+    let damage_share = (op.task() == crate::operators::Task::Inpaint)
+        .then(|| damage_share(&seen, shape))
+        .flatten();
     Ok(Measurement {
         y_view,
         seen,
         shape,
+        damage_share,
     })
+}
+
+/// The share of the default tiles of a patch prior that hold a pixel missing in some channel;
+/// None when one tile covers the picture.
+fn damage_share(seen: &[bool], [c, h, w]: [usize; 3]) -> Option<f64> {
+    let plan = crate::priors::Tiling::default().plan(h, w)?;
+    let missing: Vec<bool> = (0..h * w)
+        .map(|p| (0..c).any(|ch| !seen.get(ch * h * w + p).copied().unwrap_or(true)))
+        .collect();
+    Some(plan.tiles_touching(&missing).len() as f64 / plan.tiles().max(1) as f64)
 }
 
 impl PosteriorApp {

@@ -9,9 +9,22 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 impl PosteriorApp {
+    /// The current preview's share of a patch prior's tiles that hold a hole, when the chosen
+    /// prior is one (the time estimate's damage).
+    pub(super) fn damage_share(&self) -> Option<f64> {
+        let any_size = self.prior().is_some_and(|p| p.any_size);
+        (self.preview.as_ref())
+            .and_then(|m| m.damage_share)
+            .filter(|_| any_size)
+    }
+
     fn begin(&mut self, paused: bool) -> bool {
         let choices = match self.mode {
             Mode::Designer => self.choices_key(),
+            Mode::Recipe { .. } => None,
+        };
+        let damage_share = match self.mode {
+            Mode::Designer => self.damage_share(),
             Mode::Recipe { .. } => None,
         };
         match self.current_recipe() {
@@ -23,6 +36,7 @@ impl PosteriorApp {
                     base,
                     latest: None,
                     choices,
+                    damage_share,
                 });
                 self.tex = RunTextures::default();
                 true
@@ -104,6 +118,7 @@ impl PosteriorApp {
                 &self.speed,
                 &run.recipe,
                 self.priors.iter().find(|p| p.spec == run.recipe.prior),
+                run.damage_share,
             )
         {
             self.speed.learn(predicted, snap.busy_seconds);

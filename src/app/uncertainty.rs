@@ -7,8 +7,8 @@ use super::textures::UncertaintyTextures;
 use super::views::{self, Tex, ViewWindow};
 use crate::engine::UncertaintyFrame;
 use crate::uncertainty::LEVELS;
-use egui::{Color32, RichText, Sense};
-use egui_plot::{Bar, BarChart, Line, Plot, PlotPoints, Points};
+use egui::{Color32, RichText};
+use egui_plot::{Line, Plot, PlotPoints, Points};
 
 /// What the view remembers between launches.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -133,184 +133,16 @@ pub fn uncertainty_ui(
         );
     });
     match prefs.section {
-        Section::Directions => components_ui(ui, v, frame, prefs, explorer, window, side, tint),
+        Section::Directions => {
+            let look = super::directions::Look { side, tint };
+            super::directions::components_ui(ui, v, frame, prefs, explorer, window, look)
+        }
         Section::Calibration => {
             intervals_ui(ui, v, prefs, window, side, tint);
             ui.separator();
             calibration_ui(ui, v, frame, prefs, window, side, tint);
         }
     }
-}
-
-/// The spectrum, the directions, and the picture moved along the chosen one.
-#[allow(clippy::too_many_arguments)]
-fn components_ui(
-    ui: &mut egui::Ui,
-    v: &UncertaintyView,
-    frame: &UncertaintyFrame,
-    prefs: &mut UncertaintyPrefs,
-    explorer: &mut Explorer,
-    window: &mut ViewWindow,
-    side: f32,
-    tint: Color32,
-) {
-    let pca = &frame.pca;
-    let k = pca.k();
-    if k == 0 {
-        ui.label("One chain has no spread to analyse: run at least 2 chains.");
-        return;
-    }
-    prefs.component = prefs.component.min(k - 1);
-    let explained = pca.explained();
-    ui.horizontal(|ui| {
-        ui.vertical(|ui| {
-            ui.set_width(side * 1.3);
-            let top3: f64 = explained.iter().take(3).sum();
-            ui.label(format!(
-                "Share of the variance per direction (first 3: {:.0}%)",
-                top3 * 100.0
-            ));
-            Plot::new("spectrum")
-                .width(side * 1.3)
-                .height(side * 0.8)
-                .allow_scroll(false)
-                .allow_drag(false)
-                .include_y(0.0)
-                .show(ui, |p| {
-                    let bars = explained
-                        .iter()
-                        .enumerate()
-                        .map(|(i, f)| {
-                            let bar = Bar::new((i + 1) as f64, f * 100.0).width(0.7);
-                            if i == prefs.component {
-                                bar.fill(Color32::from_rgb(255, 210, 60))
-                            } else {
-                                bar
-                            }
-                        })
-                        .collect();
-                    p.bar_chart(BarChart::new("% of variance", bars));
-                });
-            ui.label(
-                RichText::new(format!(
-                    "{} chains span at most {} directions.",
-                    pca.chains,
-                    pca.chains - 1
-                ))
-                .weak(),
-            );
-        });
-        ui.vertical(|ui| {
-            ui.label("Directions (click one; red +, blue −)");
-            let cols = 4;
-            let cell = (side * 1.3 / cols as f32 - 4.0).max(40.0);
-            egui::Grid::new("directions")
-                .spacing([4.0, 4.0])
-                .show(ui, |ui| {
-                    for i in 0..k {
-                        let label = format!("Direction {}", i + 1);
-                        ui.vertical(|ui| {
-                            ui.label(
-                                RichText::new(format!("{}: {:.0}%", i + 1, explained[i] * 100.0))
-                                    .small(),
-                            );
-                            let (rect, resp) =
-                                ui.allocate_exact_size(egui::vec2(cell, cell), Sense::click());
-                            resp.widget_info(|| {
-                                egui::WidgetInfo::labeled(egui::Role::Button, true, &label)
-                            });
-                            let painter = ui.painter_at(rect);
-                            if let Some(tex) = v.tex.components.get(i) {
-                                views::paint_image(&painter, rect, tex, window, tint);
-                            }
-                            if i == prefs.component {
-                                painter.rect_stroke(
-                                    rect,
-                                    2.0,
-                                    egui::Stroke::new(2.5, Color32::from_rgb(255, 210, 60)),
-                                    egui::StrokeKind::Inside,
-                                );
-                            }
-                            if resp.clicked() {
-                                prefs.component = i;
-                            }
-                        });
-                        if (i + 1) % cols == 0 {
-                            ui.end_row();
-                        }
-                    }
-                });
-        });
-    });
-    let i = prefs.component;
-    ui.horizontal(|ui| {
-        let mut new_window = *window;
-        ui.vertical(|ui| {
-            let title = format!("Mean moved along direction {}", i + 1);
-            let (r, t) = views::image_view(ui, &title, &v.tex.moved, window, side, tint);
-            if let Some(t) = t {
-                new_window.interact(&t, &r, true);
-            }
-            ui.add(
-                egui::Slider::new(&mut explorer.t, -3.0..=3.0)
-                    .text("standard deviations")
-                    .fixed_decimals(2),
-            );
-            ui.checkbox(&mut explorer.animate, "Animate");
-        });
-        ui.vertical(|ui| {
-            let nearest = pca.nearest_chain(i, explorer.t, v.chains.len());
-            let tex = nearest
-                .filter(|_| v.chains_are_x0)
-                .and_then(|(j, _)| v.chains.get(j));
-            let empty = Tex::default();
-            let (r, t) = views::image_view(
-                ui,
-                "Nearest chain",
-                tex.unwrap_or(&empty),
-                window,
-                side,
-                tint,
-            );
-            if let Some(t) = t {
-                new_window.interact(&t, &r, true);
-            }
-            match nearest {
-                Some((j, dist)) => {
-                    ui.label(format!("chain {} of the {} shown", j + 1, v.chains.len()));
-                    ui.label(RichText::new(format!("RMS distance {dist:.3}")).weak());
-                    if !v.chains_are_x0 {
-                        ui.label(RichText::new("Show chains as x0-hat to see it.").weak());
-                    }
-                }
-                None => {
-                    ui.label("—");
-                }
-            }
-        });
-        ui.vertical(|ui| {
-            let title = format!("Direction {}", i + 1);
-            ui.horizontal(|ui| {
-                let empty = Tex::default();
-                let tex = v.tex.components.get(i).unwrap_or(&empty);
-                let (r, t) = views::image_view(ui, &title, tex, window, side, tint);
-                if let Some(t) = t {
-                    new_window.interact(&t, &r, true);
-                }
-                let top = v.tex.component_top.get(i).copied().unwrap_or(0.0);
-                views::diverging_colorbar(ui, top, side - 50.0, "value");
-            });
-            ui.label(
-                RichText::new(format!(
-                    "std along it {:.3}, {:.1}% of the variance",
-                    pca.variances[i].sqrt(),
-                    explained[i] * 100.0
-                ))
-                .weak(),
-            );
-        });
-        *window = new_window;
-    });
 }
 
 /// 2.5% and 97.5% quantile images beside the mean, and the spread as width or std.

@@ -70,6 +70,10 @@ pub struct BenchArgs {
     /// centre square is used.
     #[arg(long, requires = "photo")]
     pub image: Option<PathBuf>,
+    /// With --photo: the whole picture instead of its centre square, its longer side shrunk to
+    /// each --sizes (never enlarged), e.g. `--sizes 2560 --whole` for a 4-megapixel photo.
+    #[arg(long, requires = "photo")]
+    pub whole: bool,
     /// Only the tiling check: the photo prior denoising a 256² held-out photo whole and in
     /// tiles of each size.
     #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty", "lab", "network", "photo"])]
@@ -104,6 +108,7 @@ pub fn run_cli(args: BenchArgs, device: Option<&str>) -> Result<()> {
         lines,
         only,
         image,
+        whole,
         tiles,
         model,
         training,
@@ -133,7 +138,10 @@ pub fn run_cli(args: BenchArgs, device: Option<&str>) -> Result<()> {
                 &lines,
                 chains.unwrap_or(4).max(1),
                 only.as_deref(),
-                image.as_deref(),
+                super::photo::Source {
+                    image: image.as_deref(),
+                    whole,
+                },
                 &model,
             )
         } else if network {

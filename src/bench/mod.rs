@@ -167,6 +167,7 @@ pub fn run_backend(sel: &Selection, quick: bool) -> Result<()> {
             sigma_max: None,
             rho: 7.0,
             warm: None,
+            whole_picture: false,
         }),
         SamplerSpec::Daps(crate::samplers::DapsParams {
             steps: steps.div_ceil(5),
@@ -426,6 +427,7 @@ pub fn accuracy_table(sel: &Selection, chains: usize) -> Result<()> {
                 sigma_max: None,
                 rho: 7.0,
                 warm: None,
+                whole_picture: false,
             }));
         }
         specs.push(SamplerSpec::Daps(DapsParams {

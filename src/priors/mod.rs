@@ -20,6 +20,18 @@ pub trait Denoiser: Send + Sync {
     /// D(x, σ) for x of shape [B, C, H, W]. Built from burn tensor ops only, so it is
     /// differentiable when x carries autodiff.
     fn denoise(&self, x: Tensor<4>, sigma: f64) -> Tensor<4>;
+    /// D(x, σ) where only the pixels of `needed` (an H×W map, true: needed) must be right; the
+    /// others may hold anything, and the caller replaces them. A prior run in tiles evaluates
+    /// only the tiles that hold a needed pixel, so a few holes in a large photo cost their
+    /// tiles, not the picture's; every other prior evaluates the whole picture.
+    fn denoise_where(&self, x: Tensor<4>, sigma: f64, _needed: &[bool]) -> Tensor<4> {
+        self.denoise(x, sigma)
+    }
+    /// The share of the network's work that [`Denoiser::denoise_where`] does on an H×W picture
+    /// with this `needed` map (1 when it evaluates everything).
+    fn share_of_work(&self, _h: usize, _w: usize, _needed: &[bool]) -> f64 {
+        1.0
+    }
     /// (C, H, W) the prior is defined on.
     fn shape(&self) -> [usize; 3];
     /// For messages and summaries.

@@ -306,6 +306,13 @@ impl NetworkPrior {
         self.tiling
     }
 
+    /// D(x, σ) by one network call on x as it is.
+    fn untiled(&self, x: Tensor<4>, sigma: f64) -> Tensor<4> {
+        let [b, _, _, _] = x.dims();
+        let s = Tensor::<1>::full([b], sigma, &x.device());
+        self.model.denoise(x, None, s)
+    }
+
     fn plan(&self, x: &Tensor<4>) -> Option<super::tiles::Plan> {
         let [_, _, h, w] = x.dims();
         self.tiling?.plan(h, w)
@@ -321,16 +328,31 @@ impl Denoiser for NetworkPrior {
     }
 
     fn denoise(&self, x: Tensor<4>, sigma: f64) -> Tensor<4> {
-        let whole = |x: Tensor<4>| {
-            let [b, _, _, _] = x.dims();
-            let s = Tensor::<1>::full([b], sigma, &x.device());
-            self.model.denoise(x, None, s)
-        };
+        let whole = |x: Tensor<4>| self.untiled(x, sigma);
         match self.plan(&x) {
             // Reading a tile batch back can only fail on a lost device; the whole-picture
             // call then reports the same failure the way every other evaluation does.
             Some(plan) => plan.denoise(x.clone(), whole).unwrap_or_else(|_| whole(x)),
             None => whole(x),
+        }
+    }
+
+    fn denoise_where(&self, x: Tensor<4>, sigma: f64, needed: &[bool]) -> Tensor<4> {
+        let whole = |x: Tensor<4>| self.untiled(x, sigma);
+        match self.plan(&x).filter(|_| !x.is_autodiff()) {
+            Some(plan) => {
+                let c = x.dims()[1];
+                plan.denoise_where(x.clone(), c, Some(needed), whole)
+                    .unwrap_or_else(|_| self.denoise(x, sigma))
+            }
+            None => self.denoise(x, sigma),
+        }
+    }
+
+    fn share_of_work(&self, h: usize, w: usize, needed: &[bool]) -> f64 {
+        match self.tiling.and_then(|t| t.plan(h, w)) {
+            Some(plan) => plan.tiles_touching(needed).len() as f64 / plan.tiles().max(1) as f64,
+            None => 1.0,
         }
     }
 

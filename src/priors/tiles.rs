@@ -161,29 +161,69 @@ impl Plan {
         })
     }
 
-    /// The positions of one chunk.
-    fn positions_in(
-        &self,
-        range: std::ops::Range<usize>,
-    ) -> impl Iterator<Item = (usize, usize, &[f32], &[f32])> {
-        self.positions().skip(range.start).take(range.len())
+    /// The positions of one chunk (indices in [`Plan::positions`]' row-major order).
+    fn positions_in<'a>(
+        &'a self,
+        chunk: &'a [usize],
+    ) -> impl Iterator<Item = (usize, usize, &'a [f32], &'a [f32])> + 'a {
+        let nx = self.xs.len();
+        chunk.iter().map(move |p| {
+            let (iy, ix) = (p / nx, p % nx);
+            (
+                self.ys[iy],
+                self.xs[ix],
+                self.wy[iy].as_slice(),
+                self.wx[ix].as_slice(),
+            )
+        })
     }
 
     /// Positions in chunks such that one chunk holds at most [`max_tiles_per_call`] tiles for
-    /// a batch of b pictures (at least one position).
-    fn chunks(&self, b: usize, device: &burn::tensor::Device) -> Vec<std::ops::Range<usize>> {
+    /// a batch of b pictures (at least one position): every position, or only those whose
+    /// tile holds a pixel of `needed` (an H×W map).
+    fn chunks(
+        &self,
+        b: usize,
+        device: &burn::tensor::Device,
+        needed: Option<&[bool]>,
+    ) -> Vec<Vec<usize>> {
         let per = (max_tiles_per_call(device) / b.max(1)).max(1);
-        let n = self.tiles();
-        (0..n.div_ceil(per))
-            .map(|k| k * per..((k + 1) * per).min(n))
+        let chosen: Vec<usize> = match needed {
+            None => (0..self.tiles()).collect(),
+            Some(m) => self.tiles_touching(m),
+        };
+        chosen.chunks(per).map(<[usize]>::to_vec).collect()
+    }
+
+    /// The positions whose tile holds at least one pixel of `needed` (an H×W map; a map of
+    /// another size counts every pixel as needed).
+    pub fn tiles_touching(&self, needed: &[bool]) -> Vec<usize> {
+        let (th, tw, w) = (self.th, self.tw, self.w);
+        if needed.len() != self.h * w {
+            return (0..self.tiles()).collect();
+        }
+        // Running counts per row make each tile's test O(th) instead of O(th·tw).
+        let mut prefix = vec![0u32; self.h * (w + 1)];
+        for i in 0..self.h {
+            for j in 0..w {
+                let here = u32::from(needed[i * w + j]);
+                prefix[i * (w + 1) + j + 1] = prefix[i * (w + 1) + j] + here;
+            }
+        }
+        let nx = self.xs.len();
+        (0..self.tiles())
+            .filter(|p| {
+                let (y0, x0) = (self.ys[p / nx], self.xs[p % nx]);
+                (y0..y0 + th).any(|i| prefix[i * (w + 1) + x0 + tw] > prefix[i * (w + 1) + x0])
+            })
             .collect()
     }
 
-    /// The tiles of positions `range` of x ([b, c, H, W] host buffer), position-major.
-    fn cut(&self, x: &[f32], b: usize, c: usize, range: std::ops::Range<usize>) -> Vec<f32> {
+    /// The tiles of positions `chunk` of x ([b, c, H, W] host buffer), position-major.
+    fn cut(&self, x: &[f32], b: usize, c: usize, chunk: &[usize]) -> Vec<f32> {
         let (th, tw, w, hw) = (self.th, self.tw, self.w, self.h * self.w);
-        let mut out = Vec::with_capacity(range.len() * b * c * th * tw);
-        for (y0, x0, _, _) in self.positions_in(range) {
+        let mut out = Vec::with_capacity(chunk.len() * b * c * th * tw);
+        for (y0, x0, _, _) in self.positions_in(chunk) {
             for k in 0..b {
                 for ch in 0..c {
                     let img = &x[(k * c + ch) * hw..][..hw];
@@ -196,21 +236,21 @@ impl Plan {
         out
     }
 
-    /// The tiles of positions `range` of x as one network batch, multiplied by their blending
+    /// The tiles of positions `chunk` of x as one network batch, multiplied by their blending
     /// weights when `weighted` (the pullback's cotangents).
     fn tile_batch(
         &self,
         x: &[f32],
         [b, c]: [usize; 2],
-        range: std::ops::Range<usize>,
+        chunk: &[usize],
         weighted: bool,
         device: &burn::tensor::Device,
     ) -> Tensor<4> {
-        let mut tiles = self.cut(x, b, c, range.clone());
+        let mut tiles = self.cut(x, b, c, chunk);
         if weighted {
-            self.weigh(&mut tiles, b, c, range.clone());
+            self.weigh(&mut tiles, b, c, chunk);
         }
-        tensor::from_vec(tiles, [range.len() * b, c, self.th, self.tw], device)
+        tensor::from_vec(tiles, [chunk.len() * b, c, self.th, self.tw], device)
     }
 
     /// Adds Σ_p P_pᵀ(s_p ⊙ tiles_p) into `acc`, with s_p the tile's weights (`weighted`) or 1.
@@ -220,12 +260,12 @@ impl Plan {
         tiles: &[f32],
         b: usize,
         c: usize,
-        range: std::ops::Range<usize>,
+        chunk: &[usize],
         weighted: bool,
     ) {
         let (th, tw, w, hw) = (self.th, self.tw, self.w, self.h * self.w);
         let per_tile = c * th * tw;
-        for (n, (y0, x0, ry, rx)) in self.positions_in(range).enumerate() {
+        for (n, (y0, x0, ry, rx)) in self.positions_in(chunk).enumerate() {
             for k in 0..b {
                 let t = &tiles[(n * b + k) * per_tile..][..per_tile];
                 for ch in 0..c {
@@ -276,14 +316,29 @@ impl Plan {
         out: usize,
         f: impl Fn(Tensor<4>) -> Tensor<4>,
     ) -> Result<Tensor<4>> {
+        self.denoise_where(x, out, None, f)
+    }
+
+    /// The tiled f(x) evaluated only on the tiles that hold a pixel of `needed` (an H×W map;
+    /// None: every tile). Every needed pixel gets exactly the value of the whole evaluation,
+    /// since each tile covering it is evaluated; the other pixels' values are unspecified (the
+    /// caller replaces them). This is what lets a restoration of a few holes in a large photo
+    /// cost the holes' tiles instead of the whole picture's.
+    pub fn denoise_where(
+        &self,
+        x: Tensor<4>,
+        out: usize,
+        needed: Option<&[bool]>,
+        f: impl Fn(Tensor<4>) -> Tensor<4>,
+    ) -> Result<Tensor<4>> {
         let [b, c, h, w] = x.dims();
         let device = x.device();
         let xv = tensor::to_vec(&x)?;
         let mut acc = vec![0.0f32; b * out * h * w];
-        for range in self.chunks(b, &device) {
-            let tiles = self.tile_batch(&xv, [b, c], range.clone(), false, &device);
+        for chunk in self.chunks(b, &device, needed) {
+            let tiles = self.tile_batch(&xv, [b, c], &chunk, false, &device);
             let d = tensor::to_vec(&f(tiles))?;
-            self.paste(&mut acc, &d, b, out, range, true);
+            self.paste(&mut acc, &d, b, out, &chunk, true);
         }
         self.normalise(&mut acc);
         Ok(tensor::from_vec(acc, [b, out, h, w], &device))
@@ -301,12 +356,12 @@ impl Plan {
         let xv = tensor::to_vec(x).ok()?;
         let mut acc = vec![0.0f32; b * c * h * w];
         let mut pullbacks = Vec::new();
-        for range in self.chunks(b, &device) {
-            let tiles = self.tile_batch(&xv, [b, c], range.clone(), false, &device);
+        for chunk in self.chunks(b, &device, None) {
+            let tiles = self.tile_batch(&xv, [b, c], &chunk, false, &device);
             let (d, pb) = f(&tiles)?;
             let d = tensor::to_vec(&d).ok()?;
-            self.paste(&mut acc, &d, b, c, range.clone(), true);
-            pullbacks.push((range, pb));
+            self.paste(&mut acc, &d, b, c, &chunk, true);
+            pullbacks.push((chunk, pb));
         }
         self.normalise(&mut acc);
         let out = tensor::from_vec(acc, [b, c, h, w], &device);
@@ -315,10 +370,10 @@ impl Plan {
             let mut vv = tensor::to_vec(&v)?;
             plan.normalise(&mut vv);
             let mut grad = vec![0.0f32; b * c * h * w];
-            for (range, pb) in pullbacks {
-                let cot = plan.tile_batch(&vv, [b, c], range.clone(), true, &device);
+            for (chunk, pb) in pullbacks {
+                let cot = plan.tile_batch(&vv, [b, c], &chunk, true, &device);
                 let g = tensor::to_vec(&pb(cot)?)?;
-                plan.paste(&mut grad, &g, b, c, range, false);
+                plan.paste(&mut grad, &g, b, c, &chunk, false);
             }
             Ok(tensor::from_vec(grad, [b, c, h, w], &device))
         });
@@ -326,10 +381,10 @@ impl Plan {
     }
 
     /// Multiplies cut tiles by their weights.
-    fn weigh(&self, tiles: &mut [f32], b: usize, c: usize, range: std::ops::Range<usize>) {
+    fn weigh(&self, tiles: &mut [f32], b: usize, c: usize, chunk: &[usize]) {
         let (th, tw) = (self.th, self.tw);
         let per_tile = c * th * tw;
-        for (n, (_, _, ry, rx)) in self.positions_in(range).enumerate() {
+        for (n, (_, _, ry, rx)) in self.positions_in(chunk).enumerate() {
             for t in tiles[n * b * per_tile..][..b * per_tile].chunks_mut(th * tw) {
                 for i in 0..th {
                     for j in 0..tw {
@@ -347,13 +402,14 @@ impl Plan {
         let (th, tw) = (self.th, self.tw);
         let positions: Vec<_> = self.positions().collect();
         let mut acc = Tensor::<4>::zeros([b, c, h, w], &device);
-        for range in self.chunks(b, &device) {
-            let tiles: Vec<Tensor<4>> = positions[range.clone()]
+        for chunk in self.chunks(b, &device, None) {
+            let tiles: Vec<Tensor<4>> = chunk
                 .iter()
+                .map(|p| &positions[*p])
                 .map(|(y0, x0, _, _)| x.clone().slice([0..b, 0..c, *y0..y0 + th, *x0..x0 + tw]))
                 .collect();
             let d = f(Tensor::cat(tiles, 0));
-            for (n, (y0, x0, ry, rx)) in positions[range].iter().enumerate() {
+            for (n, (y0, x0, ry, rx)) in chunk.iter().map(|p| &positions[*p]).enumerate() {
                 let weights: Vec<f32> = ry
                     .iter()
                     .flat_map(|a| rx.iter().map(move |v| a * v))
@@ -445,6 +501,52 @@ mod tests {
         for i in 0..xv.len() {
             assert!((d[i] - xv[i] * xv[i]).abs() < 1e-4);
             assert!((g[i] - 2.0 * xv[i] * vv[i]).abs() < 1e-4);
+        }
+    }
+
+    /// Evaluating only the tiles that hold a needed pixel gives every needed pixel exactly the
+    /// whole evaluation's value, for a map that mixes each tile's pixels (its mean), and skips
+    /// the tiles away from them.
+    #[test]
+    fn needed_pixels_get_the_whole_value_from_their_tiles_alone() {
+        let device = burn::tensor::Device::flex();
+        let (h, w) = (40, 70);
+        let p = Tiling {
+            tile: 12,
+            overlap: 4,
+        }
+        .plan(h, w)
+        .unwrap();
+        let x = tensor::normal(&mut tensor::rng(3), [2, 3, h, w], &device);
+        let f = |t: Tensor<4>| {
+            let [n, c, th, tw] = t.dims();
+            let mean = t.clone().mean_dim(3).mean_dim(2).expand([n, c, th, tw]);
+            x_sq(&t) + mean
+        };
+        let mut needed = vec![false; h * w];
+        for (y, x) in [(3, 5), (20, 33), (21, 34), (39, 69)] {
+            needed[y * w + x] = true;
+        }
+        let touched = p.tiles_touching(&needed).len();
+        assert!(
+            touched > 0 && touched < p.tiles() / 2,
+            "{touched} of {}",
+            p.tiles()
+        );
+        let whole = tensor::to_vec(&p.denoise(x.clone(), f).unwrap()).unwrap();
+        let part = tensor::to_vec(&p.denoise_where(x, 3, Some(&needed), f).unwrap()).unwrap();
+        for img in 0..6 {
+            for (k, n) in needed.iter().enumerate() {
+                let i = img * h * w + k;
+                if *n {
+                    assert!(
+                        (whole[i] - part[i]).abs() < 1e-5,
+                        "{} vs {}",
+                        whole[i],
+                        part[i]
+                    );
+                }
+            }
         }
     }
 
