@@ -278,9 +278,15 @@ fn wgpu_selection(adapter: &AdapterSummary) -> Result<Selection> {
 /// Runs `f` with the process's stderr pointed at /dev/null. Probing Vulkan drivers on a headless
 /// machine makes libwayland print "error: XDG_RUNTIME_DIR is invalid…" lines that are not errors
 /// of ours and would drown the one message a failing command prints.
+/// Calls on several threads take turns: each restores the descriptor it saved, so two at once
+/// could leave stderr pointed at /dev/null for good. Not re-entrant.
 #[cfg(unix)]
 pub fn quiet_stderr<T>(f: impl FnOnce() -> T) -> T {
     use std::io::Write;
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let _ = std::io::stderr().flush();
     // SAFETY: plain POSIX descriptor calls on fd 2 and descriptors opened here; every
     // descriptor is checked and the original stderr is restored before returning.

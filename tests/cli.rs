@@ -864,3 +864,61 @@ fn trace_writes_every_step() {
         "{err}"
     );
 }
+
+/// The memory a run is admitted with stays between the process's measured peak and 1.5× it,
+/// for a small and a larger photo, with and without gradients through the network; `Auto`
+/// counts as the sampler it picks (DDRM here, not a gradient sampler: an estimate 10× the
+/// need refused 4-megapixel photos on a 24 GB machine).
+#[test]
+fn the_memory_estimate_is_within_one_and_a_half_of_the_peak() {
+    let dir = scratch("memory");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let cases = [
+        (64, 64, "Ddrm(steps: 2)"),
+        (320, 480, "Ddrm(steps: 2)"),
+        (320, 480, "Auto"),
+        (96, 128, "Dps(steps: 2)"),
+        (256, 256, "Dps(steps: 2)"),
+    ];
+    for (k, (h, w, sampler)) in cases.iter().enumerate() {
+        let mask = posterior_lab::photo::scratches(*h, *w, 0.1, 3);
+        npy::write(&dir.join(format!("mask{k}.npy")), &[*h, *w], &mask).unwrap();
+        let r = recipe(
+            &dir,
+            &format!("r{k}.ron"),
+            &format!(
+                "(prior: Model(\"{}\"), shape: (3, {h}, {w}), operator: Mask(\"mask{k}.npy\"), \
+                 measurement: Simulate(truth: Image(\"{}\"), resize: true), noise_sigma: 0.02, \
+                 sampler: {sampler}, chains: 4, seed: 1)",
+                root.join("models/photo").display(),
+                root.join("assets/demo/coffee.jpg").display()
+            ),
+        );
+        let out = dir.join(format!("out{k}"));
+        let status = bin()
+            .args(["sample", "--quiet", "--backend", "cpu", "--recipe"])
+            .arg(&r)
+            .arg("--out")
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{sampler} at {h}×{w}");
+        let text = std::fs::read_to_string(out.join("summary.ron")).unwrap();
+        let summary: posterior_lab::output::Summary = ron::from_str(&text).unwrap();
+        let memory = summary.memory.expect("memory figures");
+        let Some(peak) = memory.peak_bytes else {
+            eprintln!("skipped: this system does not tell a process's peak memory");
+            return;
+        };
+        let ratio = memory.estimated_bytes as f64 / peak as f64;
+        eprintln!(
+            "{sampler} at {h}×{w}: estimated {:.0} MB, peak {:.0} MB ({ratio:.2}×)",
+            memory.estimated_bytes as f64 / 1e6,
+            peak as f64 / 1e6
+        );
+        assert!(
+            (1.0..=1.5).contains(&ratio),
+            "{sampler} at {h}×{w}: {ratio:.2}"
+        );
+    }
+}

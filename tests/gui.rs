@@ -618,7 +618,12 @@ fn export_asks_for_a_path_when_there_is_no_dialog() {
 // ---- one snapshot per panel, on fixed inputs --------------------------------------------------
 
 fn panel_harness<'a>(size: [f32; 2], f: impl FnMut(&mut egui::Ui) + 'a) -> Harness<'a> {
-    Harness::builder().with_size(size).wgpu().build_ui(f)
+    window::quietly(|| {
+        Harness::builder()
+            .with_size(size)
+            .wgpu_setup(window::render_setup())
+            .build_ui(f)
+    })
 }
 
 fn fixed_snapshot() -> Snapshot {
@@ -877,4 +882,41 @@ fn a_large_photo_is_decoded_off_the_ui_thread() {
         load.as_secs_f64() * 1e3
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A colour photo opened while a small grey prior is chosen would become a 28×28 grey
+/// thumbnail: the window switches to the photo prior, says so, and offers one click back,
+/// after which the same photo is not switched again. A grey photo keeps the grey prior.
+#[test]
+fn a_colour_photo_switches_a_grey_prior_to_the_photo_prior() {
+    need_vulkan!();
+    let mut a = window::test_app();
+    assert_eq!(a.setup.prior, "fashion-mnist");
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    a.apply(Action::OpenImage(root.join("assets/demo/chelsea.jpg")));
+    assert_eq!(a.setup.prior, "photo");
+    assert_eq!(a.prior_switch.as_deref(), Some("fashion-mnist"));
+    assert_eq!(a.image.as_ref().map(|i| i.shape[0]), Some(3));
+    assert!(
+        a.toasts
+            .log
+            .iter()
+            .any(|t| t.contains("switched the prior")),
+        "{:?}",
+        a.toasts.log
+    );
+    let mut h = harness(a);
+    h.run_steps(2);
+    h.get_by_label("Undo").click();
+    h.run_steps(2);
+    let a = h.state();
+    assert_eq!(a.setup.prior, "fashion-mnist");
+    assert!(a.prior_switch.is_none());
+    assert!(a.setup.image.ends_with("chelsea.jpg"));
+    assert_eq!(a.image.as_ref().map(|i| i.shape), Some([1, 28, 28]));
+    // A grey photo is no reason to switch.
+    let mut a = window::test_app();
+    a.apply(Action::OpenImage(root.join("assets/demo/camera.jpg")));
+    assert_eq!(a.setup.prior, "fashion-mnist");
+    assert!(a.prior_switch.is_none());
 }

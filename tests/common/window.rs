@@ -25,10 +25,30 @@ macro_rules! need_vulkan {
 }
 
 pub fn harness(app: PosteriorApp) -> Harness<'static, PosteriorApp> {
-    Harness::builder()
-        .with_size([1280.0, 860.0])
-        .wgpu()
-        .build_eframe(move |_cc| app)
+    quietly(|| {
+        Harness::builder()
+            .with_size([1280.0, 860.0])
+            .wgpu_setup(render_setup())
+            .build_eframe(move |_cc| app)
+    })
+}
+
+/// Builds a harness with the driver's start-up noise silenced: Mesa's Vulkan device-selection
+/// layer asks Wayland for the display's GPU when an instance is made, which on a headless
+/// machine prints "error: XDG_RUNTIME_DIR is invalid…" lines that read as failures and are
+/// none (as the program's own adapter probe, [`posterior_lab::backend::quiet_stderr`]).
+pub fn quietly<T>(build: impl FnOnce() -> T) -> T {
+    posterior_lab::backend::quiet_stderr(build)
+}
+
+/// kittest's wgpu set-up on the primary APIs only (Vulkan, Metal, DX12), as the program's own
+/// adapter probe (GL adds EGL's windowing-system probes).
+pub fn render_setup() -> eframe::egui_wgpu::WgpuSetup {
+    let mut setup = egui_kittest::wgpu::default_wgpu_setup();
+    if let eframe::egui_wgpu::WgpuSetup::CreateNew(new) = &mut setup {
+        new.instance_descriptor.backends = eframe::wgpu::Backends::PRIMARY;
+    }
+    setup
 }
 
 /// A window on the CPU backend in test mode (no timings on screen, no settings, waits for what
