@@ -125,8 +125,10 @@ pub struct Ddrm {
     sigmas: Vec<f64>,
     /// The right singular vectors V.
     v: Basis,
-    /// Singular values, host and [1, d].
-    s_host: Vec<f64>,
+    /// Singular values as [1, d], and the smallest above 1e-6 (the first coordinate whose
+    /// measurement falls below σ_y as σ decreases).
+    s_dev: Tensor<2>,
+    s_smallest: Option<f64>,
     /// ȳ as [1, d] (0 where s = 0).
     ybar: Tensor<2>,
     rng: Rng,
@@ -208,7 +210,12 @@ impl Ddrm {
             rows: None,
             sigmas,
             v,
-            s_host,
+            s_dev: tensor::from_f64(&s_host, [1, d], device),
+            s_smallest: s_host
+                .iter()
+                .copied()
+                .filter(|s| *s > 1e-6)
+                .min_by(f64::total_cmp),
             ybar,
             rng: tensor::rng(0),
             state: ChainState {
@@ -223,8 +230,7 @@ impl Ddrm {
         // Initialise in spectral coordinates: ȳ-consistent where σ_T > σ_y/s, pure noise elsewhere.
         let s0 = me.sigmas[0];
         let sy = problem.sigma_y;
-        let (measured, std): (Vec<f64>, Vec<f64>) = me
-            .s_host
+        let (measured, std): (Vec<f64>, Vec<f64>) = s_host
             .iter()
             .map(|s| {
                 if *s > 1e-6 && s0 > sy / s {
@@ -303,7 +309,8 @@ impl Ddrm {
             rows: Some(s),
             sigmas,
             v: Basis::Pixels,
-            s_host: vec![],
+            s_dev: Tensor::zeros([1, 1], device),
+            s_smallest: None,
             ybar: Tensor::zeros([1, 1], device),
             rng,
             state: ChainState {
@@ -548,7 +555,7 @@ impl Sampler for Ddrm {
         let d = problem.dim();
         let device = &problem.device;
         let (eta, eta_b, sy) = (self.params.eta, self.params.eta_b, problem.sigma_y);
-        let any_low = self.s_host.iter().any(|sv| *sv > 1e-6 && sn < sy / sv);
+        let any_low = self.s_smallest.is_some_and(|sv| sn < sy / sv);
         let x0 = match self.damage.as_mut() {
             Some(damage) => damage.denoise(problem, x.clone(), s, any_low, &self.ybar),
             None => problem.prior.denoise(x.clone(), s),
@@ -558,35 +565,31 @@ impl Sampler for Ddrm {
             self.pixels_to_spectral(x),
             self.pixels_to_spectral(x0.clone()),
         );
-        // Per-coordinate case masks and coefficients for this step (host, uploaded as [1, d]).
-        let mut m_null = vec![0.0; d];
-        let mut m_low = vec![0.0; d];
-        let mut m_high = vec![0.0; d];
-        let mut low_coef = vec![0.0; d];
-        let mut high_std = vec![0.0; d];
-        for (k, sv) in self.s_host.iter().enumerate() {
-            if *sv <= 1e-6 {
-                m_null[k] = 1.0;
-            } else if sn < sy / sv {
-                m_low[k] = 1.0;
-                low_coef[k] = (1.0 - eta * eta).sqrt() * sn / (sy / sv);
-            } else {
-                m_high[k] = 1.0;
-                high_std[k] = (sn * sn - (eta_b * sy / sv).powi(2)).max(0.0).sqrt();
-            }
-        }
-        let up = |v: &[f64]| tensor::from_f64(v, [1, d], device);
+        // Per-coordinate case masks and coefficients for this step, from s on the device (host
+        // vectors of d values each were ~15 floats per value of a large photo's peak memory).
+        let sv = self.s_dev.clone();
+        let null_m = sv.clone().lower_equal_elem(1e-6).float();
+        let measured = null_m.clone().neg().add_scalar(1.0);
+        // σ' < σ_y / s  ⟺  s·σ' < σ_y for s > 0.
+        let low_m = sv.clone().mul_scalar(sn).lower_elem(sy).float() * measured.clone();
+        let high_m = measured - low_m.clone();
+        let low_coef = sv.clone().mul_scalar((1.0 - eta * eta).sqrt() * sn / sy) * low_m.clone();
+        let high_std = (sv.clamp_min(1e-6).square().recip())
+            .mul_scalar(-(eta_b * sy).powi(2))
+            .add_scalar(sn * sn)
+            .clamp_min(0.0)
+            .sqrt()
+            * high_m.clone();
         let noise = tensor::normal(&mut self.rng, [dims[0], d, 1, 1], device).reshape([dims[0], d]);
         let null = x0b.clone()
             + (xb - x0b.clone()).mul_scalar((1.0 - eta * eta).sqrt() * sn / s)
             + noise.clone().mul_scalar(eta * sn);
         let low = x0b.clone()
-            + (self.ybar.clone() - x0b.clone()) * up(&low_coef)
+            + (self.ybar.clone() - x0b.clone()) * low_coef
             + noise.clone().mul_scalar(eta * sn);
-        let high = x0b.mul_scalar(1.0 - eta_b)
-            + self.ybar.clone().mul_scalar(eta_b)
-            + noise * up(&high_std);
-        let next = null * up(&m_null) + low * up(&m_low) + high * up(&m_high);
+        let high =
+            x0b.mul_scalar(1.0 - eta_b) + self.ybar.clone().mul_scalar(eta_b) + noise * high_std;
+        let next = null * null_m + low * low_m + high * high_m;
         self.state.x = self.spectral_to_pixels(next, problem.shape()).reshape(dims);
         self.state.x0_hat = if sn == 0.0 { self.state.x.clone() } else { x0 };
         self.state.sigma = sn;
