@@ -101,6 +101,7 @@ fn main_views_after_a_run_snapshot() {
     assert!(!inputs.anneals);
     assert!(h.query_all_by_label_contains("σ 0").next().is_none());
     h.snapshot("after_run");
+    large_views(&mut h);
 
     // Changing the degradation shows the new y at once and marks the old results stale.
     h.state_mut().setup.op = OpKind::Downsample;
@@ -115,6 +116,42 @@ fn main_views_after_a_run_snapshot() {
         h.query_by_label("Posterior mean (previous choices)")
             .is_some()
     );
+}
+
+/// One view fills the central area: chosen from the row above the views or by clicking a
+/// chain's thumbnail, zoomed to one picture pixel per screen pixel, and back to all views.
+fn large_views(h: &mut Harness<'_, PosteriorApp>) {
+    use posterior_lab::app::results::Focus;
+    h.get_by_label("Mean").click();
+    h.run_steps(2);
+    assert_eq!(h.state().prefs.focus, Some(Focus::Mean));
+    let big = h
+        .state()
+        .layout
+        .large_view
+        .expect("the large view is drawn");
+    assert!(big.inner.width() > 400.0, "{:?}", big.inner);
+    assert!(h.query_by_label("Posterior mean picture").is_some());
+    h.snapshot("large_mean");
+    // An 8×8 picture is smaller than the view: 1:1 cannot shrink below the whole picture.
+    h.get_by_label("1:1").click();
+    h.run_steps(1);
+    assert_eq!(h.state().window.zoom, 1.0);
+    h.get_by_label("Chain 2").click();
+    h.run_steps(2);
+    assert_eq!(h.state().prefs.focus, Some(Focus::Chain(1)));
+    h.get_by_label("All views").click();
+    h.run_steps(2);
+    assert_eq!(h.state().prefs.focus, None);
+    h.get_by_label("Chain 3").click();
+    h.run_steps(2);
+    assert_eq!(
+        h.state().prefs.focus,
+        Some(Focus::Chain(2)),
+        "a thumbnail opens large"
+    );
+    h.get_by_label("All views").click();
+    h.run_steps(2);
 }
 
 /// The uncertainty page after an exact run: the spectrum and directions of all chains, a
@@ -550,7 +587,7 @@ fn photo_prior_picks_a_demo_photo_and_about_credits_it() {
     assert_eq!(snap.status, Status::Done, "{:?}", snap.status);
     // The sampler's own choice is on the status line (DPS's step size here).
     h.run_steps(2);
-    assert!(h.query_all_by_label_contains("zeta 0.3").next().is_some());
+    assert!(h.query_all_by_label_contains("zeta 3").next().is_some());
 
     h.get_by_label("About").click();
     h.run_steps(2);

@@ -144,7 +144,7 @@ pub struct PosteriorApp {
     truth_key: Option<u64>,
     tex: RunTextures,
     utex: UncertaintyTextures,
-    window: ViewWindow,
+    pub window: ViewWindow,
     compare: f32,
     pub toasts: Toasts,
     pub frame_ms: Vec<f32>,

@@ -172,6 +172,7 @@ impl PosteriorApp {
                     &mut self.window,
                     &mut self.compare,
                     &mut self.layout,
+                    &mut self.prefs.focus,
                 );
             });
         });

@@ -25,10 +25,34 @@ pub struct ResultsView<'a> {
     pub first_answer: Option<&'static str>,
 }
 
-/// Where the y view's picture was drawn (tests and the brush read it).
+/// Where the y view's picture was drawn (tests and the brush read it), and the large view's
+/// (the 1:1 button reads it).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Layout {
     pub y_view: Option<ImageTransform>,
+    pub large_view: Option<ImageTransform>,
+}
+
+/// One view shown large, filling the central area (None: every view side by side).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Focus {
+    Truth,
+    Y,
+    Mean,
+    Spread,
+    BeforeAfter,
+    /// The k-th chain shown.
+    Chain(usize),
+}
+
+impl Focus {
+    const VIEWS: [(Focus, &'static str); 5] = [
+        (Focus::Truth, "Truth"),
+        (Focus::Y, "y"),
+        (Focus::Mean, "Mean"),
+        (Focus::Spread, "Spread"),
+        (Focus::BeforeAfter, "Before / after"),
+    ];
 }
 
 pub fn results_ui(
@@ -37,8 +61,8 @@ pub fn results_ui(
     window: &mut ViewWindow,
     compare: &mut f32,
     layout: &mut Layout,
+    focus: &mut Option<Focus>,
 ) -> Vec<Action> {
-    let side = ((ui.available_width() - 60.0) / 4.0).clamp(96.0, 280.0);
     let dim = if v.stale {
         Color32::from_gray(110)
     } else {
@@ -51,16 +75,186 @@ pub fn results_ui(
     } else {
         &v.preview.y
     };
+    if let Some(which) = *focus {
+        return large_ui(
+            ui,
+            v,
+            y,
+            use_run_inputs,
+            window,
+            compare,
+            layout,
+            focus,
+            which,
+        );
+    }
+    layout.large_view = None;
+    let side = ((ui.available_width() - 60.0) / 4.0).clamp(96.0, 280.0);
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new("Show large:").weak());
+        for (f, name) in Focus::VIEWS {
+            if ui.small_button(name).clicked() {
+                *focus = Some(f);
+            }
+        }
+        ui.label(RichText::new("(or click a chain)").weak());
+    });
     let out = top_row(ui, v, y, use_run_inputs, window, layout, side, dim);
     ui.add_space(4.0);
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
             ui.label(RichText::new("Before / after").strong());
-            before_after(ui, y, &v.run.mean, window, compare, side, dim);
+            before_after(
+                ui,
+                y,
+                &v.run.mean,
+                window,
+                compare,
+                egui::vec2(side, side),
+                dim,
+            );
         });
-        ui.vertical(|ui| chains_ui(ui, v, window, side, dim));
+        ui.vertical(|ui| {
+            if let Some(k) = chains_ui(ui, v, window, side, dim) {
+                *focus = Some(Focus::Chain(k));
+            }
+        });
     });
     out
+}
+
+/// One view filling the central area, at any zoom up to one picture pixel per screen pixel
+/// (1:1), with the choice of view above it; zoom and pan stay shared with the other views.
+#[allow(clippy::too_many_arguments)]
+fn large_ui(
+    ui: &mut egui::Ui,
+    v: &ResultsView,
+    y: &Tex,
+    use_run_inputs: bool,
+    window: &mut ViewWindow,
+    compare: &mut f32,
+    layout: &mut Layout,
+    focus: &mut Option<Focus>,
+    which: Focus,
+) -> Vec<Action> {
+    let mut out = vec![];
+    ui.horizontal_wrapped(|ui| {
+        if ui.button("All views").clicked() {
+            *focus = None;
+        }
+        for (f, name) in Focus::VIEWS {
+            if ui.selectable_label(which == f, name).clicked() {
+                *focus = Some(f);
+            }
+        }
+        for k in 0..v.run.chains.len() {
+            let name = format!("Chain {}", k + 1);
+            if ui
+                .selectable_label(which == Focus::Chain(k), name)
+                .clicked()
+            {
+                *focus = Some(Focus::Chain(k));
+            }
+        }
+        ui.separator();
+        if ui
+            .button("1:1")
+            .on_hover_text("One picture pixel per screen pixel")
+            .clicked()
+            && let Some(t) = &layout.large_view
+        {
+            window.one_to_one(t, ui.ctx().pixels_per_point());
+        }
+        if ui
+            .button("Fit")
+            .on_hover_text("The whole picture")
+            .clicked()
+        {
+            *window = ViewWindow::default();
+        }
+        ui.label(RichText::new(format!("zoom {:.1}×", window.zoom)).weak());
+    });
+    let size = ui.available_size() - egui::vec2(70.0, 60.0);
+    let size = size.max(egui::vec2(96.0, 96.0));
+    let dim = if v.stale {
+        Color32::from_gray(110)
+    } else {
+        Color32::WHITE
+    };
+    if which == Focus::BeforeAfter {
+        before_after(ui, y, &v.run.mean, window, compare, size, dim);
+        return out;
+    }
+    let (title, tex, tint) = match which {
+        Focus::Truth => (
+            "Truth".to_string(),
+            truth_of(v, use_run_inputs),
+            Color32::WHITE,
+        ),
+        Focus::Y => (y_title(v).to_string(), y, Color32::WHITE),
+        Focus::Mean => (mean_title(v), &v.run.mean, dim),
+        Focus::Spread => (spread_title(v).to_string(), &v.run.spread, dim),
+        Focus::Chain(k) => match v.run.chains.get(k) {
+            Some(t) => (format!("Chain {}", k + 1), t, dim),
+            None => {
+                *focus = None;
+                return out;
+            }
+        },
+        Focus::BeforeAfter => unreachable!("drawn above"),
+    };
+    let mut new_window = *window;
+    ui.horizontal(|ui| {
+        let (r, t) = views::image_view_sized(ui, &title, tex, window, size, tint);
+        layout.large_view = t;
+        if let Some(t) = t {
+            let painting = v.painting && which == Focus::Y;
+            new_window.interact(&t, &r, !painting);
+            if painting {
+                layout.y_view = Some(t);
+                out.extend(brush(ui, &r, &t, v.brush_radius));
+            }
+        }
+        if which == Focus::Spread && v.run.spread.get().is_some() {
+            let unit = if v.show_std { "std" } else { "var" };
+            views::colorbar(ui, v.run.spread_top, size.y - 60.0, unit);
+        }
+    });
+    *window = new_window;
+    out
+}
+
+/// The truth shown: the run's while it matches the choices, else the choices'.
+fn truth_of<'a>(v: &'a ResultsView, use_run_inputs: bool) -> &'a Tex {
+    if use_run_inputs && v.run.truth.get().is_some() {
+        &v.run.truth
+    } else {
+        &v.preview.truth
+    }
+}
+
+fn y_title(v: &ResultsView) -> &'static str {
+    if v.painting {
+        "y (paint here)"
+    } else {
+        "Measurement y"
+    }
+}
+
+fn mean_title(v: &ResultsView) -> String {
+    let suffix = if v.stale { " (previous choices)" } else { "" };
+    match v.first_answer {
+        Some(name) => format!("First answer ({name}), sampling…"),
+        None => format!("Posterior mean{suffix}"),
+    }
+}
+
+fn spread_title(v: &ResultsView) -> &'static str {
+    if v.show_std {
+        "Std per pixel"
+    } else {
+        "Variance per pixel"
+    }
 }
 
 /// Truth, y, the mean and the spread with its scale, side by side; zoom and pan on any of them
@@ -77,24 +271,14 @@ fn top_row(
     dim: Color32,
 ) -> Vec<Action> {
     let mut out = vec![];
-    let truth = if use_run_inputs && v.run.truth.get().is_some() {
-        &v.run.truth
-    } else {
-        &v.preview.truth
-    };
-    let suffix = if v.stale { " (previous choices)" } else { "" };
+    let truth = truth_of(v, use_run_inputs);
     let mut new_window = *window;
     ui.horizontal(|ui| {
         let (r, t) = views::image_view(ui, "Truth", truth, window, side, Color32::WHITE);
         if let Some(t) = t {
             new_window.interact(&t, &r, true);
         }
-        let title = if v.painting {
-            "y (paint here)"
-        } else {
-            "Measurement y"
-        };
-        let (r, t) = views::image_view(ui, title, y, window, side, Color32::WHITE);
+        let (r, t) = views::image_view(ui, y_title(v), y, window, side, Color32::WHITE);
         layout.y_view = t;
         if let Some(t) = t {
             new_window.interact(&t, &r, !v.painting);
@@ -102,20 +286,11 @@ fn top_row(
                 out.extend(brush(ui, &r, &t, v.brush_radius));
             }
         }
-        let mean_title = match v.first_answer {
-            Some(name) => format!("First answer ({name}), sampling…"),
-            None => format!("Posterior mean{suffix}"),
-        };
-        let (r, t) = views::image_view(ui, &mean_title, &v.run.mean, window, side, dim);
+        let (r, t) = views::image_view(ui, &mean_title(v), &v.run.mean, window, side, dim);
         if let Some(t) = t {
             new_window.interact(&t, &r, true);
         }
-        let label = if v.show_std {
-            "Std per pixel"
-        } else {
-            "Variance per pixel"
-        };
-        let (r, t) = views::image_view(ui, label, &v.run.spread, window, side, dim);
+        let (r, t) = views::image_view(ui, spread_title(v), &v.run.spread, window, side, dim);
         if let Some(t) = t {
             new_window.interact(&t, &r, true);
         }
@@ -160,10 +335,10 @@ fn before_after(
     after: &Tex,
     window: &ViewWindow,
     compare: &mut f32,
-    side: f32,
+    size: egui::Vec2,
     tint: Color32,
 ) {
-    let (rect, resp) = ui.allocate_exact_size(egui::vec2(side, side), Sense::click_and_drag());
+    let (rect, resp) = ui.allocate_exact_size(size, Sense::click_and_drag());
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 2.0, Color32::from_gray(30));
     if let (Some(b), Some(a)) = (before.get(), after.get()) {
@@ -204,7 +379,14 @@ fn before_after(
     );
 }
 
-fn chains_ui(ui: &mut egui::Ui, v: &ResultsView, window: &ViewWindow, side: f32, tint: Color32) {
+/// The chains as thumbnails; returns the one clicked (shown large).
+fn chains_ui(
+    ui: &mut egui::Ui,
+    v: &ResultsView,
+    window: &ViewWindow,
+    side: f32,
+    tint: Color32,
+) -> Option<usize> {
     let what = if v.show_x0 {
         "Chains (x0-hat)"
     } else {
@@ -214,19 +396,26 @@ fn chains_ui(ui: &mut egui::Ui, v: &ResultsView, window: &ViewWindow, side: f32,
     let n = v.run.chains.len();
     if n == 0 {
         ui.label("—");
-        return;
+        return None;
     }
     let cols = (n as f32).sqrt().ceil().max(1.0) as usize;
     let cell = ((side * 1.3) / cols as f32).max(24.0);
+    let mut clicked = None;
     egui::Grid::new("chains")
         .spacing([2.0, 2.0])
         .show(ui, |ui| {
             for (k, tex) in v.run.chains.iter().enumerate() {
-                let (rect, _) = ui.allocate_exact_size(egui::vec2(cell, cell), Sense::hover());
+                let (rect, resp) = ui.allocate_exact_size(egui::vec2(cell, cell), Sense::click());
+                let label = format!("Chain {}", k + 1);
+                resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
                 views::paint_image(&ui.painter_at(rect), rect, tex, window, tint);
+                if resp.on_hover_text("Click to show it large").clicked() {
+                    clicked = Some(k);
+                }
                 if (k + 1) % cols == 0 {
                     ui.end_row();
                 }
             }
         });
+    clicked
 }

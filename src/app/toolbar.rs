@@ -25,6 +25,9 @@ pub struct ViewPrefs {
     pub show_std: bool,
     /// What the central panel shows.
     pub tab: CentralTab,
+    /// One restoration view shown large (None: all side by side).
+    #[serde(default)]
+    pub focus: Option<super::results::Focus>,
 }
 
 /// The central panel's pages.
@@ -45,6 +48,7 @@ impl Default for ViewPrefs {
             show_x0: true,
             show_std: true,
             tab: CentralTab::Restoration,
+            focus: None,
         }
     }
 }

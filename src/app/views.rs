@@ -20,6 +20,15 @@ impl Default for ViewWindow {
 }
 
 impl ViewWindow {
+    /// The zoom at which one picture pixel is one screen pixel in `view` (`pixels_per_point`
+    /// screen pixels per point), centred where the view is now; 1 (the whole picture) when the
+    /// picture is smaller than the view.
+    pub fn one_to_one(&mut self, view: &ImageTransform, pixels_per_point: f32) {
+        // At zoom 1 the whole picture fills `inner` (letterboxed), whatever the zoom now.
+        let fit_width = view.inner.width() * pixels_per_point;
+        self.zoom = (view.size[0] as f32 / fit_width.max(1.0)).clamp(1.0, 32.0);
+    }
+
     pub fn uv(&self) -> Rect {
         let half = 0.5 / self.zoom;
         let c = [
@@ -270,9 +279,21 @@ pub fn image_view(
     side: f32,
     tint: Color32,
 ) -> (egui::Response, Option<ImageTransform>) {
+    image_view_sized(ui, title, tex, window, vec2(side, side), tint)
+}
+
+/// As [`image_view`], in a view of any size (one view filling the central area).
+pub fn image_view_sized(
+    ui: &mut egui::Ui,
+    title: &str,
+    tex: &Tex,
+    window: &ViewWindow,
+    size: Vec2,
+    tint: Color32,
+) -> (egui::Response, Option<ImageTransform>) {
     ui.vertical(|ui| {
         ui.label(egui::RichText::new(title).strong());
-        let (rect, resp) = ui.allocate_exact_size(vec2(side, side), Sense::click_and_drag());
+        let (rect, resp) = ui.allocate_exact_size(size, Sense::click_and_drag());
         // Labelled for accessibility (and tests): "<title> picture".
         let label = format!("{title} picture");
         resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &label));
@@ -316,5 +337,29 @@ fn gradient_strip(ui: &mut egui::Ui, height: f32, color: impl Fn(f32) -> [u8; 3]
             0.0,
             Color32::from_rgb(r, g, b),
         );
+    }
+}
+
+#[cfg(test)]
+mod one_to_one_tests {
+    use super::*;
+
+    /// A 2560-pixel-wide photo drawn 1000 points wide at 1 or 2 screen pixels per point: 1:1
+    /// shows 1000 (or 2000) of its pixels across; a picture smaller than the view stays whole.
+    #[test]
+    fn one_to_one_shows_one_picture_pixel_per_screen_pixel() {
+        let outer = Rect::from_min_size(pos2(0.0, 0.0), vec2(1000.0, 800.0));
+        let mut w = ViewWindow::default();
+        let t = ImageTransform::fit(outer, [2560, 1440], w.uv());
+        w.one_to_one(&t, 1.0);
+        assert!((w.zoom - 2.56).abs() < 1e-4, "{}", w.zoom);
+        let zoomed = ImageTransform::fit(outer, [2560, 1440], w.uv());
+        let shown = zoomed.uv.width() * 2560.0;
+        assert!((shown - zoomed.inner.width()).abs() < 0.5, "{shown}");
+        w.one_to_one(&zoomed, 2.0);
+        assert!((w.zoom - 1.28).abs() < 1e-4, "{}", w.zoom);
+        let small = ImageTransform::fit(outer, [64, 64], w.uv());
+        w.one_to_one(&small, 1.0);
+        assert_eq!(w.zoom, 1.0);
     }
 }
