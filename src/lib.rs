@@ -9,6 +9,7 @@ pub mod app;
 pub mod backend;
 pub mod batch;
 pub mod bench;
+pub mod calibration;
 pub mod cli;
 pub mod engine;
 pub mod error;

@@ -24,6 +24,18 @@ pub struct MemoryFigures {
     pub peak_bytes: Option<u64>,
 }
 
+/// `summary.ron`'s `calibration`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CalibrationSummary {
+    pub factor: f64,
+    /// Added to the chains' std in quadrature before the factor.
+    #[serde(default)]
+    pub floor: f64,
+    pub fitted_on: String,
+    /// Chains the factor was fitted with (the run's count may differ).
+    pub chains: usize,
+}
+
 /// What a finished run produced.
 pub struct RunResult {
     pub shape: [usize; 3],
@@ -36,6 +48,8 @@ pub struct RunResult {
     pub pca: Pca,
     /// Per-pixel intervals and, when the truth is known, calibration.
     pub stats: PixelStats,
+    /// The prior card's spread calibration for this restoration and sampler, when measured.
+    pub calibration: Option<crate::calibration::SpreadCalibration>,
     /// With `--trace`: every step's x_t and x̂0.
     pub trace: Option<Trace>,
     pub summary: Summary,
@@ -100,6 +114,10 @@ pub struct Summary {
     pub z2_unseen: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crps_unseen: Option<f64>,
+    /// The factor `calibrated_std.npy` scales the chains' standard deviation by, and the
+    /// photos it was fitted on (when the prior's card has one for this restoration and sampler).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<CalibrationSummary>,
     /// The memory estimate the run was admitted with, and the process's peak when the
     /// operating system tells it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -198,6 +216,7 @@ pub fn run(
     let stats = uncertainty::pixel_stats(&samples, chains, loaded.truth.as_deref(), Some(&seen))?;
     let cal = stats.calibration.as_ref();
     let state = sampler.state();
+    let spread = crate::calibration::for_run(problem, &recipe.sampler, sampler.detail().as_deref());
     Ok(RunResult {
         shape: problem.shape(),
         chains,
@@ -228,6 +247,12 @@ pub fn run(
                 .map(|u| u.coverage.clone()),
             z2_unseen: cal.and_then(|c| c.unseen.as_ref()).and_then(|u| u.z2),
             crps_unseen: cal.and_then(|c| c.unseen.as_ref()).map(|u| u.crps),
+            calibration: spread.as_ref().map(|c| CalibrationSummary {
+                factor: c.factor,
+                floor: c.floor,
+                fitted_on: c.fitted_on.clone(),
+                chains: c.chains,
+            }),
             memory: Some(MemoryFigures {
                 estimated_bytes: u64::try_from(loaded.memory_estimate).unwrap_or(u64::MAX),
                 peak_bytes: crate::recipe::peak_memory(),
@@ -235,6 +260,7 @@ pub fn run(
         },
         pca,
         stats,
+        calibration: spread,
         trace,
     })
 }
@@ -288,6 +314,12 @@ fn write_files(staging: &Path, loaded: &Loaded, r: &RunResult) -> Result<Vec<Str
     put_npy("samples.npy", &[r.chains, c, h, w], &r.samples)?;
     put_npy("mean.npy", &[c, h, w], &r.mean)?;
     put_npy("variance.npy", &[c, h, w], &r.variance)?;
+    if let Some(cal) = &r.calibration {
+        let std: Vec<f32> = (r.variance.iter())
+            .map(|v| cal.variance(*v, r.chains).sqrt())
+            .collect();
+        put_npy("calibrated_std.npy", &[c, h, w], &std)?;
+    }
     put_npy("pca.npy", &[r.pca.k(), c, h, w], &r.pca.components)?;
     let pca_var: Vec<f32> = r.pca.variances.iter().map(|v| *v as f32).collect();
     put_npy("pca_variance.npy", &[r.pca.k()], &pca_var)?;
@@ -326,10 +358,11 @@ fn write_files(staging: &Path, loaded: &Loaded, r: &RunResult) -> Result<Vec<Str
 
 /// Every file `sample` may write: an output folder holding only these is an earlier result and
 /// may be replaced; a folder holding anything else is refused.
-pub const OUTPUT_NAMES: [&str; 15] = [
+pub const OUTPUT_NAMES: [&str; 16] = [
     "samples.npy",
     "mean.npy",
     "variance.npy",
+    "calibrated_std.npy",
     "pca.npy",
     "pca_variance.npy",
     "quantiles.npy",

@@ -922,3 +922,69 @@ fn the_memory_estimate_is_within_one_and_a_half_of_the_peak() {
         );
     }
 }
+
+/// `sample` with a prior whose card calibrates the sampler that ran writes `calibrated_std.npy`
+/// (the chains' std widened by the card's floor and factor) and says so in summary.ron; a
+/// sampler without a measured calibration writes neither.
+#[test]
+fn sample_writes_the_calibrated_spread_where_the_card_has_one() {
+    let dir = scratch("calibrated");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let card: posterior_lab::priors::ModelCard =
+        ron::from_str(&std::fs::read_to_string(root.join("models/photo/card.ron")).unwrap())
+            .unwrap();
+    for (k, sampler) in ["Auto", "Ddrm(steps: 5)"].iter().enumerate() {
+        let r = recipe(
+            &dir,
+            &format!("r{k}.ron"),
+            &format!(
+                "(prior: Model(\"{}\"), shape: (3, 64, 64), operator: Downsample(2), \
+                 measurement: Simulate(truth: Image(\"{}\"), resize: true), noise_sigma: 0.02, \
+                 sampler: {sampler}, chains: 4, seed: 1)",
+                root.join("models/photo").display(),
+                root.join("assets/demo/coffee.jpg").display()
+            ),
+        );
+        let out = dir.join(format!("out{k}"));
+        let status = bin()
+            .args(["sample", "--quiet", "--backend", "cpu", "--recipe"])
+            .arg(&r)
+            .arg("--out")
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{sampler}");
+        let summary: posterior_lab::output::Summary =
+            ron::from_str(&std::fs::read_to_string(out.join("summary.ron")).unwrap()).unwrap();
+        if *sampler != "Auto" {
+            assert!(summary.calibration.is_none());
+            assert!(!out.join("calibrated_std.npy").exists());
+            continue;
+        }
+        let cal = summary
+            .calibration
+            .expect("Auto's Eps(steps: 5) is calibrated");
+        let entry = card
+            .calibration
+            .iter()
+            .find(|c| c.sampler == "Eps(steps: 5)")
+            .expect("the card's entry");
+        assert_eq!((cal.factor, cal.floor), (entry.factor, entry.floor));
+        assert!(
+            cal.fitted_on.contains("mate-backgrounds"),
+            "{}",
+            cal.fitted_on
+        );
+        let std = npy::read(&out.join("calibrated_std.npy")).unwrap();
+        let var = npy::read(&out.join("variance.npy")).unwrap();
+        assert_eq!(std.shape, vec![3, 64, 64]);
+        for (s, v) in std.data.iter().zip(&var.data) {
+            let raw = (f64::from(*v) * 4.0 / 3.0).sqrt();
+            let want = cal.factor * (raw * raw + cal.floor * cal.floor).sqrt();
+            assert!(
+                (f64::from(*s) - want).abs() < 1e-5 * (1.0 + want),
+                "{s} vs {want}"
+            );
+        }
+    }
+}

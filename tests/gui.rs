@@ -701,6 +701,7 @@ fn fixed_snapshot() -> Snapshot {
             detail: Some("mode: zero-shot".into()),
             anneals: true,
             first_answer: None,
+            spread_calibration: None,
         })),
         psnr: Some(24.5),
         trace: Arc::new(trace),
@@ -717,7 +718,7 @@ fn panel_snapshot_toolbar() {
     let mut about = false;
     let mut models = false;
     let paused = Status::Paused;
-    let mut h = panel_harness([1100.0, 40.0], |ui| {
+    let mut h = panel_harness([1280.0, 40.0], |ui| {
         toolbar::toolbar_ui(
             ui,
             Some(&paused),
@@ -956,4 +957,38 @@ fn a_colour_photo_switches_a_grey_prior_to_the_photo_prior() {
     a.apply(Action::OpenImage(root.join("assets/demo/camera.jpg")));
     assert_eq!(a.setup.prior, "fashion-mnist");
     assert!(a.prior_switch.is_none());
+}
+
+/// A photo run whose prior card has a spread calibration for the restoration and the sampler
+/// `Auto` picks shows the calibrated spread by default, says so in the view's title, and the
+/// chains' own spread on request.
+#[test]
+fn the_spread_is_shown_calibrated_and_raw_on_request() {
+    need_vulkan!();
+    let mut a = app();
+    let photo = photo_prior(&a);
+    a.setup.prior = photo.name.clone();
+    a.setup.image = "coffee".into();
+    a.setup.op = posterior_lab::app::setup::OpKind::Downsample;
+    a.setup.noise_sigma = 0.02;
+    a.setup.sampler = "Auto".into();
+    a.setup.chains = 4;
+    a.working_side = 64;
+    a.reload_image();
+    let mut h = harness(a);
+    h.run_steps(2);
+    h.state_mut().start();
+    assert!(h.state_mut().wait_done(Duration::from_secs(300)));
+    h.run_steps(3);
+    let inputs = latest(&h).unwrap().inputs.unwrap();
+    let cal = inputs
+        .spread_calibration
+        .clone()
+        .expect("photo's card calibrates Auto's super-resolution");
+    assert!(cal.factor > 1.0, "{cal:?}");
+    let title = format!("Std per pixel (calibrated, ×{:.1}) picture", cal.factor);
+    assert!(h.query_by_label(&title).is_some(), "{title}");
+    h.get_by_label("raw spread").click();
+    h.run_steps(3);
+    assert!(h.query_by_label("Std per pixel picture").is_some());
 }

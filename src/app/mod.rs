@@ -301,8 +301,7 @@ impl PosteriorApp {
             self.lab.update(&ctx);
         }
         if let Some(snap) = self.run.as_ref().and_then(|r| r.latest.as_ref()) {
-            self.tex
-                .update(&ctx, snap, self.prefs.show_x0, self.prefs.show_std);
+            self.tex.update(&ctx, snap, &self.prefs);
             // Only while the page is shown: a large picture's directions are many textures.
             if let Some(u) = snap
                 .uncertainty

@@ -193,7 +193,7 @@ fn large_ui(
         ),
         Focus::Y => (y_title(v).to_string(), y, Color32::WHITE),
         Focus::Mean => (mean_title(v), &v.run.mean, dim),
-        Focus::Spread => (spread_title(v).to_string(), &v.run.spread, dim),
+        Focus::Spread => (spread_title(v), &v.run.spread, dim),
         Focus::Chain(k) => match v.run.chains.get(k) {
             Some(t) => (format!("Chain {}", k + 1), t, dim),
             None => {
@@ -249,11 +249,15 @@ fn mean_title(v: &ResultsView) -> String {
     }
 }
 
-fn spread_title(v: &ResultsView) -> &'static str {
-    if v.show_std {
+fn spread_title(v: &ResultsView) -> String {
+    let what = if v.show_std {
         "Std per pixel"
     } else {
         "Variance per pixel"
+    };
+    match v.run.calibrated {
+        Some(f) => format!("{what} (calibrated, ×{f:.1})"),
+        None => what.to_string(),
     }
 }
 
@@ -290,7 +294,7 @@ fn top_row(
         if let Some(t) = t {
             new_window.interact(&t, &r, true);
         }
-        let (r, t) = views::image_view(ui, spread_title(v), &v.run.spread, window, side, dim);
+        let (r, t) = views::image_view(ui, &spread_title(v), &v.run.spread, window, side, dim);
         if let Some(t) = t {
             new_window.interact(&t, &r, true);
         }

@@ -15,16 +15,33 @@ pub struct RunTextures {
     pub chains: Vec<Tex>,
     /// The value the top of the spread's scale means.
     pub spread_top: f32,
-    /// Which frame they show: (run id, step, NFE, x0-hat, std).
-    key: Option<(u64, usize, usize, bool, bool)>,
+    /// Which frame they show: (run id, step, NFE, x0-hat, std, raw spread).
+    key: Option<(u64, usize, usize, bool, bool, bool)>,
+    /// The calibration factor the spread is shown with (None: the chains' own spread).
+    pub calibrated: Option<f64>,
 }
 
 impl RunTextures {
-    pub fn update(&mut self, ctx: &egui::Context, snap: &Snapshot, show_x0: bool, show_std: bool) {
+    /// The run's pictures for this frame; `raw_spread` shows the chains' own spread even when
+    /// the prior has a calibration for the run (the calibrated one otherwise).
+    pub fn update(
+        &mut self,
+        ctx: &egui::Context,
+        snap: &Snapshot,
+        prefs: &super::toolbar::ViewPrefs,
+    ) {
+        let (show_x0, show_std) = (prefs.show_x0, prefs.show_std);
         if snap.shape.contains(&0) {
             return;
         }
-        let key = (snap.run_id, snap.step, snap.nfe, show_x0, show_std);
+        let key = (
+            snap.run_id,
+            snap.step,
+            snap.nfe,
+            show_x0,
+            show_std,
+            prefs.raw_spread,
+        );
         if self.key == Some(key) {
             return;
         }
@@ -47,7 +64,16 @@ impl RunTextures {
         }
         self.mean
             .set(ctx, "mean", views::to_color_image(&snap.mean, shape));
-        let (img, top) = views::spread_image(&snap.variance, shape, show_std);
+        let cal = (snap.inputs.as_ref())
+            .and_then(|i| i.spread_calibration.as_ref())
+            .filter(|_| !prefs.raw_spread);
+        self.calibrated = cal.map(|c| c.factor);
+        let (img, top) = views::spread_image(
+            &snap.variance,
+            shape,
+            show_std,
+            cal.map(|c| (c, snap.chains)),
+        );
         self.spread.set(ctx, "spread", img);
         self.spread_top = top;
         let src = if show_x0 { &snap.x0_hat } else { &snap.x };

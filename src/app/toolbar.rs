@@ -25,6 +25,9 @@ pub struct ViewPrefs {
     pub show_std: bool,
     /// What the central panel shows.
     pub tab: CentralTab,
+    /// The chains' own spread even where the prior has a measured calibration.
+    #[serde(default)]
+    pub raw_spread: bool,
     /// One restoration view shown large (None: all side by side).
     #[serde(default)]
     pub focus: Option<super::results::Focus>,
@@ -48,6 +51,7 @@ impl Default for ViewPrefs {
             show_x0: true,
             show_std: true,
             tab: CentralTab::Restoration,
+            raw_spread: false,
             focus: None,
         }
     }
@@ -96,7 +100,7 @@ pub fn toolbar_ui(
     let paused = matches!(status, Some(Status::Paused));
     let ctx = ui.ctx().clone();
     let key = |s: &KeyboardShortcut| ctx.format_shortcut(s);
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         if ui
             .add(egui::Button::new("Run").shortcut_text(key(&RUN)))
             .on_hover_text("Start a new run of the current choices")
@@ -137,9 +141,16 @@ pub fn toolbar_ui(
             out.push(Action::Reset);
         }
         ui.separator();
-        ui.checkbox(&mut prefs.show_x0, "show x0-hat")
+        ui.checkbox(&mut prefs.show_x0, "x0-hat")
             .on_hover_text("Chains as denoised estimates x0-hat (on) or noisy states x_t (off)");
-        ui.checkbox(&mut prefs.show_std, "std (not variance)");
+        ui.checkbox(&mut prefs.show_std, "std")
+            .on_hover_text("Spread as standard deviation (on) or variance (off)");
+        ui.checkbox(&mut prefs.raw_spread, "raw spread")
+            .on_hover_text(
+                "The chains' own spread; off: calibrated on held-out photos where the prior's card \
+             has a factor for the run (the chains agree more than their error says)",
+            );
+        ui.spacing_mut().slider_width = 70.0;
         ui.add(egui::Slider::new(&mut window.zoom, 1.0..=16.0).text("zoom"));
         ui.separator();
         if ui

@@ -158,9 +158,22 @@ pub fn measurement_image(y: &[f32], seen: &[bool], shape: [usize; 3]) -> ColorIm
 
 /// Per-pixel standard deviation (or variance), averaged over channels, on viridis; returns the
 /// image and the value the top of the scale means.
-pub fn spread_image(var: &[f32], shape: [usize; 3], std: bool) -> (ColorImage, f32) {
+/// The spread per pixel (the mean over channels) on viridis: the chains' variance, or the
+/// calibrated one (`calibration` and the chains' count), as std or variance.
+pub fn spread_image(
+    var: &[f32],
+    shape: [usize; 3],
+    std: bool,
+    calibration: Option<(&crate::calibration::SpreadCalibration, usize)>,
+) -> (ColorImage, f32) {
     let [_, h, w] = shape;
-    let mut vals = channel_mean(var, shape);
+    let mut vals = match calibration {
+        Some((cal, chains)) => {
+            let widened: Vec<f32> = var.iter().map(|v| cal.variance(*v, chains)).collect();
+            channel_mean(&widened, shape)
+        }
+        None => channel_mean(var, shape),
+    };
     if std {
         vals.iter_mut().for_each(|v| *v = v.max(0.0).sqrt());
     }

@@ -74,6 +74,11 @@ pub struct BenchArgs {
     /// each --sizes (never enlarged), e.g. `--sizes 2560 --whole` for a 4-megapixel photo.
     #[arg(long, requires = "photo")]
     pub whole: bool,
+    /// With --photo: fit the spread's calibration factor on the photos of this folder
+    /// (centre squares at the first --sizes; even-numbered photos fit it, odd ones check it)
+    /// for each degradation and sampler line, and print the model card's entries.
+    #[arg(long, requires = "photo")]
+    pub fit_spread: Option<PathBuf>,
     /// Only the tiling check: the photo prior denoising a 256² held-out photo whole and in
     /// tiles of each size.
     #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty", "lab", "network", "photo"])]
@@ -109,6 +114,7 @@ pub fn run_cli(args: BenchArgs, device: Option<&str>) -> Result<()> {
         only,
         image,
         whole,
+        fit_spread,
         tiles,
         model,
         training,
@@ -132,6 +138,17 @@ pub fn run_cli(args: BenchArgs, device: Option<&str>) -> Result<()> {
                 .filter(|l| !l.is_empty())
                 .collect();
             let sizes = sizes.unwrap_or_else(|| vec![256, 512]);
+            if let Some(dir) = fit_spread {
+                return super::photo::fit_spread(
+                    &sel,
+                    &dir,
+                    sizes[0],
+                    &lines,
+                    chains.unwrap_or(4).max(2),
+                    only.as_deref(),
+                    &model,
+                );
+            }
             photo_table(
                 &sel,
                 &sizes,

@@ -265,6 +265,128 @@ pub fn photo_table(
     Ok(())
 }
 
+/// The spread's calibration (`bench --photo --fit-spread DIR`): every photo of DIR (sorted by
+/// name; even-numbered ones fit, odd-numbered ones check) as a centre square of `side`, each
+/// degradation and sampler line run with `chains` chains; prints per line the factor, what the
+/// check half measures with and without it, and the model card's entry.
+pub fn fit_spread(
+    sel: &Selection,
+    dir: &Path,
+    side: usize,
+    lines: &[String],
+    chains: usize,
+    only: Option<&[String]>,
+    model: &Path,
+) -> Result<()> {
+    use crate::calibration::{self, SpreadCalibration};
+    let photos = crate::batch::photos(dir)?;
+    if photos.len() < 2 {
+        return Err(Error::invalid(
+            "--fit-spread",
+            format!("{} holds fewer than 2 photos", dir.display()),
+        ));
+    }
+    let names: Vec<String> = photos
+        .iter()
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().to_string()))
+        .collect();
+    let truths = (photos.iter())
+        .map(|p| load_truth(p, side, false))
+        .collect::<Result<Vec<_>>>()?;
+    let shape = truths[0].shape;
+    let prior: Arc<dyn Denoiser> = Arc::new(load_prior(model, shape, &sel.device)?);
+    let mut entries = vec![];
+    println!(
+        "| degradation | sampler | factor (floor) | raw 90% / 95% | calibrated 90% / 95% | calibrated var / sq. error |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for deg in Degradation::ALL {
+        if only.is_some_and(|keys| !keys.iter().any(|k| k == deg.key())) {
+            continue;
+        }
+        let op: Arc<dyn Operator> = Arc::from(deg.operator(shape)?);
+        for line in lines {
+            let spec = samplers::parse(line)
+                .map_err(|e| Error::invalid("sampler", format!("{line}: {e}")))?;
+            // [fit, check] halves: errors and stds of every pixel.
+            let mut halves: [(Vec<f32>, Vec<f32>); 2] = Default::default();
+            let mut chosen = line.clone();
+            for (k, truth) in truths.iter().enumerate() {
+                let x =
+                    tensor::from_vec(truth.data.clone(), [1, shape[0], side, side], &sel.device);
+                let y = crate::recipe::simulate_y(op.as_ref(), x, deg.sigma_y(), 1);
+                let problem = Problem::new(
+                    prior.clone(),
+                    op.clone(),
+                    y,
+                    deg.sigma_y(),
+                    sel.device.clone(),
+                )?;
+                let mut s = samplers::build(&spec, &problem, chains, 3)?;
+                samplers::run(s.as_mut(), &problem, |_| {})?;
+                let detail = s.detail().unwrap_or_default();
+                if let Some(c) = samplers::auto::chosen_in(&detail) {
+                    chosen = c.to_string();
+                }
+                let out = tensor::to_vec(&s.samples())?;
+                let (e, sd) = calibration::error_and_std(&out, chains, &truth.data);
+                halves[k % 2].0.extend(e);
+                halves[k % 2].1.extend(sd);
+            }
+            let [(fe, fs), (ce, cs)] = &halves;
+            let (factor, floor) = calibration::fit(fe, fs);
+            let (r90, r95, _) = calibration::check(ce, cs, 1.0, 0.0);
+            let (c90, c95, ratio) = calibration::check(ce, cs, factor, floor);
+            println!(
+                "| {} | {chosen} | {factor:.2} (floor {floor}) | {:.1}% / {:.1}% | {:.1}% / {:.1}% | {ratio:.2} |",
+                deg.label(),
+                100.0 * r90,
+                100.0 * r95,
+                100.0 * c90,
+                100.0 * c95
+            );
+            let list = |parity: usize| {
+                (names.iter().enumerate())
+                    .filter(|(i, _)| i % 2 == parity)
+                    .map(|(_, n)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            entries.push(SpreadCalibration {
+                task: op.task(),
+                sampler: chosen,
+                chains,
+                factor: (factor * 1000.0).round() / 1000.0,
+                floor,
+                fitted_on: format!(
+                    "{}, centre squares of {side}² ({}, {chains} chains), seed 3; fitted on {}",
+                    dir.display(),
+                    deg.label(),
+                    list(0)
+                ),
+                checked: format!(
+                    "on {}: 90% interval covers {:.1}%, 95% {:.1}% (unscaled {:.1}%, {:.1}%); \
+                     calibrated variance / squared error {ratio:.2}",
+                    list(1),
+                    100.0 * c90,
+                    100.0 * c95,
+                    100.0 * r90,
+                    100.0 * r95
+                ),
+            });
+        }
+    }
+    println!("\nThe model card's entries (calibration: [...]):\n");
+    for e in &entries {
+        println!(
+            "{},",
+            ron::ser::to_string_pretty(e, ron::ser::PrettyConfig::default())
+                .map_err(|e| Error::invalid("calibration", e.to_string()))?
+        );
+    }
+    Ok(())
+}
+
 /// Denoising a held-out photo with the whole picture in one call against tiles of each size:
 /// MSE ratio to the identity's and seconds per evaluation, at three noise levels.
 pub fn tiles_table(sel: &Selection, model: &Path, side: usize) -> Result<()> {

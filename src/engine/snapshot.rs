@@ -96,4 +96,6 @@ pub struct RunInputs {
     /// A classical restoration shown as the mean until the first step (a network run's first
     /// answer), and what it is ("bicubic", …).
     pub first_answer: Option<(Vec<f32>, &'static str)>,
+    /// The prior card's spread calibration for this restoration and sampler, when measured.
+    pub spread_calibration: Option<crate::calibration::SpreadCalibration>,
 }

@@ -546,5 +546,10 @@ fn run_inputs(loaded: &Loaded, sampler: &dyn Sampler) -> Result<RunInputs> {
         sampler: loaded.recipe.sampler.name().to_string(),
         detail: sampler.detail(),
         anneals: sampler.info().anneals,
+        spread_calibration: crate::calibration::for_run(
+            p,
+            &loaded.recipe.sampler,
+            sampler.detail().as_deref(),
+        ),
     })
 }

@@ -25,7 +25,7 @@ use crate::tensor;
 use burn::tensor::{Device, Tensor};
 
 /// What kind of restoration an operator asks for (`Auto` picks its sampler by it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Task {
     Denoise,
     Inpaint,

@@ -36,6 +36,10 @@ pub struct ModelCard {
     /// Set for a one-step generator Φ(z) = f(σ_max z, σ_max) distilled from a base prior.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generator: Option<GeneratorCard>,
+    /// How much to widen the chains' spread for each restoration and sampler line measured on
+    /// held-out photos ([`crate::calibration`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calibration: Vec<crate::calibration::SpreadCalibration>,
 }
 
 /// What an EPS fine-tuned denoiser was trained for; `Eps` uses it only when the problem matches.

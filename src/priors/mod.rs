@@ -66,6 +66,10 @@ pub trait Denoiser: Send + Sync {
     fn denoise_vjp(&self, _x: &Tensor<4>, _sigma: f64) -> Option<(Tensor<4>, Pullback)> {
         None
     }
+    /// The spread calibration measured for this prior ([`crate::calibration`]; its card's).
+    fn spread_calibration(&self) -> &[crate::calibration::SpreadCalibration] {
+        &[]
+    }
     /// A distilled one-step generator Φ(z), when one was trained from this prior.
     fn generator(&self) -> Option<&Generator> {
         None

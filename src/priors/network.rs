@@ -349,6 +349,10 @@ impl Denoiser for NetworkPrior {
         }
     }
 
+    fn spread_calibration(&self) -> &[crate::calibration::SpreadCalibration] {
+        &self.card.calibration
+    }
+
     fn share_of_work(&self, h: usize, w: usize, needed: &[bool]) -> f64 {
         match self.tiling.and_then(|t| t.plan(h, w)) {
             Some(plan) => plan.tiles_touching(needed).len() as f64 / plan.tiles().max(1) as f64,

@@ -292,6 +292,7 @@ impl Setup {
                     trained_steps: 0,
                     eps: None,
                     generator: None,
+                    calibration: vec![],
                 };
                 (card, None)
             }
