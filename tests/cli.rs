@@ -865,6 +865,40 @@ fn trace_writes_every_step() {
     );
 }
 
+/// Runs `sample` on the photo prior and a demo photo resized to `[h, w]` with this operator
+/// and sampler (4 chains, σ_y 0.02) in `dir`; returns its summary and output folder.
+fn sample_photo(
+    dir: &Path,
+    k: usize,
+    operator: &str,
+    [h, w]: [usize; 2],
+    sampler: &str,
+) -> (posterior_lab::output::Summary, PathBuf) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let r = recipe(
+        dir,
+        &format!("r{k}.ron"),
+        &format!(
+            "(prior: Model(\"{}\"), shape: (3, {h}, {w}), operator: {operator}, \
+             measurement: Simulate(truth: Image(\"{}\"), resize: true), noise_sigma: 0.02, \
+             sampler: {sampler}, chains: 4, seed: 1)",
+            root.join("models/photo").display(),
+            root.join("assets/demo/coffee.jpg").display()
+        ),
+    );
+    let out = dir.join(format!("out{k}"));
+    let status = bin()
+        .args(["sample", "--quiet", "--backend", "cpu", "--recipe"])
+        .arg(&r)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{sampler} at {h}×{w}");
+    let text = std::fs::read_to_string(out.join("summary.ron")).unwrap();
+    (ron::from_str(&text).unwrap(), out)
+}
+
 /// The memory a run is admitted with stays between the process's measured peak and 1.5× it,
 /// for a small and a larger photo, with and without gradients through the network; `Auto`
 /// counts as the sampler it picks (DDRM here, not a gradient sampler: an estimate 10× the
@@ -872,7 +906,6 @@ fn trace_writes_every_step() {
 #[test]
 fn the_memory_estimate_is_within_one_and_a_half_of_the_peak() {
     let dir = scratch("memory");
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let cases = [
         (64, 64, "Ddrm(steps: 2)"),
         (320, 480, "Ddrm(steps: 2)"),
@@ -883,28 +916,8 @@ fn the_memory_estimate_is_within_one_and_a_half_of_the_peak() {
     for (k, (h, w, sampler)) in cases.iter().enumerate() {
         let mask = posterior_lab::photo::scratches(*h, *w, 0.1, 3);
         npy::write(&dir.join(format!("mask{k}.npy")), &[*h, *w], &mask).unwrap();
-        let r = recipe(
-            &dir,
-            &format!("r{k}.ron"),
-            &format!(
-                "(prior: Model(\"{}\"), shape: (3, {h}, {w}), operator: Mask(\"mask{k}.npy\"), \
-                 measurement: Simulate(truth: Image(\"{}\"), resize: true), noise_sigma: 0.02, \
-                 sampler: {sampler}, chains: 4, seed: 1)",
-                root.join("models/photo").display(),
-                root.join("assets/demo/coffee.jpg").display()
-            ),
-        );
-        let out = dir.join(format!("out{k}"));
-        let status = bin()
-            .args(["sample", "--quiet", "--backend", "cpu", "--recipe"])
-            .arg(&r)
-            .arg("--out")
-            .arg(&out)
-            .status()
-            .unwrap();
-        assert!(status.success(), "{sampler} at {h}×{w}");
-        let text = std::fs::read_to_string(out.join("summary.ron")).unwrap();
-        let summary: posterior_lab::output::Summary = ron::from_str(&text).unwrap();
+        let operator = format!("Mask(\"mask{k}.npy\")");
+        let (summary, _) = sample_photo(&dir, k, &operator, [*h, *w], sampler);
         let memory = summary.memory.expect("memory figures");
         let Some(peak) = memory.peak_bytes else {
             eprintln!("skipped: this system does not tell a process's peak memory");
@@ -934,28 +947,7 @@ fn sample_writes_the_calibrated_spread_where_the_card_has_one() {
         ron::from_str(&std::fs::read_to_string(root.join("models/photo/card.ron")).unwrap())
             .unwrap();
     for (k, sampler) in ["Auto", "Ddrm(steps: 5)"].iter().enumerate() {
-        let r = recipe(
-            &dir,
-            &format!("r{k}.ron"),
-            &format!(
-                "(prior: Model(\"{}\"), shape: (3, 64, 64), operator: Downsample(2), \
-                 measurement: Simulate(truth: Image(\"{}\"), resize: true), noise_sigma: 0.02, \
-                 sampler: {sampler}, chains: 4, seed: 1)",
-                root.join("models/photo").display(),
-                root.join("assets/demo/coffee.jpg").display()
-            ),
-        );
-        let out = dir.join(format!("out{k}"));
-        let status = bin()
-            .args(["sample", "--quiet", "--backend", "cpu", "--recipe"])
-            .arg(&r)
-            .arg("--out")
-            .arg(&out)
-            .status()
-            .unwrap();
-        assert!(status.success(), "{sampler}");
-        let summary: posterior_lab::output::Summary =
-            ron::from_str(&std::fs::read_to_string(out.join("summary.ron")).unwrap()).unwrap();
+        let (summary, out) = sample_photo(&dir, k, "Downsample(2)", [64, 64], sampler);
         if *sampler != "Auto" {
             assert!(summary.calibration.is_none());
             assert!(!out.join("calibrated_std.npy").exists());
