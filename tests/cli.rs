@@ -644,6 +644,26 @@ fn out_folder_is_all_or_nothing_and_never_overwrites_inputs() {
     let long = dir.join("o".repeat(240));
     let o = run(&r, &long);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // --out as a link to a folder: the results land in the folder and the link stays.
+    #[cfg(unix)]
+    {
+        let target = dir.join("linked-target");
+        std::fs::create_dir_all(&target).unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        for _ in 0..2 {
+            let o = run(&r, &link);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(target.join("summary.ron").exists());
+    }
 }
 
 /// An EPS fine-tune or a distilled generator is not a prior: naming one says so; a broken

@@ -82,6 +82,11 @@ fn shipped_models_load_on_wgpu_and_agree_with_the_cpu() {
     }
     let cpu = Device::flex();
     let gpu = Device::wgpu(Default::default());
+    // Start the wgpu runtime quietly, as the program does: the driver's Wayland probe prints
+    // "XDG_RUNTIME_DIR is invalid" lines on a headless machine that are no errors.
+    posterior_lab::backend::quiet_stderr(|| {
+        let _ = burn::tensor::Tensor::<1>::zeros([1], &gpu).into_data();
+    });
     for (model, data) in shipped() {
         let a = NetworkPrior::load(&model, None, &cpu).unwrap();
         let b = NetworkPrior::load(&model, None, &gpu).unwrap();
