@@ -14,6 +14,7 @@
 //! (eigendecomposition of AᵀA in f64) for `Matrix` up to d = 2048.
 //! Linear Gaussian measurements only.
 
+use super::ddrm_damage::Damage;
 use super::{ChainState, Sampler, check_steps};
 use crate::error::{Error, Result};
 use crate::linalg::right_singular;
@@ -59,15 +60,11 @@ pub struct DdrmParams {
     /// eta_b = 1 (inpainting), a prior run in tiles evaluates only the tiles that hold a missing
     /// pixel while σ is above σ_y (there DDRM uses D(x) only in the holes, so this is exact),
     /// then once the whole picture (the observed pixels, denoised) and afterwards the holes and
-    /// the pixels within [`NEAR_HOLE`] of them, the rest keeping that denoised value.
+    /// the pixels within [`super::ddrm_damage::NEAR_HOLE`] of them, the rest keeping that
+    /// denoised value.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub whole_picture: bool,
 }
-
-/// How far from a hole (pixels) the steps below σ_y still evaluate the prior, when only the
-/// damage is evaluated: two 48-pixel tiles' overlap (docs/photo-table.md measures the
-/// difference to a whole-picture run).
-pub const NEAR_HOLE: usize = 24;
 
 fn default_eta() -> f64 {
     0.85
@@ -389,124 +386,6 @@ impl Ddrm {
             }
         }
     }
-}
-
-/// Which pixels the prior must be evaluated on at a step of DDRM with a mask (V = I).
-struct Damage {
-    /// H×W: a pixel missing in some channel.
-    holes: Vec<bool>,
-    /// H×W: within [`NEAR_HOLE`] pixels of a hole.
-    near: Vec<bool>,
-    /// D(x) of the first step below σ_y on the whole picture: the observed pixels away from
-    /// the holes keep it.
-    frozen: Option<Tensor<4>>,
-    /// Work done, in whole-picture evaluations, and steps taken.
-    work: f64,
-    steps: usize,
-}
-
-impl Damage {
-    /// None when the prior would do the whole picture's work anyway (not run in tiles, or
-    /// every tile holds a hole): the steps then evaluate it everywhere, as written.
-    fn new(s: &[f64], problem: &Problem) -> Option<Self> {
-        let [c, h, w] = problem.shape();
-        let holes: Vec<bool> = (0..h * w)
-            .map(|p| (0..c).any(|ch| s[ch * h * w + p] <= 1e-6))
-            .collect();
-        if problem.prior.share_of_work(h, w, &holes) >= 1.0 {
-            return None;
-        }
-        let near = dilate(&holes, [h, w], NEAR_HOLE);
-        Some(Self {
-            holes,
-            near,
-            frozen: None,
-            work: 0.0,
-            steps: 0,
-        })
-    }
-
-    /// D(x, σ) where this step uses it: in the holes while σ' ≥ σ_y (`low` false: the
-    /// observed pixels then follow y alone, so they get ȳ, shown but unused); the whole
-    /// picture at the first step below σ_y; the holes and their surroundings after it.
-    fn denoise(
-        &mut self,
-        problem: &Problem,
-        x: Tensor<4>,
-        sigma: f64,
-        low: bool,
-        ybar: &Tensor<2>,
-    ) -> Tensor<4> {
-        let [b, c, h, w] = x.dims();
-        let device = x.device();
-        let prior = problem.prior.as_ref();
-        self.steps += 1;
-        let (needed, other) = match (&self.frozen, low) {
-            (None, true) => {
-                let x0 = prior.denoise(x, sigma);
-                self.frozen = Some(x0.clone());
-                self.work += 1.0;
-                return x0;
-            }
-            (Some(frozen), true) => (&self.near, frozen.clone()),
-            (_, false) => (
-                &self.holes,
-                ybar.clone().reshape([1, c, h, w]).expand([b, c, h, w]),
-            ),
-        };
-        self.work += prior.share_of_work(h, w, needed);
-        let fresh = prior.denoise_where(x, sigma, needed);
-        let keep: Vec<f32> = needed.iter().map(|n| f32::from(u8::from(*n))).collect();
-        let keep = tensor::from_vec(keep, [1, 1, h, w], &device);
-        fresh * keep.clone() + other * (keep.neg().add_scalar(1.0))
-    }
-
-    /// The share of the work done, when it was less than the whole picture's.
-    fn detail(&self) -> Option<String> {
-        let share = self.work / self.steps.max(1) as f64;
-        (self.steps > 0 && share < 0.999).then(|| {
-            format!(
-                "the prior evaluated on {:.0}% of the picture's tiles (the damaged ones)",
-                100.0 * share
-            )
-        })
-    }
-}
-
-/// The pixels within `r` (Chebyshev distance) of a marked one, on an H×W map.
-fn dilate(map: &[bool], [h, w]: [usize; 2], r: usize) -> Vec<bool> {
-    let pass = |src: &[bool], along_rows: bool| -> Vec<bool> {
-        let mut out = vec![false; h * w];
-        let (n_lines, len) = if along_rows { (h, w) } else { (w, h) };
-        let at = |line: usize, k: usize| {
-            if along_rows {
-                line * w + k
-            } else {
-                k * w + line
-            }
-        };
-        for line in 0..n_lines {
-            // Distance to the last marked pixel seen, forwards then backwards.
-            let mut last: Option<usize> = None;
-            for k in 0..len {
-                if src[at(line, k)] {
-                    last = Some(k);
-                }
-                out[at(line, k)] = last.is_some_and(|l| k - l <= r);
-            }
-            last = None;
-            for k in (0..len).rev() {
-                if src[at(line, k)] {
-                    last = Some(k);
-                }
-                if last.is_some_and(|l| l - k <= r) {
-                    out[at(line, k)] = true;
-                }
-            }
-        }
-        out
-    };
-    pass(&pass(map, true), false)
 }
 
 /// Vᵀx for images x of shape [B, C, H, W], as [B, d].

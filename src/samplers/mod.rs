@@ -9,6 +9,7 @@ pub mod auto;
 mod cps;
 mod daps;
 mod ddrm;
+mod ddrm_damage;
 mod diffpir;
 mod dps;
 mod eps;
