@@ -259,7 +259,7 @@ impl Footprint {
             S::Auto(p) => {
                 let fine_tune = prior.eps_denoiser(op, recipe.noise_sigma).is_some();
                 let kind = auto::PriorKind::of_network(prior.any_size(), fine_tune);
-                crate::samplers::parse(auto::choose_for(p.speed, kind, op.task())).ok()
+                crate::samplers::parse(auto::choose_for(p, kind, op.task())).ok()
             }
             other => Some(other.clone()),
         };

@@ -992,3 +992,80 @@ fn the_spread_is_shown_calibrated_and_raw_on_request() {
     h.run_steps(3);
     assert!(h.query_by_label("Std per pixel picture").is_some());
 }
+
+/// `Auto`'s aim in the designer: "diverse samples" writes `Auto(goal: Diverse)` (its speed
+/// kept) and shows the first chain large; "best mean" goes back and shows the mean large.
+#[test]
+fn auto_aims_at_diverse_samples_and_shows_the_chains() {
+    use posterior_lab::app::results::Focus;
+    need_vulkan!();
+    let mut a = app();
+    a.setup.sampler = "Auto(speed: Fast)".into();
+    let mut h = harness(a);
+    h.run_steps(2);
+    h.get_by_label("diverse samples").click();
+    h.run_steps(2);
+    assert_eq!(h.state().setup.sampler, "Auto(speed: Fast, goal: Diverse)");
+    assert_eq!(h.state().prefs.focus, Some(Focus::Chain(0)));
+    h.get_by_label("best mean").click();
+    h.run_steps(2);
+    assert_eq!(h.state().setup.sampler, "Auto(speed: Fast)");
+    assert_eq!(h.state().prefs.focus, Some(Focus::Mean));
+    // Another sampler has no aim to choose.
+    h.state_mut().setup.sampler = "Ddrm(steps: 50)".into();
+    h.run_steps(2);
+    assert!(h.query_by_label("diverse samples").is_none());
+}
+
+/// The window's time per frame while a 4-megapixel photo (2560×1600) runs with 4 chains and
+/// every view shows it: a benchmark (minutes on 2 cores), run with `cargo test --release --test
+/// gui -- --ignored frames_while_a_4_megapixel_photo_runs --nocapture`; it prints p50 and p95.
+#[test]
+#[ignore = "a benchmark: minutes of CPU; prints the frame times"]
+fn frames_while_a_4_megapixel_photo_runs() {
+    need_vulkan!();
+    let mut a = app();
+    let photo = photo_prior(&a);
+    a.setup.prior = photo.name.clone();
+    let big = std::env::temp_dir().join("posterior-lab-4mp.png");
+    image::RgbImage::from_fn(2560, 1600, |x, y| {
+        let v = ((x as f32 * 0.05).sin() * 60.0 + (y as f32 * 0.031).cos() * 60.0 + 128.0) as u8;
+        image::Rgb([v, (x / 10) as u8, (y / 7) as u8])
+    })
+    .save(&big)
+    .unwrap();
+    a.setup.image = big.display().to_string();
+    a.setup.op = OpKind::Inpaint;
+    a.setup.noise_sigma = 0.02;
+    a.setup.sampler = "Auto".into();
+    a.setup.chains = 4;
+    a.working_side = 2560;
+    a.reload_image();
+    let mut h = harness(a);
+    let t0 = std::time::Instant::now();
+    while h.state().image.is_none() && t0.elapsed() < Duration::from_secs(60) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let shape = h.state().image.as_ref().unwrap().shape;
+    assert_eq!([shape[1], shape[2]], [1600, 2560]);
+    h.state_mut().start();
+    h.state_mut().frame_ms.clear();
+    let t0 = std::time::Instant::now();
+    while latest(&h).is_none_or(|s| s.step < 3) && t0.elapsed() < Duration::from_secs(900) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let ms = &h.state().frame_ms;
+    let p95 = posterior_lab::app::percentile(ms, 0.95);
+    let p50 = posterior_lab::app::percentile(ms, 0.5);
+    let snap = latest(&h).unwrap();
+    eprintln!(
+        "UI time per frame while a 2560x1600 photo runs (4 chains, Auto, mask): p50 {p50:.2} ms, p95 {p95:.2} ms, max {:.1} ms over {} frames; the run reached step {} in {:.0} s",
+        ms.iter().cloned().fold(0.0f32, f32::max),
+        ms.len(),
+        snap.step,
+        t0.elapsed().as_secs_f64()
+    );
+    h.state_mut().stop();
+}

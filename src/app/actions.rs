@@ -33,6 +33,8 @@ pub enum Action {
     PriorChanged,
     /// Go back to the prior a colour photo switched away from.
     UndoPriorSwitch,
+    /// `Auto` aims at this goal; the results show what it is for (the mean or the chains).
+    Aim(crate::samplers::auto::Goal),
     /// The picture (or the working size) was changed: load it again.
     ImageChanged,
     /// Switch to the designer, or to the recipe editor on the current choices.
@@ -112,6 +114,7 @@ impl PosteriorApp {
                     self.apply(Action::PriorChanged);
                 }
             }
+            Action::Aim(goal) => self.aim(goal),
             Action::PriorChanged => {
                 self.prior_switch = None;
                 // A gallery picture made for the old prior gives way to the new prior's own.
@@ -278,5 +281,26 @@ impl PosteriorApp {
     pub fn refresh_models(&mut self) {
         self.models.list = crate::models::all();
         self.priors = catalog::priors(&self.session);
+    }
+}
+
+impl PosteriorApp {
+    /// `Auto` aims at `goal` (its speed kept), and the results show what that goal is for: the
+    /// mean large for the best mean, the first chain large (the others a click away) for
+    /// diverse samples.
+    fn aim(&mut self, goal: crate::samplers::auto::Goal) {
+        use super::results::Focus;
+        use crate::samplers::{SamplerSpec, auto::Goal};
+        let speed = match crate::samplers::parse(&self.setup.sampler) {
+            Ok(SamplerSpec::Auto(p)) => p.speed,
+            _ => Default::default(),
+        };
+        let params = crate::samplers::AutoParams { speed, goal };
+        self.setup.sampler = crate::samplers::auto::line(&params);
+        self.prefs.focus = Some(match goal {
+            Goal::Mean => Focus::Mean,
+            Goal::Diverse => Focus::Chain(0),
+        });
+        self.prefs.tab = super::toolbar::CentralTab::Restoration;
     }
 }

@@ -47,7 +47,7 @@ pub fn designer_ui(
     ui.add_space(6.0);
     degradation_ui(ui, setup, mask, &mut out);
     ui.add_space(6.0);
-    sampler_ui(ui, v, setup, prior);
+    sampler_ui(ui, v, setup, prior, &mut out);
     out
 }
 
@@ -248,7 +248,13 @@ fn degradation_ui(
     .on_hover_text("Standard deviation of the measurement noise, in data units ([-1, 1] images)");
 }
 
-fn sampler_ui(ui: &mut egui::Ui, v: &DesignerView, setup: &mut Setup, prior: Option<&PriorEntry>) {
+fn sampler_ui(
+    ui: &mut egui::Ui,
+    v: &DesignerView,
+    setup: &mut Setup,
+    prior: Option<&PriorEntry>,
+    out: &mut Vec<Action>,
+) {
     let mixture = prior.is_some_and(|p| matches!(p.spec, PriorSpec::Gmm(_)));
     // The prior's network cost per pixel against the reference photo prior's.
     let cost = prior.map_or(1.0, |p| p.cost);
@@ -276,6 +282,9 @@ fn sampler_ui(ui: &mut egui::Ui, v: &DesignerView, setup: &mut Setup, prior: Opt
                 }
             }
         });
+    if let Ok(samplers::SamplerSpec::Auto(p)) = &parsed {
+        aim_ui(ui, p, out);
+    }
     if let Some(info) = samplers::info(&current) {
         ui.label(RichText::new(info.help).small().weak());
         if let Err(why) = info.supports(mixture) {
@@ -331,4 +340,34 @@ fn sampler_ui(ui: &mut egui::Ui, v: &DesignerView, setup: &mut Setup, prior: Opt
             );
         }
     }
+}
+
+/// What an `Auto` run is for: the best mean (the restoration to keep) or chains that each look
+/// like a photo; choosing one also shows the view it is for.
+fn aim_ui(ui: &mut egui::Ui, p: &samplers::AutoParams, out: &mut Vec<Action>) {
+    use samplers::auto::Goal;
+    ui.horizontal(|ui| {
+        ui.label("for");
+        for (goal, hover) in [
+            (
+                Goal::Mean,
+                "The restoration to keep: the posterior mean, as close to the truth as tested \
+                 (its chains may look smooth in large holes)",
+            ),
+            (
+                Goal::Diverse,
+                "Chains that each look like a plausible picture, to see how different the \
+                 restorations can be: slower, and their mean is a little less close",
+            ),
+        ] {
+            if ui
+                .selectable_label(p.goal == goal, goal.label())
+                .on_hover_text(hover)
+                .clicked()
+                && p.goal != goal
+            {
+                out.push(Action::Aim(goal));
+            }
+        }
+    });
 }

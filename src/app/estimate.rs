@@ -84,7 +84,7 @@ pub fn cost_units(spec: &SamplerSpec, at: &Situation) -> Option<f64> {
     let steps = |s: usize| s as f64;
     Some(match spec {
         SamplerSpec::Auto(p) => {
-            let line = auto::choose_for(p.speed, at.prior, at.task);
+            let line = auto::choose_for(p, at.prior, at.task);
             return cost_units(&samplers::parse(line).ok()?, at);
         }
         SamplerSpec::NoiseSpaceLangevin(p) => {

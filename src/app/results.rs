@@ -196,8 +196,11 @@ fn large_ui(
         Focus::Spread => (spread_title(v), &v.run.spread, dim),
         Focus::Chain(k) => match v.run.chains.get(k) {
             Some(t) => (format!("Chain {}", k + 1), t, dim),
+            // Diverse samples ask for the chains before a run has any: say where they come.
             None => {
-                *focus = None;
+                ui.label(
+                    RichText::new(format!("Chain {} shows here once a run has it", k + 1)).weak(),
+                );
                 return out;
             }
         },

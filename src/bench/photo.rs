@@ -205,9 +205,16 @@ pub fn photo_table(
             }
             println!("## {w}×{h}: {}\n", deg.label());
             println!(
-                "| sampler | chose | NFE/chain | seconds | PSNR mean (dB) | baseline | baseline (dB) | gain (dB) |"
+                "| sampler | chose | NFE/chain | seconds | PSNR mean (dB) | baseline | baseline (dB) | gain (dB) | PSNR of a chain (dB) | chain detail | spread/error |"
             );
-            println!("|---|---|---|---|---|---|---|---|");
+            println!("|---|---|---|---|---|---|---|---|---|---|---|");
+            // Where the picture was restored: the holes for scratches, else all of it.
+            let region = (deg == Degradation::Scratches).then(|| {
+                photo::scratches(h, w, 0.1, 7)
+                    .iter()
+                    .map(|m| 1.0 - m)
+                    .collect::<Vec<f32>>()
+            });
             let op: Arc<dyn Operator> = Arc::from(deg.operator(shape)?);
             let x = tensor::from_vec(truth.data.clone(), [1, 3, h, w], &sel.device);
             let y = crate::recipe::simulate_y(op.as_ref(), x.clone(), deg.sigma_y(), 1);
@@ -234,10 +241,14 @@ pub fn photo_table(
                 let p = psnr(&mean, &truth.data);
                 let detail = s.detail().unwrap_or_default();
                 let chose = samplers::auto::chosen_in(&detail).unwrap_or("—");
+                let each = chain_figures(&out, &mean, &truth, region.as_deref(), chains);
                 println!(
-                    "| {line} | {chose} | {} | {secs:.1} | {p:.2} | {base_name} | {p_base:.2} | {:+.2} |",
+                    "| {line} | {chose} | {} | {secs:.1} | {p:.2} | {base_name} | {p_base:.2} | {:+.2} | {:.2} | {:.2} | {:.2} |",
                     s.state().nfe,
-                    p - p_base
+                    p - p_base,
+                    each.psnr,
+                    each.detail,
+                    each.spread_over_error
                 );
                 if let Some(d) = s.detail() {
                     eprintln!("  {line}: {d}");
@@ -263,6 +274,44 @@ pub fn photo_table(
         }
     }
     Ok(())
+}
+
+/// What the chains are one by one, beside their mean.
+struct ChainFigures {
+    /// Mean over chains of each chain's PSNR.
+    psnr: f64,
+    /// Mean over chains of `metrics::detail_ratio` in the restored region.
+    detail: f64,
+    /// The chains' variance over the mean's squared error (raw spread; 1 is honest).
+    spread_over_error: f64,
+}
+
+fn chain_figures(
+    out: &[f32],
+    mean: &[f32],
+    truth: &Picture,
+    region: Option<&[f32]>,
+    chains: usize,
+) -> ChainFigures {
+    let d = truth.data.len();
+    let k = chains.max(1) as f64;
+    let (mut p, mut detail) = (0.0, 0.0);
+    for chain in out.chunks(d).take(chains) {
+        p += psnr(chain, &truth.data) / k;
+        detail += crate::metrics::detail_ratio(chain, &truth.data, truth.shape, region) / k;
+    }
+    let (_, var) = crate::metrics::mean_variance(out, chains);
+    let var: f64 = var.iter().map(|v| f64::from(*v)).sum::<f64>();
+    let err: f64 = mean
+        .iter()
+        .zip(&truth.data)
+        .map(|(a, b)| f64::from(a - b).powi(2))
+        .sum();
+    ChainFigures {
+        psnr: p,
+        detail,
+        spread_over_error: var / err.max(1e-20),
+    }
 }
 
 /// The spread's calibration (`bench --photo --fit-spread DIR`): every photo of DIR (sorted by

@@ -30,11 +30,50 @@ pub enum Speed {
     Best,
 }
 
-/// `Auto` or `Auto(speed: Fast)`.
+/// What the run is for: the best posterior mean (the restoration to keep), or chains that
+/// each look like a photo (to see how different the plausible restorations are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Goal {
+    #[default]
+    Mean,
+    Diverse,
+}
+
+impl Goal {
+    fn is_mean(&self) -> bool {
+        *self == Goal::Mean
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Goal::Mean => "best mean",
+            Goal::Diverse => "diverse samples",
+        }
+    }
+}
+
+/// `Auto`, `Auto(speed: Fast)`, `Auto(goal: Diverse)`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AutoParams {
     pub speed: Speed,
+    #[serde(skip_serializing_if = "Goal::is_mean")]
+    pub goal: Goal,
+}
+
+/// The recipe line of these fields, defaults left out (`Auto`, `Auto(goal: Diverse)`).
+pub fn line(params: &AutoParams) -> String {
+    let mut fields = vec![];
+    if params.speed != Speed::Balanced {
+        fields.push(format!("speed: {:?}", params.speed));
+    }
+    if params.goal != Goal::Mean {
+        fields.push(format!("goal: {:?}", params.goal));
+    }
+    if fields.is_empty() {
+        "Auto".into()
+    } else {
+        format!("Auto({})", fields.join(", "))
+    }
 }
 
 /// What kind of prior the table is read for.
@@ -135,6 +174,45 @@ pub const TABLE: &[Row] = &[
     },
 ];
 
+/// `Auto(goal: Diverse)`: chains that each look like a plausible picture and a raw spread
+/// near the error of their mean, read as `TABLE` is. The mean table's photo lines start from
+/// the interpolated fill and stop early: their chains in a hole are as smooth as their mean.
+/// On held-out photos (docs/photo-table.md, "Diverse samples") DDRM from noise with η 0.5
+/// gives chains with more of the truth's fine detail and a spread/error ratio near 1 at the
+/// same cost; η 0 or annealed Langevin give still more detail but a far worse mean (and
+/// Langevin 6× the time). On whole-image priors the EPS fine-tune's chains are already the
+/// best calibrated; without one, noise-space Langevin's (docs/calibration-table.md).
+pub const DIVERSE: &[Row] = &[
+    Row {
+        prior: PriorKind::Mixture,
+        task: None,
+        lines: ["Exact", "Exact", "Exact"],
+    },
+    Row {
+        prior: PriorKind::NetworkWithEps,
+        task: None,
+        lines: ["Eps(steps: 10)", "Eps(steps: 20)", "Eps(steps: 20)"],
+    },
+    Row {
+        prior: PriorKind::Patch,
+        task: None,
+        lines: [
+            "Ddrm(steps: 30, eta: 0.5)",
+            "Ddrm(steps: 50, eta: 0.5)",
+            "Ddrm(steps: 100, eta: 0.5)",
+        ],
+    },
+    Row {
+        prior: PriorKind::Network,
+        task: None,
+        lines: [
+            "NoiseSpaceLangevin(steps: 100)",
+            "NoiseSpaceLangevin(steps: 100)",
+            "NoiseSpaceLangevin(steps: 100)",
+        ],
+    },
+];
+
 impl PriorKind {
     /// A network prior of a patch (`any_size`) or a whole image, with or without an EPS
     /// fine-tune that matches the problem.
@@ -161,12 +239,16 @@ pub fn prior_kind(problem: &Problem) -> PriorKind {
 
 /// The sampler line `Auto` picks for this problem.
 pub fn choose(params: &AutoParams, problem: &Problem) -> &'static str {
-    choose_for(params.speed, prior_kind(problem), problem.operator.task())
+    choose_for(params, prior_kind(problem), problem.operator.task())
 }
 
-pub fn choose_for(speed: Speed, prior: PriorKind, task: Task) -> &'static str {
+pub fn choose_for(params: &AutoParams, prior: PriorKind, task: Task) -> &'static str {
+    let table = match params.goal {
+        Goal::Mean => TABLE,
+        Goal::Diverse => DIVERSE,
+    };
     let find = |kind: PriorKind| {
-        TABLE
+        table
             .iter()
             .find(|r| r.prior == kind && r.task.is_none_or(|t| t == task))
     };
@@ -175,14 +257,15 @@ pub fn choose_for(speed: Speed, prior: PriorKind, task: Task) -> &'static str {
             .or_else(|| find(PriorKind::Patch))
             .or_else(|| find(PriorKind::Network)),
         PriorKind::Patch => find(prior).or_else(|| find(PriorKind::Network)),
+        PriorKind::NetworkWithEps => find(prior).or_else(|| find(PriorKind::Network)),
         _ => find(prior),
     };
-    let i = match speed {
+    let i = match params.speed {
         Speed::Fast => 0,
         Speed::Balanced => 1,
         Speed::Best => 2,
     };
-    // The table ends with a catch-all row for every prior kind.
+    // Both tables end with a catch-all row for every prior kind.
     row.map_or("PiGdm(steps: 50)", |r| r.lines[i])
 }
 
@@ -202,8 +285,12 @@ impl AutoSampler {
             return Err(Error::invalid("Auto", "the table cannot name Auto"));
         }
         let inner = super::build(&spec, problem, chains, seed)?;
+        let goal = match params.goal {
+            Goal::Mean => String::new(),
+            Goal::Diverse => ", goal: Diverse".into(),
+        };
         let detail = format!(
-            "Auto(speed: {:?}) chose {line} for {} with {}",
+            "Auto(speed: {:?}{goal}) chose {line} for {} with {}",
             params.speed,
             problem.operator.task().label(),
             match prior_kind(problem) {
@@ -291,6 +378,13 @@ pub fn bare_auto_to_call(text: &str) -> std::borrow::Cow<'_, str> {
 mod tests {
     use super::*;
 
+    fn mean(speed: Speed) -> AutoParams {
+        AutoParams {
+            speed,
+            goal: Goal::Mean,
+        }
+    }
+
     #[test]
     fn bare_auto_reads_as_a_call() {
         assert_eq!(bare_auto_to_call("Auto"), "Auto()");
@@ -316,7 +410,10 @@ mod tests {
         );
         assert_eq!(
             super::super::parse("Auto(speed: Best)").unwrap(),
-            SamplerSpec::Auto(AutoParams { speed: Speed::Best })
+            SamplerSpec::Auto(AutoParams {
+                speed: Speed::Best,
+                ..Default::default()
+            })
         );
         assert!(super::super::parse("Auto(speed: Slow)").is_err());
     }
@@ -326,6 +423,66 @@ mod tests {
         let d = "Auto(speed: Fast) chose Ddrm(steps: 20) for deblurring with a network";
         assert_eq!(chosen_in(d), Some("Ddrm(steps: 20)"));
         assert_eq!(chosen_in("mode: zero-shot"), None);
+    }
+
+    #[test]
+    fn the_diverse_goal_reads_its_own_table_and_writes_its_line() {
+        let diverse = |speed| AutoParams {
+            speed,
+            goal: Goal::Diverse,
+        };
+        for row in DIVERSE {
+            for line in row.lines {
+                let spec = super::super::parse(line).unwrap();
+                assert!(!matches!(spec, SamplerSpec::Auto(_)));
+            }
+        }
+        // Photos with holes: from noise, not the mean's warm start; a mixture stays exact.
+        let photo = choose_for(
+            &diverse(Speed::Balanced),
+            PriorKind::PatchWithEps,
+            Task::Inpaint,
+        );
+        assert!(!photo.contains("warm"), "{photo}");
+        assert_ne!(
+            photo,
+            choose_for(
+                &mean(Speed::Balanced),
+                PriorKind::PatchWithEps,
+                Task::Inpaint
+            )
+        );
+        assert_eq!(
+            choose_for(&diverse(Speed::Fast), PriorKind::Mixture, Task::Deblur),
+            "Exact"
+        );
+        for kind in [
+            PriorKind::Mixture,
+            PriorKind::NetworkWithEps,
+            PriorKind::PatchWithEps,
+            PriorKind::Patch,
+            PriorKind::Network,
+        ] {
+            for task in [Task::Denoise, Task::Inpaint, Task::Other] {
+                assert!(DIVERSE.iter().any(|r| r.lines.contains(&choose_for(
+                    &diverse(Speed::Best),
+                    kind,
+                    task
+                ))));
+            }
+        }
+        assert_eq!(line(&diverse(Speed::Balanced)), "Auto(goal: Diverse)");
+        assert_eq!(
+            line(&diverse(Speed::Fast)),
+            "Auto(speed: Fast, goal: Diverse)"
+        );
+        assert_eq!(line(&mean(Speed::Balanced)), "Auto");
+        for p in [diverse(Speed::Fast), mean(Speed::Best)] {
+            assert_eq!(
+                super::super::parse(&line(&p)).unwrap(),
+                SamplerSpec::Auto(p)
+            );
+        }
     }
 
     #[test]
@@ -348,7 +505,7 @@ mod tests {
             );
         }
         assert_eq!(
-            choose_for(Speed::Fast, PriorKind::Mixture, Task::Deblur),
+            choose_for(&mean(Speed::Fast), PriorKind::Mixture, Task::Deblur),
             "Exact"
         );
     }
@@ -371,28 +528,32 @@ mod tests {
             Task::Other,
         ] {
             for speed in [Speed::Fast, Speed::Balanced, Speed::Best] {
-                let patch = choose_for(speed, PriorKind::Patch, task);
-                let tuned = choose_for(speed, PriorKind::PatchWithEps, task);
+                let patch = choose_for(&mean(speed), PriorKind::Patch, task);
+                let tuned = choose_for(&mean(speed), PriorKind::PatchWithEps, task);
                 if task == Task::SuperResolution {
                     assert_eq!(tuned, "Eps(steps: 5)", "{speed:?}");
                 } else {
                     assert_eq!(tuned, patch, "{task:?} {speed:?}");
                 }
                 if task != Task::Inpaint {
-                    assert_eq!(patch, choose_for(speed, PriorKind::Network, task));
+                    assert_eq!(patch, choose_for(&mean(speed), PriorKind::Network, task));
                 }
             }
         }
         assert_eq!(
-            choose_for(Speed::Balanced, PriorKind::Patch, Task::Inpaint),
+            choose_for(&mean(Speed::Balanced), PriorKind::Patch, Task::Inpaint),
             "Ddrm(steps: 12, warm: 0.8, sigma_min: 0.02)"
         );
         assert_eq!(
-            choose_for(Speed::Balanced, PriorKind::Network, Task::Inpaint),
+            choose_for(&mean(Speed::Balanced), PriorKind::Network, Task::Inpaint),
             "Ddrm(steps: 50)"
         );
         assert_eq!(
-            choose_for(Speed::Balanced, PriorKind::NetworkWithEps, Task::Inpaint),
+            choose_for(
+                &mean(Speed::Balanced),
+                PriorKind::NetworkWithEps,
+                Task::Inpaint
+            ),
             "Eps(steps: 20)"
         );
     }
