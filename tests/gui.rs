@@ -991,6 +991,18 @@ fn the_spread_is_shown_calibrated_and_raw_on_request() {
     h.get_by_label("raw spread").click();
     h.run_steps(3);
     assert!(h.query_by_label("Std per pixel picture").is_some());
+    // The uncertainty page's intervals follow the same choice.
+    h.get_by_label("Uncertainty").click();
+    h.run_steps(3);
+    h.get_by_label("Intervals and calibration").click();
+    h.run_steps(3);
+    assert!(h.query_by_label("Per-pixel 95% credible interval").is_some());
+    assert!(h.query_by_label("2.5% quantile picture").is_some());
+    h.get_by_label("raw spread").click();
+    h.run_steps(3);
+    let heading = format!("Per-pixel 95% interval, calibrated (×{:.1})", cal.factor);
+    assert!(h.query_by_label(&heading).is_some(), "{heading}");
+    assert!(h.query_by_label("Lower end picture").is_some());
 }
 
 /// `Auto`'s aim in the designer: "diverse samples" writes `Auto(goal: Diverse)` (its speed

@@ -4,6 +4,7 @@
 use super::preview::Measurement;
 use super::views::{self, Tex};
 use crate::engine::{Snapshot, UncertaintyFrame};
+use crate::calibration::SpreadCalibration;
 
 /// The run's pictures.
 #[derive(Default)]
@@ -138,8 +139,11 @@ pub struct UncertaintyTextures {
     pub surprise: Tex,
     pub crps: Tex,
     pub crps_top: f32,
-    /// (run id, step, width shown) of the figures; (run, step, direction, t) of the moved one.
-    key: Option<(u64, usize, bool)>,
+    /// The calibration factor the intervals are drawn with (None: the chains' own quantiles).
+    pub calibrated: Option<f64>,
+    /// (run id, step, width shown, calibrated) of the figures; (run, step, direction, t) of
+    /// the moved one.
+    key: Option<(u64, usize, bool, bool)>,
     moved_key: Option<(u64, usize, usize, i64)>,
 }
 
@@ -152,12 +156,14 @@ impl UncertaintyTextures {
         shape: [usize; 3],
         show_width: bool,
         truth: Option<&[f32]>,
+        cal: Option<(&SpreadCalibration, usize)>,
     ) {
-        let key = (run_id, u.step, show_width);
+        let key = (run_id, u.step, show_width, cal.is_some());
         if self.key == Some(key) {
             return;
         }
         self.key = Some(key);
+        self.calibrated = cal.map(|(c, _)| c.factor);
         let [_, h, w] = shape;
         let d: usize = shape.iter().product();
         let k = u.pca.k();
@@ -170,16 +176,36 @@ impl UncertaintyTextures {
             self.component_top[i] = top;
         }
         let s = &u.stats;
-        if s.lower.len() == d {
+        // Calibrated: mean ± 1.96 calibrated std (what the card's 95% coverage was checked on);
+        // else the chains' own 2.5% and 97.5% quantiles.
+        let (lower, upper, std) = match cal {
+            Some((c, chains)) if u.mean.len() == d && u.variance.len() == d => {
+                let std: Vec<f32> = (u.variance.iter())
+                    .map(|v| c.variance(*v, chains).sqrt())
+                    .collect();
+                let at = |sign: f32| -> Vec<f32> {
+                    (u.mean.iter().zip(&std))
+                        .map(|(m, s)| m + sign * 1.96 * s)
+                        .collect()
+                };
+                (at(-1.0), at(1.0), std)
+            }
+            _ => (
+                s.lower.clone(),
+                s.upper.clone(),
+                u.variance.iter().map(|v| v.max(0.0).sqrt()).collect(),
+            ),
+        };
+        if lower.len() == d {
             self.lower
-                .set(ctx, "q-lower", views::to_color_image(&s.lower, shape));
+                .set(ctx, "q-lower", views::to_color_image(&lower, shape));
             self.upper
-                .set(ctx, "q-upper", views::to_color_image(&s.upper, shape));
+                .set(ctx, "q-upper", views::to_color_image(&upper, shape));
         }
         let spread: Vec<f32> = if show_width {
-            s.upper.iter().zip(&s.lower).map(|(a, b)| a - b).collect()
+            upper.iter().zip(&lower).map(|(a, b)| a - b).collect()
         } else {
-            u.variance.iter().map(|v| v.max(0.0).sqrt()).collect()
+            std
         };
         let (img, top) = views::viridis_image(&views::channel_mean(&spread, shape), [w, h]);
         self.spread.set(ctx, "q-spread", img);

@@ -154,17 +154,33 @@ fn intervals_ui(
     side: f32,
     tint: Color32,
 ) {
+    let (heading, lower, upper) = match v.tex.calibrated {
+        Some(f) => (
+            format!("Per-pixel 95% interval, calibrated (×{f:.1})"),
+            "Lower end",
+            "Upper end",
+        ),
+        None => (
+            "Per-pixel 95% credible interval".to_string(),
+            "2.5% quantile",
+            "97.5% quantile",
+        ),
+    };
     ui.horizontal(|ui| {
-        ui.label(RichText::new("Per-pixel 95% credible interval").strong());
+        ui.label(RichText::new(heading).strong()).on_hover_text(
+            "Calibrated: the mean ± 1.96 × the calibrated std (the chains' std scaled as the \
+             prior's card measured on held-out photos); \"raw spread\" in the toolbar shows \
+             the chains' own 2.5% and 97.5% quantiles",
+        );
         ui.radio_value(&mut prefs.show_width, true, "interval width");
         ui.radio_value(&mut prefs.show_width, false, "standard deviation");
     });
     let mut new_window = *window;
     ui.horizontal(|ui| {
         for (title, tex) in [
-            ("2.5% quantile", &v.tex.lower),
+            (lower, &v.tex.lower),
             ("Mean", v.mean),
-            ("97.5% quantile", &v.tex.upper),
+            (upper, &v.tex.upper),
         ] {
             let (r, t) = views::image_view(ui, title, tex, window, side * 0.7, tint);
             if let Some(t) = t {
