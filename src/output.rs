@@ -198,8 +198,15 @@ pub fn run(
         });
     }
     let chains = recipe.chains;
-    let (mean, variance) = metrics::mean_variance(&samples, chains);
     let residuals = problem.normalized_residuals(&out)?;
+    // What the summary needs of the sampler; then its buffers (chains, estimates, the prior's
+    // tiles) go before the figures below are made, so a large photo's peak is the larger of
+    // the two stages, not their sum.
+    let (name, detail) = (sampler.name().to_string(), sampler.detail());
+    let (total_steps, nfe) = (sampler.state().total_steps, sampler.state().nfe);
+    drop(out);
+    drop(sampler);
+    let (mean, variance) = metrics::mean_variance(&samples, chains);
     let residual = residuals.iter().sum::<f64>() / residuals.len().max(1) as f64;
     let (psnr_mean, psnr_samples) = match &loaded.truth {
         Some(t) => {
@@ -215,8 +222,7 @@ pub fn run(
         crate::operators::display_measurement(problem.operator.as_ref(), problem.y.clone())?;
     let stats = uncertainty::pixel_stats(&samples, chains, loaded.truth.as_deref(), Some(&seen))?;
     let cal = stats.calibration.as_ref();
-    let state = sampler.state();
-    let spread = crate::calibration::for_run(problem, &recipe.sampler, sampler.detail().as_deref());
+    let spread = crate::calibration::for_run(problem, &recipe.sampler, detail.as_deref());
     Ok(RunResult {
         shape: problem.shape(),
         chains,
@@ -224,14 +230,14 @@ pub fn run(
         mean,
         variance,
         summary: Summary {
-            sampler: sampler.name().to_string(),
-            sampler_detail: sampler.detail(),
+            sampler: name,
+            sampler_detail: detail,
             prior: problem.prior.describe(),
             operator: problem.operator.name(),
             backend: backend.to_string(),
             chains,
-            steps: state.total_steps,
-            nfe_per_chain: state.nfe,
+            steps: total_steps,
+            nfe_per_chain: nfe,
             seconds,
             noise_sigma: problem.sigma_y,
             residual,

@@ -124,43 +124,38 @@ pub fn pca(samples: &[f32], chains: usize, k: usize) -> Result<Pca> {
     }
     let k = k.min(d);
     let mean = column_mean(samples, chains, d);
-    // One parallel pass, written in place (memory-bound: a 256-chain 3×256×256 set is 200 MB).
-    let mut centred = vec![0.0f32; samples.len()];
-    centred
-        .par_chunks_mut(d)
-        .zip(samples.par_chunks(d))
-        .for_each(|(c, row)| {
-            for ((c, x), m) in c.iter_mut().zip(row).zip(&mean) {
-                *c = (f64::from(*x) - m) as f32;
-            }
-        });
     let device = burn::tensor::Device::flex();
-    let xc = crate::tensor::from_vec(centred, [chains, d], &device);
     let divisor = (chains - 1).max(1) as f64;
     // (eigenvalues of XcᵀXc, [k, d] unit directions, [chains, k] coordinates, ‖x_j − mean‖²)
     let (lambda, mut components, mut scores, dist_sq) = if chains <= d {
-        let gram = crate::tensor::to_vec(&xc.clone().matmul(xc.clone().transpose()))?;
-        let gram = Mat::from_rows(chains, chains, gram.into_iter().map(f64::from).collect());
+        // The chains × chains Gram matrix and the directions straight from the samples: no
+        // centred copy (a 4-chain 16-megapixel set is 800 MB).
+        let gram = Mat::from_rows(chains, chains, centred_gram(samples, &mean, chains, d));
         let (lambda, u) = sym_eigen_desc(&gram);
         let floor = noise_floor(&lambda);
-        let mut uk = vec![0.0f32; k * chains];
+        let mut uk = vec![0.0f64; k * chains];
         let mut scores = vec![0.0; chains * k];
         for i in (0..k).filter(|&i| lambda[i] > floor) {
             for j in 0..chains {
-                uk[i * chains + j] = (u.at(j, i) / lambda[i].sqrt()) as f32;
+                uk[i * chains + j] = u.at(j, i) / lambda[i].sqrt();
                 // Xc vᵢ = XcXcᵀuᵢ/√λᵢ = √λᵢ uᵢ.
                 scores[j * k + i] = lambda[i].sqrt() * u.at(j, i);
             }
         }
-        let components = if k > 0 {
-            let ut = crate::tensor::from_vec(uk, [k, chains], &device);
-            crate::tensor::to_vec(&ut.matmul(xc))?
-        } else {
-            vec![]
-        };
+        let components = centred_combinations(samples, &mean, &uk, k, chains, d);
         let dist = (0..chains).map(|j| gram.at(j, j)).collect();
         (lambda, components, scores, dist)
     } else {
+        let mut centred = vec![0.0f32; samples.len()];
+        centred
+            .par_chunks_mut(d)
+            .zip(samples.par_chunks(d))
+            .for_each(|(c, row)| {
+                for ((c, x), m) in c.iter_mut().zip(row).zip(&mean) {
+                    *c = (f64::from(*x) - m) as f32;
+                }
+            });
+        let xc = crate::tensor::from_vec(centred, [chains, d], &device);
         let cov = crate::tensor::to_vec(&xc.clone().transpose().matmul(xc.clone()))?;
         let cov = Mat::from_rows(d, d, cov.into_iter().map(f64::from).collect());
         let (lambda, w) = sym_eigen_desc(&cov);
@@ -219,6 +214,71 @@ pub fn pca(samples: &[f32], chains: usize, k: usize) -> Result<Pca> {
 /// Eigenvalues below this are rounding noise of the f32 product, not directions.
 fn noise_floor(lambda: &[f64]) -> f64 {
     1e-9 * lambda.first().copied().unwrap_or(0.0).max(0.0) + f64::MIN_POSITIVE
+}
+
+/// Σ_p (x_i[p] − m[p])(x_j[p] − m[p]) for every pair of chains, row-major, in f64.
+fn centred_gram(samples: &[f32], mean: &[f64], chains: usize, d: usize) -> Vec<f64> {
+    const BLOCK: usize = 4096;
+    let mut g = (0..d.div_ceil(BLOCK))
+        .into_par_iter()
+        .map(|b| {
+            let (start, end) = (b * BLOCK, ((b + 1) * BLOCK).min(d));
+            let mut g = vec![0.0f64; chains * chains];
+            let mut x = vec![0.0f64; chains];
+            for p in start..end {
+                for (j, v) in x.iter_mut().enumerate() {
+                    *v = f64::from(samples[j * d + p]) - mean[p];
+                }
+                for i in 0..chains {
+                    for j in i..chains {
+                        g[i * chains + j] += x[i] * x[j];
+                    }
+                }
+            }
+            g
+        })
+        .reduce(
+            || vec![0.0f64; chains * chains],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+                a
+            },
+        );
+    // Only the upper triangle was summed.
+    for i in 0..chains {
+        for j in 0..i {
+            g[i * chains + j] = g[j * chains + i];
+        }
+    }
+    g
+}
+
+/// [k, d]: row i is Σ_j w[i, j]·(x_j − m).
+fn centred_combinations(
+    samples: &[f32],
+    mean: &[f64],
+    w: &[f64],
+    k: usize,
+    chains: usize,
+    d: usize,
+) -> Vec<f32> {
+    let mut out = vec![0.0f32; k * d];
+    out.par_chunks_mut(d).enumerate().for_each(|(i, row)| {
+        let wi = &w[i * chains..(i + 1) * chains];
+        row.par_chunks_mut(4096).enumerate().for_each(|(b, r)| {
+            let start = b * 4096;
+            for (q, v) in r.iter_mut().enumerate() {
+                let p = start + q;
+                let m = mean[p];
+                let mut acc = 0.0f64;
+                for (j, wj) in wi.iter().enumerate() {
+                    acc += wj * (f64::from(samples[j * d + p]) - m);
+                }
+                *v = acc as f32;
+            }
+        });
+    });
+    out
 }
 
 /// Per-pixel mean over chains in f64, in parallel over blocks of pixels.
@@ -302,12 +362,25 @@ pub fn pixel_stats(
     {
         return Err(Error::shape("truth for calibration", d, t.len()));
     }
+    // Each block of pixels writes its quantiles (and CRPS and surprise) in place and returns
+    // its sums over the regions: no per-pixel record is kept, so the figures of a large photo
+    // cost 3 floats per value beyond the samples.
     const BLOCK: usize = 256;
-    let figures: Vec<PixelFigures> = (0..d.div_ceil(BLOCK))
-        .into_par_iter()
-        .flat_map_iter(|b| {
+    let mut lower = vec![0.0f32; d];
+    let mut upper = vec![0.0f32; d];
+    // Without a truth the two maps stay unused (5 bytes a value, dropped at the end).
+    let mut crps_map = vec![0.0f32; d];
+    let mut surprise = vec![false; d];
+    let seen = seen.filter(|s| s.len() == d && s.iter().any(|v| !v));
+    let sums = lower
+        .par_chunks_mut(BLOCK)
+        .zip(upper.par_chunks_mut(BLOCK))
+        .zip(crps_map.par_chunks_mut(BLOCK))
+        .zip(surprise.par_chunks_mut(BLOCK))
+        .enumerate()
+        .map(|(b, (((lo, hi), crps), surp))| {
             let start = b * BLOCK;
-            let len = BLOCK.min(d - start);
+            let len = lo.len();
             // Gather the block's columns pixel by pixel: [len, chains].
             let mut cols = vec![0.0f64; len * chains];
             for j in 0..chains {
@@ -316,62 +389,94 @@ pub fn pixel_stats(
                     cols[p * chains + j] = f64::from(*v);
                 }
             }
-            (0..len)
-                .map(|p| {
-                    let col = &mut cols[p * chains..(p + 1) * chains];
-                    col.sort_by(f64::total_cmp);
-                    pixel_figures(col, truth.map(|t| f64::from(t[start + p])))
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let calibration = truth.map(|_| {
-        let region = |keep: &dyn Fn(usize) -> bool| -> Option<RegionFigures> {
-            let idx: Vec<usize> = (0..d).filter(|&i| keep(i)).collect();
-            if idx.is_empty() {
-                return None;
+            let mut sums = [RegionSums::default(), RegionSums::default()];
+            for p in 0..len {
+                let col = &mut cols[p * chains..(p + 1) * chains];
+                col.sort_by(f64::total_cmp);
+                let f = pixel_figures(col, truth.map(|t| f64::from(t[start + p])));
+                lo[p] = f.lower;
+                hi[p] = f.upper;
+                crps[p] = f.crps as f32;
+                surp[p] = !f.covered[LEVELS.len() - 1];
+                sums[0].add(&f);
+                if seen.is_some_and(|s| !s[start + p]) {
+                    sums[1].add(&f);
+                }
             }
-            let n = idx.len() as f64;
-            let coverage = LEVELS
-                .iter()
-                .enumerate()
-                .map(|(l, level)| {
-                    let hits = idx.iter().filter(|&&i| figures[i].covered[l]).count();
-                    (*level, hits as f64 / n)
-                })
-                .collect();
-            let z: Vec<f64> = idx.iter().filter_map(|&i| figures[i].z2).collect();
-            Some(RegionFigures {
-                values: idx.len(),
-                coverage,
-                z2: (!z.is_empty()).then(|| z.iter().sum::<f64>() / z.len() as f64),
-                crps: idx.iter().map(|&i| figures[i].crps).sum::<f64>() / n,
-            })
-        };
-        let unseen = seen
-            .filter(|s| s.len() == d && s.iter().any(|v| !v))
-            .and_then(|s| region(&|i| !s[i]));
-        Calibration {
-            // d ≥ 1: every run has at least one pixel value.
-            all: region(&|_| true).unwrap_or(RegionFigures {
-                values: 0,
-                coverage: vec![],
-                z2: None,
-                crps: f64::NAN,
-            }),
-            unseen,
-            crps_map: figures.iter().map(|f| f.crps as f32).collect(),
-            surprise: figures
-                .iter()
-                .map(|f| !f.covered[LEVELS.len() - 1])
-                .collect(),
-        }
+            sums
+        })
+        .reduce(
+            || [RegionSums::default(), RegionSums::default()],
+            |[a0, a1], [b0, b1]| [a0.merge(b0), a1.merge(b1)],
+        );
+    let [all, unseen] = sums;
+    let calibration = truth.map(|_| Calibration {
+        // d ≥ 1: every run has at least one pixel value.
+        all: all.figures().unwrap_or(RegionFigures {
+            values: 0,
+            coverage: vec![],
+            z2: None,
+            crps: f64::NAN,
+        }),
+        unseen: seen.and_then(|_| unseen.figures()),
+        crps_map,
+        surprise,
     });
     Ok(PixelStats {
-        lower: figures.iter().map(|f| f.lower).collect(),
-        upper: figures.iter().map(|f| f.upper).collect(),
+        lower,
+        upper,
         calibration,
     })
+}
+
+/// Sums of pixel figures over a region, merged across blocks.
+#[derive(Default, Clone, Copy)]
+struct RegionSums {
+    values: usize,
+    covered: [usize; LEVELS.len()],
+    z2_sum: f64,
+    z2_values: usize,
+    crps_sum: f64,
+}
+
+impl RegionSums {
+    fn add(&mut self, f: &PixelFigures) {
+        self.values += 1;
+        for (n, c) in self.covered.iter_mut().zip(f.covered) {
+            *n += usize::from(c);
+        }
+        if let Some(z) = f.z2 {
+            self.z2_sum += z;
+            self.z2_values += 1;
+        }
+        self.crps_sum += f.crps;
+    }
+
+    fn merge(mut self, o: Self) -> Self {
+        self.values += o.values;
+        for (n, m) in self.covered.iter_mut().zip(o.covered) {
+            *n += m;
+        }
+        self.z2_sum += o.z2_sum;
+        self.z2_values += o.z2_values;
+        self.crps_sum += o.crps_sum;
+        self
+    }
+
+    fn figures(&self) -> Option<RegionFigures> {
+        if self.values == 0 {
+            return None;
+        }
+        let n = self.values as f64;
+        Some(RegionFigures {
+            values: self.values,
+            coverage: (LEVELS.iter().zip(self.covered))
+                .map(|(level, hits)| (*level, hits as f64 / n))
+                .collect(),
+            z2: (self.z2_values > 0).then(|| self.z2_sum / self.z2_values as f64),
+            crps: self.crps_sum / n,
+        })
+    }
 }
 
 fn pixel_figures(sorted: &[f64], truth: Option<f64>) -> PixelFigures {

@@ -996,7 +996,10 @@ fn the_spread_is_shown_calibrated_and_raw_on_request() {
     h.run_steps(3);
     h.get_by_label("Intervals and calibration").click();
     h.run_steps(3);
-    assert!(h.query_by_label("Per-pixel 95% credible interval").is_some());
+    assert!(
+        h.query_by_label("Per-pixel 95% credible interval")
+            .is_some()
+    );
     assert!(h.query_by_label("2.5% quantile picture").is_some());
     h.get_by_label("raw spread").click();
     h.run_steps(3);

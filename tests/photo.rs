@@ -631,11 +631,11 @@ fn bare_dps_beats_the_naive_answer_on_a_photo_crop() {
 }
 
 /// The two aims of `Auto` on a 44×36 box in a demo photo (never trained on): the best mean's
-/// chains agree (a warm start), the diverse ones differ inside the box, each with more of a
+/// chains nearly agree, the diverse ones differ more inside the box, each with more of a
 /// photo's fine detail there, while both means stay above the zero fill. Measured: the chains'
-/// variance is 0.03 and 0.20 of the mean's squared error in the box, their detail 0.06 and 0.11
-/// of the truth's (the box is wider than the prior's patches: its centre is guessed), the means
-/// +3.1 and +1.6 dB over the zero fill.
+/// variance is 0.030 and 0.064 of the mean's squared error in the box, their detail 0.060 and
+/// 0.096 of the truth's (the box is wider than the prior's patches: its centre is guessed),
+/// both means +3.1 dB over the zero fill.
 #[test]
 fn diverse_samples_differ_in_the_hole_and_keep_their_detail() {
     let mask = npy::read(&root().join("assets/recipes/mask-box-96x144.npy"))
@@ -686,17 +686,17 @@ fn diverse_samples_differ_in_the_hole_and_keep_their_detail() {
             spread / err
         );
         assert!(
-            summary.contains(if aim == "mean" { "warm" } else { "eta: 0.5" }),
+            summary.contains(if aim == "mean" {
+                "warm: 0.8"
+            } else {
+                "eta: 0.5, warm: 1.5"
+            }),
             "{summary}"
         );
-        let margin = if aim == "mean" { 2.0 } else { 1.0 };
-        assert!(p > p_zero + margin, "{aim}: {p:.2} dB, zero fill {p_zero:.2}");
+        assert!(p > p_zero + 2.0, "{aim}: {p:.2} dB, zero fill {p_zero:.2}");
         figures.push((spread / err, detail));
     }
     let ((spread_mean, detail_mean), (spread_div, detail_div)) = (figures[0], figures[1]);
-    assert!(
-        spread_div > 4.0 * spread_mean && spread_div > 0.1,
-        "{figures:?}"
-    );
+    assert!(spread_div > 1.5 * spread_mean, "{figures:?}");
     assert!(detail_div > 1.3 * detail_mean, "{figures:?}");
 }

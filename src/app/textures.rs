@@ -3,8 +3,8 @@
 
 use super::preview::Measurement;
 use super::views::{self, Tex};
-use crate::engine::{Snapshot, UncertaintyFrame};
 use crate::calibration::SpreadCalibration;
+use crate::engine::{Snapshot, UncertaintyFrame};
 
 /// The run's pictures.
 #[derive(Default)]

@@ -459,16 +459,28 @@ impl Sampler for Ddrm {
             .clamp_min(0.0)
             .sqrt()
             * high_m.clone();
-        let noise = tensor::normal(&mut self.rng, [dims[0], d, 1, 1], device).reshape([dims[0], d]);
-        let null = x0b.clone()
-            + (xb - x0b.clone()).mul_scalar((1.0 - eta * eta).sqrt() * sn / s)
-            + noise.clone().mul_scalar(eta * sn);
-        let low = x0b.clone()
-            + (self.ybar.clone() - x0b.clone()) * low_coef
-            + noise.clone().mul_scalar(eta * sn);
-        let high =
-            x0b.mul_scalar(1.0 - eta_b) + self.ybar.clone().mul_scalar(eta_b) + noise * high_std;
-        let next = null * null_m + low * low_m + high * high_m;
+        // One chain at a time: each case's terms are whole-picture temporaries, and for a
+        // large photo four chains' worth of them at once doubled the run's peak memory. The
+        // noise is drawn chain after chain, the same numbers as one draw of [B, d].
+        let rows: Vec<Tensor<2>> = (0..dims[0])
+            .map(|j| {
+                let xb = xb.clone().slice([j..j + 1, 0..d]);
+                let x0b = x0b.clone().slice([j..j + 1, 0..d]);
+                let noise = tensor::normal(&mut self.rng, [1, d, 1, 1], device).reshape([1, d]);
+                let null = x0b.clone()
+                    + (xb - x0b.clone()).mul_scalar((1.0 - eta * eta).sqrt() * sn / s)
+                    + noise.clone().mul_scalar(eta * sn);
+                let low = x0b.clone()
+                    + (self.ybar.clone() - x0b.clone()) * low_coef.clone()
+                    + noise.clone().mul_scalar(eta * sn);
+                let high = x0b.mul_scalar(1.0 - eta_b)
+                    + self.ybar.clone().mul_scalar(eta_b)
+                    + noise * high_std.clone();
+                null * null_m.clone() + low * low_m.clone() + high * high_m.clone()
+            })
+            .collect();
+        drop((xb, x0b));
+        let next = Tensor::cat(rows, 0);
         self.state.x = self.spectral_to_pixels(next, problem.shape()).reshape(dims);
         self.state.x0_hat = if sn == 0.0 { self.state.x.clone() } else { x0 };
         self.state.sigma = sn;
