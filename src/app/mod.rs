@@ -308,14 +308,9 @@ impl PosteriorApp {
                 .as_ref()
                 .filter(|_| self.prefs.tab == CentralTab::Uncertainty)
             {
-                let truth = snap.inputs.as_ref().and_then(|i| i.truth.as_deref());
-                let cal = (snap.inputs.as_ref())
-                    .and_then(|i| i.spread_calibration.as_ref())
-                    .filter(|_| !self.prefs.raw_spread)
-                    .map(|c| (c, snap.chains));
+                let (width, raw) = (self.uncertainty.show_width, self.prefs.raw_spread);
+                self.utex.update(&ctx, snap, u, width, raw);
                 let (id, shape) = (snap.run_id, snap.shape);
-                let width = self.uncertainty.show_width;
-                self.utex.update(&ctx, id, u, shape, width, truth, cal);
                 let i = self.uncertainty.component;
                 self.utex
                     .update_moved(&ctx, id, u, shape, i, self.explorer.t);

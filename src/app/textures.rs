@@ -151,13 +151,17 @@ impl UncertaintyTextures {
     pub fn update(
         &mut self,
         ctx: &egui::Context,
-        run_id: u64,
+        snap: &Snapshot,
         u: &UncertaintyFrame,
-        shape: [usize; 3],
         show_width: bool,
-        truth: Option<&[f32]>,
-        cal: Option<(&SpreadCalibration, usize)>,
+        raw_spread: bool,
     ) {
+        let (run_id, shape) = (snap.run_id, snap.shape);
+        let truth = snap.inputs.as_ref().and_then(|i| i.truth.as_deref());
+        let cal: Option<(&SpreadCalibration, usize)> = (snap.inputs.as_ref())
+            .and_then(|i| i.spread_calibration.as_ref())
+            .filter(|_| !raw_spread)
+            .map(|c| (c, snap.chains));
         let key = (run_id, u.step, show_width, cal.is_some());
         if self.key == Some(key) {
             return;
