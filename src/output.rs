@@ -198,14 +198,14 @@ pub fn run(
         });
     }
     let chains = recipe.chains;
-    let residuals = problem.normalized_residuals(&out)?;
     // What the summary needs of the sampler; then its buffers (chains, estimates, the prior's
     // tiles) go before the figures below are made, so a large photo's peak is the larger of
     // the two stages, not their sum.
     let (name, detail) = (sampler.name().to_string(), sampler.detail());
     let (total_steps, nfe) = (sampler.state().total_steps, sampler.state().nfe);
-    drop(out);
     drop(sampler);
+    let residuals = problem.normalized_residuals(&out)?;
+    drop(out);
     let (mean, variance) = metrics::mean_variance(&samples, chains);
     let residual = residuals.iter().sum::<f64>() / residuals.len().max(1) as f64;
     let (psnr_mean, psnr_samples) = match &loaded.truth {

@@ -121,11 +121,17 @@ impl Problem {
     /// ‖y − A(x)‖ / (σ_y √m) for every chain: near 1 for a sample consistent with the noise.
     pub fn normalized_residuals(&self, x: &Tensor<4>) -> Result<Vec<f64>> {
         let m = self.operator.measurement_len() as f64;
-        let r = tensor::sum_sq(self.residual(x.clone()));
-        Ok(tensor::to_f64(&r)?
-            .into_iter()
-            .map(|s| s.sqrt() / (self.sigma_y * m.sqrt()))
-            .collect())
+        let [b, c, h, w] = x.dims();
+        // Chain by chain: A(x) − y of every chain at once is a whole-picture temporary per
+        // chain, at the end of a run when its figures need the memory.
+        let mut out = Vec::with_capacity(b);
+        for j in 0..b {
+            let xj = x.clone().slice([j..j + 1, 0..c, 0..h, 0..w]);
+            let r = tensor::sum_sq(self.residual(xj));
+            let s = tensor::to_f64(&r)?.first().copied().unwrap_or(f64::NAN);
+            out.push(s.sqrt() / (self.sigma_y * m.sqrt()));
+        }
+        Ok(out)
     }
 
     /// y as a host vector in f64.

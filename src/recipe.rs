@@ -277,14 +277,16 @@ impl Footprint {
 const BASE_BYTES: u128 = 56 << 20;
 
 /// Peak memory of a run in bytes, fitted to `posterior-lab sample` on the CPU (summary.ron's
-/// `memory`: the process's peak resident size; photo prior, 10% scratches, 256² to
-/// 1024×640, 1 to 8 chains; docs/photo-table.md): the picture's own buffers (y, the mask, the
-/// classical restoration, the sampler's per-value coefficients, the statistics) take about
-/// 40 floats per value whatever the chains; each chain adds about 6 floats per value (its
-/// state, estimate, noise and tile copies) without gradients, and the network's activations,
-/// about 320 floats per pixel, when gradients go through it (DPS, ΠGDM…: the whole
-/// picture's graph is kept for the backward pass). A mixture keeps 16 floats per value and
-/// chain. Every measured run lies between 0.65 and 1 of this estimate (tests/cli.rs).
+/// `memory`: the process's peak resident size; photo prior, 10% scratches, 64² to
+/// 5312×2988, 1 to 8 chains; docs/photo-table.md): the picture's own buffers (y, the mask, the
+/// classical restoration, the sampler's per-value coefficients, then the statistics, made
+/// after the sampler's buffers are gone) take about 13 floats per value whatever the chains;
+/// each chain adds about 6 floats per value (its state, estimate, noise and tile copies)
+/// without gradients, and the network's activations, about 320 floats per pixel, when
+/// gradients go through it (DPS, ΠGDM…: the whole picture's graph is kept for the backward
+/// pass). A mixture keeps 16 floats per value and chain. Every measured run lies between 0.65
+/// and 1 of this estimate (tests/cli.rs; 4 chains of a 5312×2988 photo peaked at 6.2 GB,
+/// estimated 7.1; of 2560×1440 at 1.56 GB, estimated 1.69).
 pub fn estimate_run_bytes(chains: usize, shape: [usize; 3], footprint: Footprint) -> u128 {
     let [c, h, w] = shape.map(|v| v as u128);
     let (values, pixels) = (c * h * w, h * w);
@@ -298,7 +300,7 @@ pub fn estimate_run_bytes(chains: usize, shape: [usize; 3], footprint: Footprint
         Footprint::NetworkGradients => BASE_BYTES + (24 << 20),
         _ => BASE_BYTES,
     };
-    base + 4 * (40 * values + chains as u128 * per_chain)
+    base + 4 * (13 * values + chains as u128 * per_chain)
 }
 
 /// The process's peak resident memory so far in bytes (Linux: VmHWM), if known.

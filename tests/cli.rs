@@ -930,6 +930,7 @@ fn the_memory_estimate_is_within_one_and_a_half_of_the_peak() {
         (64, 64, "Ddrm(steps: 2)"),
         (320, 480, "Ddrm(steps: 2)"),
         (320, 480, "Auto"),
+        (640, 1024, "Ddrm(steps: 2)"),
         (96, 128, "Dps(steps: 2)"),
         (256, 256, "Dps(steps: 2)"),
     ];

@@ -189,14 +189,17 @@ impl Ddrm {
                 vt_aty,
             )
         };
-        let ybar: Vec<f64> = s_host
+        // Host vectors of d values are built in f32 and dropped as soon as they are on the
+        // device: at setup they were a 16-megapixel photo's peak memory.
+        let ybar: Vec<f32> = s_host
             .iter()
             .zip(&vt_aty)
-            .map(|(s, v)| if *s > 1e-6 { v / (s * s) } else { 0.0 })
+            .map(|(s, v)| if *s > 1e-6 { (v / (s * s)) as f32 } else { 0.0 })
             .collect();
+        drop(vt_aty);
         let sigmas = super::KarrasParams::karras_grid(&params, INFO.name, problem)?;
         let mut rng = tensor::rng(seed);
-        let ybar = tensor::from_f64(&ybar, [1, d], device);
+        let ybar = tensor::from_vec(ybar, [1, d], device);
         let damage = match (&v, params.whole_picture || params.eta_b != 1.0) {
             (Basis::Pixels, false) => Damage::new(&s_host, problem),
             _ => None,
@@ -227,25 +230,29 @@ impl Ddrm {
         // Initialise in spectral coordinates: ȳ-consistent where σ_T > σ_y/s, pure noise elsewhere.
         let s0 = me.sigmas[0];
         let sy = problem.sigma_y;
-        let (measured, std): (Vec<f64>, Vec<f64>) = s_host
-            .iter()
+        let is_measured = |s: f64| s > 1e-6 && s0 > sy / s;
+        let measured: Vec<f32> = (s_host.iter())
+            .map(|s| if is_measured(*s) { 1.0 } else { 0.0 })
+            .collect();
+        let std: Vec<f32> = (s_host.iter())
             .map(|s| {
-                if *s > 1e-6 && s0 > sy / s {
-                    (1.0, (s0 * s0 - (sy / s).powi(2)).sqrt())
+                if is_measured(*s) {
+                    (s0 * s0 - (sy / s).powi(2)).sqrt() as f32
                 } else {
-                    (0.0, s0)
+                    s0 as f32
                 }
             })
-            .unzip();
+            .collect();
+        drop(s_host);
+        let measured = tensor::from_vec(measured, [1, d], device);
         let noise = tensor::normal(&mut rng, [chains, d, 1, 1], device).reshape([chains, d]);
-        let mut xbar = me.ybar.clone() * tensor::from_f64(&measured, [1, d], device)
-            + noise * tensor::from_f64(&std, [1, d], device);
+        let mut xbar = me.ybar.clone() * measured.clone()
+            + noise * tensor::from_vec(std, [1, d], device);
         let [c, h, w] = problem.shape();
         if let Some(start) = warm_start(&me.params, problem)? {
             // The classical restoration's coordinates where y says nothing (or too little).
-            let unmeasured: Vec<f64> = measured.iter().map(|m| 1.0 - m).collect();
-            xbar =
-                xbar + me.pixels_to_spectral(start) * tensor::from_f64(&unmeasured, [1, d], device);
+            let unmeasured = measured.neg().add_scalar(1.0);
+            xbar = xbar + me.pixels_to_spectral(start) * unmeasured;
         }
         let x = me
             .spectral_to_pixels(xbar, [c, h, w])
