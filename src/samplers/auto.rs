@@ -195,6 +195,14 @@ pub const DIVERSE: &[Row] = &[
         task: None,
         lines: ["Eps(steps: 10)", "Eps(steps: 20)", "Eps(steps: 20)"],
     },
+    // DDRM with η 0.5 deblurs photos into noise (−7.9 dB under Wiener on coffee; from σ 1.5
+    // −11.5): DiffPIR's chains there have 1.6× the best mean's detail and spread, and a mean
+    // +0.3 dB above it.
+    Row {
+        prior: PriorKind::Patch,
+        task: Some(Task::Deblur),
+        lines: ["DiffPir(steps: 50)", "DiffPir(steps: 50)", "DiffPir(steps: 50)"],
+    },
     Row {
         prior: PriorKind::Patch,
         task: None,
