@@ -201,7 +201,11 @@ pub const DIVERSE: &[Row] = &[
     Row {
         prior: PriorKind::Patch,
         task: Some(Task::Deblur),
-        lines: ["DiffPir(steps: 50)", "DiffPir(steps: 50)", "DiffPir(steps: 50)"],
+        lines: [
+            "DiffPir(steps: 50)",
+            "DiffPir(steps: 50)",
+            "DiffPir(steps: 50)",
+        ],
     },
     Row {
         prior: PriorKind::Patch,

@@ -246,8 +246,8 @@ impl Ddrm {
         drop(s_host);
         let measured = tensor::from_vec(measured, [1, d], device);
         let noise = tensor::normal(&mut rng, [chains, d, 1, 1], device).reshape([chains, d]);
-        let mut xbar = me.ybar.clone() * measured.clone()
-            + noise * tensor::from_vec(std, [1, d], device);
+        let mut xbar =
+            me.ybar.clone() * measured.clone() + noise * tensor::from_vec(std, [1, d], device);
         let [c, h, w] = problem.shape();
         if let Some(start) = warm_start(&me.params, problem)? {
             // The classical restoration's coordinates where y says nothing (or too little).
