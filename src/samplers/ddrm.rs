@@ -126,6 +126,9 @@ pub struct Ddrm {
     /// measurement falls below σ_y as σ decreases).
     s_dev: Tensor<2>,
     s_smallest: Option<f64>,
+    /// The one value every nonzero singular value has, when they agree (masks: 1): the
+    /// step's cases are then one choice for all measured coordinates, no per-value masks.
+    s_uniform: Option<f64>,
     /// ȳ as [1, d] (0 where s = 0).
     ybar: Tensor<2>,
     rng: Rng,
@@ -216,6 +219,7 @@ impl Ddrm {
                 .copied()
                 .filter(|s| *s > 1e-6)
                 .min_by(f64::total_cmp),
+            s_uniform: uniform_value(&s_host),
             ybar,
             rng: tensor::rng(0),
             state: ChainState {
@@ -315,6 +319,7 @@ impl Ddrm {
             v: Basis::Pixels,
             s_dev: Tensor::zeros([1, 1], device),
             s_smallest: None,
+            s_uniform: None,
             ybar: Tensor::zeros([1, 1], device),
             rng,
             state: ChainState {
@@ -373,6 +378,47 @@ impl Ddrm {
         Ok(())
     }
 
+    /// The step's spectral update when every measured coordinate has the same singular value
+    /// s1: one case (below or above σ_y) for all of them, chosen by a boolean mask; chain by
+    /// chain, as the general update.
+    fn uniform_update(
+        &mut self,
+        problem: &Problem,
+        xb: Tensor<2>,
+        x0b: Tensor<2>,
+        [s, sn]: [f64; 2],
+        s1: f64,
+    ) -> Tensor<2> {
+        let [b, d] = xb.dims();
+        let (eta, eta_b, sy) = (self.params.eta, self.params.eta_b, problem.sigma_y);
+        let measured = self.s_dev.clone().greater_elem(1e-6);
+        let keep = (1.0 - eta * eta).sqrt();
+        let low = sn * s1 < sy;
+        let high_std = (sn * sn - (eta_b * sy / s1).powi(2)).max(0.0).sqrt();
+        let rows: Vec<Tensor<2>> = (0..b)
+            .map(|j| {
+                let xb = xb.clone().slice([j..j + 1, 0..d]);
+                let x0b = x0b.clone().slice([j..j + 1, 0..d]);
+                let noise =
+                    tensor::normal(&mut self.rng, [1, d, 1, 1], &problem.device).reshape([1, d]);
+                let null = x0b.clone()
+                    + (xb - x0b.clone()).mul_scalar(keep * sn / s)
+                    + noise.clone().mul_scalar(eta * sn);
+                let case = if low {
+                    x0b.clone()
+                        + (self.ybar.clone() - x0b).mul_scalar(s1 * keep * sn / sy)
+                        + noise.mul_scalar(eta * sn)
+                } else {
+                    x0b.mul_scalar(1.0 - eta_b)
+                        + self.ybar.clone().mul_scalar(eta_b)
+                        + noise.mul_scalar(high_std)
+                };
+                null.mask_where(measured.clone(), case)
+            })
+            .collect();
+        Tensor::cat(rows, 0)
+    }
+
     fn pixels_to_spectral(&self, x: Tensor<4>) -> Tensor<2> {
         basis_forward(&self.v, x)
     }
@@ -393,6 +439,15 @@ impl Ddrm {
             }
         }
     }
+}
+
+/// The value every singular value above 1e-6 has, if they agree to 1e-9.
+fn uniform_value(s: &[f64]) -> Option<f64> {
+    let mut measured = s.iter().copied().filter(|v| *v > 1e-6);
+    let first = measured.next()?;
+    measured
+        .all(|v| (v - first).abs() <= 1e-9 * first)
+        .then_some(first)
 }
 
 /// Vᵀx for images x of shape [B, C, H, W], as [B, d].
@@ -451,6 +506,14 @@ impl Sampler for Ddrm {
             self.pixels_to_spectral(x),
             self.pixels_to_spectral(x0.clone()),
         );
+        if let Some(s1) = self.s_uniform {
+            let next = self.uniform_update(problem, xb, x0b, [s, sn], s1);
+            self.state.x = self.spectral_to_pixels(next, problem.shape()).reshape(dims);
+            self.state.x0_hat = if sn == 0.0 { self.state.x.clone() } else { x0 };
+            self.state.sigma = sn;
+            self.state.step += 1;
+            return Ok(());
+        }
         // Per-coordinate case masks and coefficients for this step, from s on the device (host
         // vectors of d values each were ~15 floats per value of a large photo's peak memory).
         let sv = self.s_dev.clone();
