@@ -173,6 +173,7 @@ fn exact_and_eps_particles_end_on_the_exact_posterior() {
                 sigma_min: None,
                 sigma_max: None,
                 rho: 7.0,
+                warm: None,
             }),
         ] {
             let (info, frames) = run_to_end(&scene, spec.clone(), 2000);

@@ -286,6 +286,7 @@ fn eps_mean_psnr(
         sigma_min: None,
         sigma_max: None,
         rho: 7.0,
+        warm: None,
     });
     let (mut total, mut nfe) = (0.0, 0);
     for i in 0..images {
@@ -422,6 +423,7 @@ fn photo_eps_fine_tune_beats_zero_shot_at_equal_nfe() {
                     sigma_min: None,
                     sigma_max: None,
                     rho: 7.0,
+                    warm: None,
                 });
                 restore(&spec, &problem, i as u64, &truth).0
             };

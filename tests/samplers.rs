@@ -221,6 +221,7 @@ fn eps_with_the_exact_denoiser_is_an_exact_sampler() {
                 sigma_min: None,
                 sigma_max: None,
                 rho: 7.0,
+                warm: None,
             });
             let m = measure(&bed, &spec, 13);
             eprintln!(

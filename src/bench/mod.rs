@@ -142,6 +142,7 @@ pub fn run_backend(sel: &Selection, quick: bool) -> Result<()> {
             sigma_min: None,
             sigma_max: None,
             rho: 7.0,
+            warm: None,
         }),
         SamplerSpec::DiffPir(crate::samplers::DiffPirParams {
             steps,
@@ -364,6 +365,7 @@ pub fn accuracy_table(sel: &Selection, chains: usize) -> Result<()> {
                 sigma_min: None,
                 sigma_max: None,
                 rho: 7.0,
+                warm: None,
             })
         };
         let dps = |steps| {

@@ -25,7 +25,9 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     help: "Decoupled annealing posterior sampling (Zhang et al.). Fields: steps, ode_steps, langevin_steps, lr, sigma_min, sigma_max, rho.",
     priors: super::PriorSupport::Any,
     anneals: true,
-    patch_preset: None,
+    // Its chains end as noisy Langevin states at σ_min 0.1: on a 48² photo crop their mean lost
+    // to bicubic (−0.46 dB) where ending at 0.02 gains +0.66.
+    patch_preset: Some("Daps(steps: 50, sigma_min: 0.02)"),
 };
 
 /// `Daps(steps: 100, ode_steps: 5, langevin_steps: 50, lr: 0.5, sigma_min: 0.1, sigma_max: 80, rho: 7)`.

@@ -32,10 +32,13 @@ use serde::{Deserialize, Serialize};
 pub const INFO: super::SamplerInfo = super::SamplerInfo {
     name: "Eps",
     preset: "Eps(steps: 20)",
-    help: "Exact posterior score (Mammadov, Kara et al.): the denoiser is fed the pivot μ* (zero-shot for networks; exact for mixtures). Fields: steps, mode (Auto|Exact|ZeroShot|FineTuned; Auto uses the fine-tuned EPS network beside the prior when it matches the operator and σ_y), solver (Heun|Euler|Ancestral), sigma_min, sigma_max, rho.",
+    help: "Exact posterior score (Mammadov, Kara et al.): the denoiser is fed the pivot μ* (zero-shot for networks; exact for mixtures). Fields: steps, mode (Auto|Exact|ZeroShot|FineTuned; Auto uses the fine-tuned EPS network beside the prior when it matches the operator and σ_y), solver (Heun|Euler|Ancestral), sigma_min, sigma_max, rho, warm (start from the classical restoration at this σ).",
     priors: super::PriorSupport::Any,
     anneals: true,
-    patch_preset: None,
+    // On a 64² photo crop the bare preset lost to the naive answer on scratches (−1.90 dB:
+    // the mask fine-tune) and denoising (−1.03: from σ_max a patch prior loses the colours);
+    // zero-shot from the classical restoration at σ 0.5 gains on all four degradations.
+    patch_preset: Some("Eps(steps: 20, warm: 0.5, mode: ZeroShot)"),
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -66,6 +69,43 @@ pub struct EpsParams {
     pub sigma_max: Option<f64>,
     #[serde(default = "super::default_rho")]
     pub rho: f64,
+    /// Start from the classical restoration plus σ·z at this σ (the grid's top) instead of
+    /// from noise at σ_max: a patch prior cannot see a region's colour through high noise
+    /// (as DDRM's `warm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<f64>,
+}
+
+/// The EDM state started at σ = `w` from the classical restoration plus w·z.
+fn warm_core(
+    params: &EpsParams,
+    w: f64,
+    problem: &Problem,
+    chains: usize,
+    seed: u64,
+) -> Result<super::EdmCore> {
+    if !(w.is_finite() && w > 0.0) || params.sigma_max.is_some() {
+        return Err(Error::invalid(
+            INFO.name,
+            format!(
+                "warm must be a positive σ, and sigma_max unset (it is the grid's top), got warm {w}"
+            ),
+        ));
+    }
+    let start = problem.classical_estimate()?.ok_or_else(|| Error::Unsupported {
+        sampler: INFO.name.into(),
+        reason: format!(
+            "warm needs a classical restoration to start from, and {} has none; leave warm out",
+            problem.operator.name()
+        ),
+    })?;
+    let grid = EpsParams {
+        sigma_max: Some(w),
+        ..params.clone()
+    };
+    let mut core = super::EdmCore::new(INFO.name, &grid, problem, chains, seed)?;
+    core.state.x = core.state.x.clone() + start;
+    Ok(core)
 }
 
 /// Largest dimension for the exact (dense f64) mixture path; `Auto` goes zero-shot above it.
@@ -138,7 +178,10 @@ impl Eps {
         let fine_tuned = exact.is_none()
             && matching
             && matches!(params.mode, EpsMode::Auto | EpsMode::FineTuned);
-        let core = super::EdmCore::new(INFO.name, &params, problem, chains, seed)?;
+        let core = match params.warm {
+            None => super::EdmCore::new(INFO.name, &params, problem, chains, seed)?,
+            Some(w) => warm_core(&params, w, problem, chains, seed)?,
+        };
         Ok(Self {
             params,
             exact,
