@@ -100,7 +100,7 @@ pub struct RunView {
     pub id: u64,
     pub recipe: Recipe,
     pub base: PathBuf,
-    pub latest: Option<Snapshot>,
+    pub latest: Option<std::sync::Arc<Snapshot>>,
     /// The choices it was started from (None: a recipe run as written).
     choices: Option<u64>,
     /// The preview's share of tiles with a hole when it started (the speed it teaches).
@@ -318,7 +318,7 @@ impl PosteriorApp {
         }
         let latest = self.run.as_ref().and_then(|r| r.latest.clone());
 
-        actions.extend(self.bars_ui(ui, latest.as_ref()));
+        actions.extend(self.bars_ui(ui, latest.as_deref()));
         actions.extend(self.controls_ui(ui));
         egui::Panel::bottom("plots")
             .resizable(true)
@@ -330,7 +330,7 @@ impl PosteriorApp {
                     ui.label("Plots of σ, residuals and PSNR appear when a run starts.");
                 }
             });
-        actions.extend(self.central_ui(ui, latest.as_ref()));
+        actions.extend(self.central_ui(ui, latest.as_deref()));
         actions.extend(models_window::models_ui(&ctx, &mut self.models));
         egui::Window::new("About Posterior Lab")
             .open(&mut self.show_about)

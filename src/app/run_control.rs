@@ -123,7 +123,7 @@ impl PosteriorApp {
         {
             self.speed.learn(predicted, snap.busy_seconds);
         }
-        run.latest = Some(snap);
+        run.latest = Some(std::sync::Arc::new(snap));
     }
 
     /// Waits (tests only) until the run is finished or `timeout` passes.

@@ -3,8 +3,17 @@
 
 use super::preview::Measurement;
 use super::views::{self, Tex};
+use egui::ColorImage;
 use crate::calibration::SpreadCalibration;
 use crate::engine::{Snapshot, UncertaintyFrame};
+
+/// Which frame and view choices a set of pictures shows: (run id, step, NFE, x0-hat, std,
+/// raw spread).
+type RunKey = (u64, usize, usize, bool, bool, bool);
+
+/// Pictures of a run's frame above this many values are made on a thread of their own: a
+/// 4-megapixel frame's colour conversions took 0.25–2 s of a frame.
+const OFF_THREAD_VALUES: usize = 1 << 20;
 
 /// The run's pictures.
 #[derive(Default)]
@@ -16,67 +25,47 @@ pub struct RunTextures {
     pub chains: Vec<Tex>,
     /// The value the top of the spread's scale means.
     pub spread_top: f32,
-    /// Which frame they show: (run id, step, NFE, x0-hat, std, raw spread).
-    key: Option<(u64, usize, usize, bool, bool, bool)>,
+    /// Which frame they show.
+    key: Option<RunKey>,
+    /// The run whose inputs (truth, y) are shown or being made.
+    inputs_run: Option<u64>,
     /// The calibration factor the spread is shown with (None: the chains' own spread).
     pub calibrated: Option<f64>,
+    /// A large frame's pictures being made off the UI thread.
+    making: Option<(RunKey, std::sync::mpsc::Receiver<RunPictures>)>,
 }
 
-impl RunTextures {
-    /// The run's pictures for this frame; `raw_spread` shows the chains' own spread even when
-    /// the prior has a calibration for the run (the calibrated one otherwise).
-    pub fn update(
-        &mut self,
-        ctx: &egui::Context,
-        snap: &Snapshot,
-        prefs: &super::toolbar::ViewPrefs,
-    ) {
-        let (show_x0, show_std) = (prefs.show_x0, prefs.show_std);
-        if snap.shape.contains(&0) {
-            return;
-        }
-        let key = (
-            snap.run_id,
-            snap.step,
-            snap.nfe,
-            show_x0,
-            show_std,
-            prefs.raw_spread,
-        );
-        if self.key == Some(key) {
-            return;
-        }
-        let same_run = self.key.is_some_and(|k| k.0 == snap.run_id);
-        self.key = Some(key);
+/// One frame's pictures as colour images, ready to upload.
+struct RunPictures {
+    key: RunKey,
+    /// (truth, y) when the run is new.
+    inputs: Option<(Option<ColorImage>, ColorImage)>,
+    mean: ColorImage,
+    spread: (ColorImage, f32),
+    calibrated: Option<f64>,
+    chains: Vec<ColorImage>,
+}
+
+impl RunPictures {
+    fn make(snap: &Snapshot, key: RunKey, with_inputs: bool) -> Self {
+        let (_, _, _, show_x0, show_std, raw_spread) = key;
         let shape = snap.shape;
         let d: usize = shape.iter().product();
-        if let Some(inputs) = snap.inputs.as_ref().filter(|_| !same_run) {
-            match &inputs.truth {
-                Some(t) => self
-                    .truth
-                    .set(ctx, "run-truth", views::to_color_image(t, shape)),
-                None => self.truth.clear(),
-            }
-            self.y.set(
-                ctx,
-                "run-y",
+        let inputs = (snap.inputs.as_ref().filter(|_| with_inputs)).map(|inputs| {
+            (
+                (inputs.truth.as_ref()).map(|t| views::to_color_image(t, shape)),
                 views::measurement_image(&inputs.y_view, &inputs.seen, shape),
-            );
-        }
-        self.mean
-            .set(ctx, "mean", views::to_color_image(&snap.mean, shape));
+            )
+        });
         let cal = (snap.inputs.as_ref())
             .and_then(|i| i.spread_calibration.as_ref())
-            .filter(|_| !prefs.raw_spread);
-        self.calibrated = cal.map(|c| c.factor);
-        let (img, top) = views::spread_image(
+            .filter(|_| !raw_spread);
+        let spread = views::spread_image(
             &snap.variance,
             shape,
             show_std,
             cal.map(|c| (c, snap.chains)),
         );
-        self.spread.set(ctx, "spread", img);
-        self.spread_top = top;
         let src = if show_x0 { &snap.x0_hat } else { &snap.x };
         // x_t has standard deviation about √(1 + σ²): drawn as is it would be clipped to
         // salt-and-pepper for most of a run, so it is shown scaled back to the data's range.
@@ -85,16 +74,98 @@ impl RunTextures {
         } else {
             (1.0 / (1.0 + snap.sigma * snap.sigma).sqrt()) as f32
         };
-        let n = src.len() / d.max(1);
-        self.chains.resize_with(n, Tex::default);
-        for (k, tex) in self.chains.iter_mut().enumerate() {
-            let chain = &src[k * d..(k + 1) * d];
-            let img = if scale == 1.0 {
-                views::to_color_image(chain, shape)
-            } else {
-                let scaled: Vec<f32> = chain.iter().map(|v| v * scale).collect();
-                views::to_color_image(&scaled, shape)
-            };
+        let chains = (src.chunks(d.max(1)))
+            .map(|chain| {
+                if scale == 1.0 {
+                    views::to_color_image(chain, shape)
+                } else {
+                    let scaled: Vec<f32> = chain.iter().map(|v| v * scale).collect();
+                    views::to_color_image(&scaled, shape)
+                }
+            })
+            .collect();
+        Self {
+            key,
+            inputs,
+            mean: views::to_color_image(&snap.mean, shape),
+            spread,
+            calibrated: cal.map(|c| c.factor),
+            chains,
+        }
+    }
+}
+
+impl RunTextures {
+    /// The run's pictures for this frame; `raw_spread` shows the chains' own spread even when
+    /// the prior has a calibration for the run (the calibrated one otherwise). A large
+    /// frame's pictures are made on a thread and shown when ready (the newest frame then).
+    pub fn update(
+        &mut self,
+        ctx: &egui::Context,
+        snap: &std::sync::Arc<Snapshot>,
+        prefs: &super::toolbar::ViewPrefs,
+    ) {
+        if let Some((_, rx)) = &self.making {
+            match rx.try_recv() {
+                Ok(pictures) => {
+                    self.making = None;
+                    self.show(ctx, pictures);
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => return,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => self.making = None,
+            }
+        }
+        if snap.shape.contains(&0) {
+            return;
+        }
+        let key = (
+            snap.run_id,
+            snap.step,
+            snap.nfe,
+            prefs.show_x0,
+            prefs.show_std,
+            prefs.raw_spread,
+        );
+        if self.key == Some(key) {
+            return;
+        }
+        let with_inputs = self.inputs_run != Some(snap.run_id);
+        self.inputs_run = Some(snap.run_id);
+        let values: usize = snap.shape.iter().product();
+        if values <= OFF_THREAD_VALUES {
+            self.show(ctx, RunPictures::make(snap, key, with_inputs));
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (job, wake) = (snap.clone(), ctx.clone());
+        let spawned = std::thread::Builder::new()
+            .name("posterior-lab-pictures".into())
+            .spawn(move || {
+                let _ = tx.send(RunPictures::make(&job, key, with_inputs));
+                wake.request_repaint();
+            });
+        match spawned {
+            Ok(_) => self.making = Some((key, rx)),
+            // No thread to be had: make them here rather than show nothing.
+            Err(_) => self.show(ctx, RunPictures::make(snap, key, with_inputs)),
+        }
+    }
+
+    fn show(&mut self, ctx: &egui::Context, p: RunPictures) {
+        self.key = Some(p.key);
+        if let Some((truth, y)) = p.inputs {
+            match truth {
+                Some(t) => self.truth.set(ctx, "run-truth", t),
+                None => self.truth.clear(),
+            }
+            self.y.set(ctx, "run-y", y);
+        }
+        self.mean.set(ctx, "mean", p.mean);
+        self.calibrated = p.calibrated;
+        self.spread.set(ctx, "spread", p.spread.0);
+        self.spread_top = p.spread.1;
+        self.chains.resize_with(p.chains.len(), Tex::default);
+        for (k, (tex, img)) in self.chains.iter_mut().zip(p.chains).enumerate() {
             tex.set(ctx, &format!("chain-{k}"), img);
         }
     }
