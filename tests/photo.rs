@@ -726,7 +726,11 @@ fn every_preset_beats_the_naive_answer_on_a_photo_crop() {
             0.02,
         ),
         ("2× SR", Arc::new(Downsample::new(shape, 2).unwrap()), 0.02),
-        ("blur σ 1.5", Arc::new(Blur::new(shape, 1.5, &device).unwrap()), 0.02),
+        (
+            "blur σ 1.5",
+            Arc::new(Blur::new(shape, 1.5, &device).unwrap()),
+            0.02,
+        ),
         ("denoising", Arc::new(Identity::new(shape)), 0.1),
     ];
     let mut failures = vec![];

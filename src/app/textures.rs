@@ -3,9 +3,9 @@
 
 use super::preview::Measurement;
 use super::views::{self, Tex};
-use egui::ColorImage;
 use crate::calibration::SpreadCalibration;
 use crate::engine::{Snapshot, UncertaintyFrame};
+use egui::ColorImage;
 
 /// Which frame and view choices a set of pictures shows: (run id, step, NFE, x0-hat, std,
 /// raw spread).

@@ -92,13 +92,15 @@ fn warm_core(
             ),
         ));
     }
-    let start = problem.classical_estimate()?.ok_or_else(|| Error::Unsupported {
-        sampler: INFO.name.into(),
-        reason: format!(
-            "warm needs a classical restoration to start from, and {} has none; leave warm out",
-            problem.operator.name()
-        ),
-    })?;
+    let start = problem
+        .classical_estimate()?
+        .ok_or_else(|| Error::Unsupported {
+            sampler: INFO.name.into(),
+            reason: format!(
+                "warm needs a classical restoration to start from, and {} has none; leave warm out",
+                problem.operator.name()
+            ),
+        })?;
     let grid = EpsParams {
         sigma_max: Some(w),
         ..params.clone()
