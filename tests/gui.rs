@@ -531,30 +531,55 @@ fn frames_while_a_512_photo_runs() {
     h.run_steps(2);
     let shape = h.state().image.as_ref().unwrap().shape;
     assert_eq!(shape[1].max(shape[2]), 512, "{shape:?}");
-    h.state_mut().start();
-    h.state_mut().frame_ms.clear();
     // At least 20 s of frames, and until the engine has taken a step (a slow machine may
     // need longer for the first one: the blur's SVD, the first answer, a step of 4 chains).
+    let f = frames_while_running(&mut h, Duration::from_secs(20), 1, Duration::from_secs(300));
+    eprintln!(
+        "UI time per frame while a {}x{} photo runs (4 chains, DDRM, tiles): p50 {:.2} ms, p95 {:.2} ms over {} frames; the run reached step {}",
+        shape[2], shape[1], f.p50, f.p95, f.frames, f.step
+    );
+    assert!(f.step > 0, "the engine made progress meanwhile");
+}
+
+/// What `frames_while_running` measured.
+struct FrameFigures {
+    p50: f64,
+    p95: f64,
+    frames: usize,
+    /// Frames above 16 ms, slowest first.
+    slow: Vec<f32>,
+    step: usize,
+    seconds: f64,
+}
+
+/// Starts the harness's run and steps the window for at least `min`, and until the run reaches
+/// `step` (at most `max`); then stops the run and gives the UI's time per frame meanwhile.
+fn frames_while_running(
+    h: &mut Harness<'_, PosteriorApp>,
+    min: Duration,
+    step: usize,
+    max: Duration,
+) -> FrameFigures {
+    h.state_mut().start();
+    h.state_mut().frame_ms.clear();
     let t0 = std::time::Instant::now();
-    while t0.elapsed() < Duration::from_secs(20)
-        || (latest(&h).is_none_or(|s| s.step == 0) && t0.elapsed() < Duration::from_secs(300))
-    {
+    while t0.elapsed() < min || (latest(h).is_none_or(|s| s.step < step) && t0.elapsed() < max) {
         h.step();
         std::thread::sleep(Duration::from_millis(5));
     }
     let ms = &h.state().frame_ms;
-    let p95 = posterior_lab::app::percentile(ms, 0.95);
-    let p50 = posterior_lab::app::percentile(ms, 0.5);
-    let snap = latest(&h).unwrap();
-    eprintln!(
-        "UI time per frame while a {}x{} photo runs (4 chains, DDRM, tiles): p50 {p50:.2} ms, p95 {p95:.2} ms over {} frames; the run reached step {}",
-        shape[2],
-        shape[1],
-        ms.len(),
-        snap.step
-    );
-    assert!(snap.step > 0, "the engine made progress meanwhile");
+    let mut slow: Vec<f32> = ms.iter().copied().filter(|m| *m > 16.0).collect();
+    slow.sort_by(|a, b| b.total_cmp(a));
+    let figures = FrameFigures {
+        p50: f64::from(posterior_lab::app::percentile(ms, 0.5)),
+        p95: f64::from(posterior_lab::app::percentile(ms, 0.95)),
+        frames: ms.len(),
+        slow,
+        step: latest(h).map_or(0, |s| s.step),
+        seconds: t0.elapsed().as_secs_f64(),
+    };
     h.state_mut().stop();
+    figures
 }
 
 /// Choosing the colour patch prior swaps the 28×28 gallery picture for a demo photo at the
@@ -1064,25 +1089,15 @@ fn frames_while_a_4_megapixel_photo_runs() {
     }
     let shape = h.state().image.as_ref().unwrap().shape;
     assert_eq!([shape[1], shape[2]], [1600, 2560]);
-    h.state_mut().start();
-    h.state_mut().frame_ms.clear();
-    let t0 = std::time::Instant::now();
-    while latest(&h).is_none_or(|s| s.step < 3) && t0.elapsed() < Duration::from_secs(900) {
-        h.step();
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let ms = &h.state().frame_ms;
-    let p95 = posterior_lab::app::percentile(ms, 0.95);
-    let p50 = posterior_lab::app::percentile(ms, 0.5);
-    let snap = latest(&h).unwrap();
-    let mut slow: Vec<f32> = ms.iter().copied().filter(|m| *m > 16.0).collect();
-    slow.sort_by(|a, b| b.total_cmp(a));
+    let f = frames_while_running(&mut h, Duration::ZERO, 3, Duration::from_secs(900));
     eprintln!(
-        "UI time per frame while a 2560x1600 photo runs (4 chains, Auto, mask): p50 {p50:.2} ms, p95 {p95:.2} ms over {} frames, {} above 16 ms: {slow:.0?}; the run reached step {} in {:.0} s",
-        ms.len(),
-        slow.len(),
-        snap.step,
-        t0.elapsed().as_secs_f64()
+        "UI time per frame while a 2560x1600 photo runs (4 chains, Auto, mask): p50 {:.2} ms, p95 {:.2} ms over {} frames, {} above 16 ms: {:.0?}; the run reached step {} in {:.0} s",
+        f.p50,
+        f.p95,
+        f.frames,
+        f.slow.len(),
+        f.slow,
+        f.step,
+        f.seconds
     );
-    h.state_mut().stop();
 }

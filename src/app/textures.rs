@@ -32,7 +32,7 @@ pub struct RunTextures {
     /// The calibration factor the spread is shown with (None: the chains' own spread).
     pub calibrated: Option<f64>,
     /// A large frame's pictures being made off the UI thread.
-    making: Option<(RunKey, std::sync::mpsc::Receiver<RunPictures>)>,
+    making: Option<std::sync::mpsc::Receiver<RunPictures>>,
 }
 
 /// One frame's pictures as colour images, ready to upload.
@@ -105,7 +105,7 @@ impl RunTextures {
         snap: &std::sync::Arc<Snapshot>,
         prefs: &super::toolbar::ViewPrefs,
     ) {
-        if let Some((_, rx)) = &self.making {
+        if let Some(rx) = &self.making {
             match rx.try_recv() {
                 Ok(pictures) => {
                     self.making = None;
@@ -145,7 +145,7 @@ impl RunTextures {
                 wake.request_repaint();
             });
         match spawned {
-            Ok(_) => self.making = Some((key, rx)),
+            Ok(_) => self.making = Some(rx),
             // No thread to be had: make them here rather than show nothing.
             Err(_) => self.show(ctx, RunPictures::make(snap, key, with_inputs)),
         }

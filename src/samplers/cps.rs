@@ -128,21 +128,7 @@ impl NoiseSpaceLangevin {
         let (lo, hi) = problem.prior.sigma_range();
         let start = match params.warm {
             None => None,
-            Some(w) if w.is_finite() && w > 0.0 => Some(problem.classical_estimate()?.ok_or_else(
-                || Error::Unsupported {
-                    sampler: INFO.name.into(),
-                    reason: format!(
-                        "warm needs a classical restoration to start from, and {} has none",
-                        problem.operator.name()
-                    ),
-                },
-            )?),
-            Some(w) => {
-                return Err(Error::invalid(
-                    INFO.name,
-                    format!("warm must be a positive σ; got {w}"),
-                ));
-            }
+            Some(w) => Some(super::warm_start(INFO.name, w, problem)?),
         };
         let warm_level = params.warm.map(|w| w.min(hi));
         // The distilled generator serves a start it was distilled for: pure noise for a cold

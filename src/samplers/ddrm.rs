@@ -78,24 +78,8 @@ fn warm_start(params: &DdrmParams, problem: &Problem) -> Result<Option<Tensor<4>
     let Some(w) = params.warm else {
         return Ok(None);
     };
-    if !(w.is_finite() && w > 0.0) || params.sigma_max.is_some() {
-        return Err(Error::invalid(
-            INFO.name,
-            format!(
-                "warm must be a positive σ, and sigma_max unset (it is the grid's top), got warm {w}"
-            ),
-        ));
-    }
-    match problem.classical_estimate()? {
-        Some(x) => Ok(Some(x)),
-        None => Err(Error::Unsupported {
-            sampler: INFO.name.into(),
-            reason: format!(
-                "warm needs a classical restoration to start from, and {} has none; leave warm out",
-                problem.operator.name()
-            ),
-        }),
-    }
+    super::check_warm_grid(INFO.name, params.warm, params.sigma_max)?;
+    super::warm_start(INFO.name, w, problem).map(Some)
 }
 
 /// V in the SVD A = U diag(s) Vᵀ, as applied to images.

@@ -84,23 +84,8 @@ fn warm_core(
     chains: usize,
     seed: u64,
 ) -> Result<super::EdmCore> {
-    if !(w.is_finite() && w > 0.0) || params.sigma_max.is_some() {
-        return Err(Error::invalid(
-            INFO.name,
-            format!(
-                "warm must be a positive σ, and sigma_max unset (it is the grid's top), got warm {w}"
-            ),
-        ));
-    }
-    let start = problem
-        .classical_estimate()?
-        .ok_or_else(|| Error::Unsupported {
-            sampler: INFO.name.into(),
-            reason: format!(
-                "warm needs a classical restoration to start from, and {} has none; leave warm out",
-                problem.operator.name()
-            ),
-        })?;
+    super::check_warm_grid(INFO.name, Some(w), params.sigma_max)?;
+    let start = super::warm_start(INFO.name, w, problem)?;
     let grid = EpsParams {
         sigma_max: Some(w),
         ..params.clone()

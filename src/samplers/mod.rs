@@ -536,6 +536,41 @@ pub(crate) fn check_count(sampler: &str, field: &str, value: usize, min: usize) 
     Ok(())
 }
 
+/// The classical restoration a `warm` start at σ = `warm` begins from (DDRM, EPS,
+/// noise-space Langevin): refused unless σ is positive and the operator has one.
+pub(crate) fn warm_start(sampler: &str, warm: f64, problem: &Problem) -> Result<Tensor<4>> {
+    if !(warm.is_finite() && warm > 0.0) {
+        return Err(Error::invalid(
+            sampler,
+            format!("warm must be a positive σ, got {warm}"),
+        ));
+    }
+    problem
+        .classical_estimate()?
+        .ok_or_else(|| Error::Unsupported {
+            sampler: sampler.into(),
+            reason: format!(
+                "warm needs a classical restoration to start from, and {} has none; leave warm out",
+                problem.operator.name()
+            ),
+        })
+}
+
+/// `warm` sets the top of the noise grid: a `sigma_max` beside it is refused.
+pub(crate) fn check_warm_grid(
+    sampler: &str,
+    warm: Option<f64>,
+    sigma_max: Option<f64>,
+) -> Result<()> {
+    if warm.is_some() && sigma_max.is_some() {
+        return Err(Error::invalid(
+            sampler,
+            "warm is the grid's top: leave sigma_max unset",
+        ));
+    }
+    Ok(())
+}
+
 /// One ancestral (DDPM-posterior) step in VE form from σ_from to σ_to < σ_from, given x̂0:
 /// x' = x̂0 + (σ_to²/σ_from²)(x − x̂0) + σ_to √(1 − σ_to²/σ_from²) ξ.
 pub(crate) fn ve_ancestral(
