@@ -119,11 +119,31 @@ pub enum Command {
     /// directory), or import / remove one in your own folder.
     Models {
         /// Copy this model folder into your models folder (checked first: card, weights).
-        #[arg(long, value_name = "DIR", conflicts_with = "remove")]
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["remove", "import_checkpoint"])]
         import: Option<PathBuf>,
         /// Remove this model from your models folder.
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", conflicts_with = "import_checkpoint")]
         remove: Option<String>,
+        #[command(flatten)]
+        checkpoint: ImportCheckpointArgs,
+    },
+    /// Write D(x, σ) of a model (a consistency model's f(x, σ)) for a float32 [B, C, H, W]
+    /// batch in [-1, 1].
+    Denoise {
+        /// A model's name (see `posterior-lab models`) or folder.
+        #[arg(long)]
+        model: String,
+        #[arg(long)]
+        sigma: f64,
+        /// The class of a class-conditional model.
+        #[arg(long)]
+        class: Option<usize>,
+        /// Input batch (.npy, float32 [B, C, H, W]).
+        input: PathBuf,
+        /// Output batch (.npy, same shape).
+        output: PathBuf,
+        #[arg(long)]
+        backend: Option<BackendKind>,
     },
     /// Denoising error of a network prior per σ against the identity, on held-out images.
     EvalModel {
@@ -139,6 +159,28 @@ pub enum Command {
         #[arg(long)]
         backend: Option<BackendKind>,
     },
+}
+
+/// `models --import-checkpoint`: a pretrained checkpoint converted into a model folder.
+#[derive(clap::Args, Debug, Default)]
+pub struct ImportCheckpointArgs {
+    /// A guided-diffusion / consistency-models state dict (.pt, .pth), a diffusers model
+    /// folder, or a .safetensors file (with --config config.json).
+    #[arg(long, value_name = "PATH", requires = "name")]
+    pub import_checkpoint: Option<PathBuf>,
+    /// The name the imported model is known by (Model("NAME") in recipes).
+    #[arg(long, requires = "import_checkpoint")]
+    pub name: Option<String>,
+    /// guided-diffusion's create_model arguments as YAML (assets/checkpoints/ has the
+    /// released models'), or a diffusers config.json.
+    #[arg(long, value_name = "FILE", requires = "import_checkpoint")]
+    pub config: Option<PathBuf>,
+    /// The key the state dict is nested under (e.g. ema, model).
+    #[arg(long, requires = "import_checkpoint")]
+    pub key: Option<String>,
+    /// The licence of the weights, recorded in the model card.
+    #[arg(long, requires = "import_checkpoint", default_value = "")]
+    pub licence: String,
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -163,7 +205,34 @@ pub fn run(cli: Cli) -> Result<()> {
             quiet,
             output::RunOptions { components, trace },
         ),
-        Some(Command::Models { import, remove }) => models_cmd(import, remove, device),
+        Some(Command::Models {
+            import,
+            remove,
+            checkpoint,
+        }) => match checkpoint.import_checkpoint.clone() {
+            Some(path) => import_checkpoint(path, checkpoint),
+            None => models_cmd(import, remove, device),
+        },
+        Some(Command::Denoise {
+            model,
+            sigma,
+            class,
+            input,
+            output,
+            backend,
+        }) => {
+            let sel = backend::choose(backend, device)?;
+            eprintln!("{}", sel.notice);
+            let req = crate::denoise::Request {
+                model: &model,
+                sigma,
+                class,
+                input: &input,
+                output: &output,
+            };
+            println!("{}", crate::denoise::run(&req, &sel.device)?);
+            Ok(())
+        }
         Some(Command::Batch {
             recipe,
             input,
@@ -417,6 +486,24 @@ fn eval_model(
     for (s, md, mi) in rows {
         println!("| {s} | {md:.3e} | {mi:.3e} | {:.3} |", md / mi);
     }
+    Ok(())
+}
+
+fn import_checkpoint(path: PathBuf, args: ImportCheckpointArgs) -> Result<()> {
+    let req = crate::checkpoint::ImportRequest {
+        path,
+        name: args.name.unwrap_or_default(),
+        config: args.config,
+        key: args.key,
+        licence: args.licence,
+    };
+    let dst = crate::models::import_checkpoint(&req)?;
+    println!(
+        "imported {} as '{}' into {}",
+        req.path.display(),
+        req.name,
+        dst.display()
+    );
     Ok(())
 }
 

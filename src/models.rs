@@ -228,6 +228,18 @@ pub fn import(src: &Path, device: &burn::tensor::Device) -> Result<PathBuf> {
     import_into(src, &user, device)
 }
 
+/// Converts a pretrained checkpoint into a model folder in the user folder
+/// ([`crate::checkpoint`]).
+pub fn import_checkpoint(req: &crate::checkpoint::ImportRequest) -> Result<PathBuf> {
+    let user = user_dir().ok_or_else(|| {
+        Error::invalid(
+            "checkpoint import",
+            "no per-user data folder (HOME / APPDATA is not set)",
+        )
+    })?;
+    crate::checkpoint::import_into(req, &user)
+}
+
 /// [`import`] into a given folder (tests).
 pub fn import_into(src: &Path, user: &Path, device: &burn::tensor::Device) -> Result<PathBuf> {
     if !src.join(CARD_FILE).is_file() {
@@ -237,7 +249,13 @@ pub fn import_into(src: &Path, user: &Path, device: &burn::tensor::Device) -> Re
         ));
     }
     // Loading checks the card, the weights file, every tensor's shape and finiteness.
-    let prior = crate::priors::NetworkPrior::load(src, None, device)?;
+    let (card_path, _) = crate::priors::network::locate(src)?;
+    let card = ModelCard::parse(&crate::files::read_text(&card_path)?, &card_path)?;
+    if let Some(k) = card.checkpoint.as_ref().and_then(|c| c.network.num_classes) {
+        crate::priors::load_model(src, None, Some(k.saturating_sub(1)), device)?;
+    } else {
+        crate::priors::load_model(src, None, None, device)?;
+    }
     let name = src
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -257,7 +275,7 @@ pub fn import_into(src: &Path, user: &Path, device: &burn::tensor::Device) -> Re
     let copied = (|| -> Result<()> {
         std::fs::create_dir(&staging)
             .map_err(|e| Error::file(&staging, format!("cannot create: {e}")))?;
-        for file in [CARD_FILE.to_string(), prior.card.weights.clone()] {
+        for file in [CARD_FILE.to_string(), card.weights.clone()] {
             let from = src.join(&file);
             std::fs::copy(&from, staging.join(&file))
                 .map_err(|e| Error::file(&from, format!("cannot copy: {e}")))?;

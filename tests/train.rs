@@ -266,7 +266,7 @@ fn eps_fine_tune_and_consistency_distillation_start_from_the_prior() {
     let before = fixed_eps_loss(&widened, &device);
     run(&eps_cfg, &eps_dir.join("train.ron"), 150);
     let (card, tuned, _) = read_model(&eps_dir, &device).unwrap();
-    assert_eq!(card.unet.cond_channels, 1);
+    assert_eq!(card.unet.unwrap().cond_channels, 1);
     let after = fixed_eps_loss(&tuned, &device);
     eprintln!(
         "EPS loss on a fixed batch: {before:.4} (the prior, zero-shot) -> {after:.4} (150 steps)"
@@ -290,7 +290,7 @@ fn eps_fine_tune_and_consistency_distillation_start_from_the_prior() {
     let gap0 = one_step_gap(&student0, &base, &grid, &device);
     run(&cm_cfg, &cm_dir.join("train.ron"), 300);
     let (card, student, _) = read_model(&cm_dir, &device).unwrap();
-    assert_eq!(card.unet.consistency_sigma_min, Some(0.002));
+    assert_eq!(card.unet.unwrap().consistency_sigma_min, Some(0.002));
     let gap = one_step_gap(&student, &base, &grid, &device);
     eprintln!(
         "one-step vs teacher ODE (MSE): {gap0:.4} before distillation -> {gap:.4} after 300 steps"

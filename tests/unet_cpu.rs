@@ -32,8 +32,8 @@ fn cpu_path_equals_burn_on_every_shipped_network() {
             "{}: the CPU path is built on flex",
             card.name
         );
-        let c = card.unet.image_channels;
-        let cond_c = card.unet.cond_channels;
+        let c = card.trained_unet().unwrap().image_channels;
+        let cond_c = card.trained_unet().unwrap().cond_channels;
         let [_, h0, w0] = card.shape;
         for (b, h, w) in [(1, h0, w0), (3, h0 + 2, w0 - 3)] {
             let mut rng = tensor::rng(5);

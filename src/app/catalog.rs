@@ -156,7 +156,7 @@ pub fn priors(session: &Path) -> Vec<PriorEntry> {
             spec: PriorSpec::Model(found.dir.display().to_string()),
             shape: found.card.shape,
             any_size: found.card.any_size,
-            cost: super::estimate::network_cost(&found.card.unet),
+            cost: super::estimate::network_cost(&found.card),
             eps: eps_of(&found.dir, &found.card.name),
             generator_top: generator_of(&found.dir, &found.card.name),
         });
@@ -173,7 +173,7 @@ pub fn priors(session: &Path) -> Vec<PriorEntry> {
                 spec: PriorSpec::Model(p.display().to_string()),
                 shape: card.shape,
                 any_size: false,
-                cost: super::estimate::network_cost(&card.unet),
+                cost: super::estimate::network_cost(&card),
                 eps: None,
                 generator_top: None,
             },

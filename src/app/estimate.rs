@@ -33,8 +33,8 @@ const REFERENCE_FLOPS_PER_PIXEL: f64 = 0.4466e9 / 4096.0;
 const NETWORK_SHARE: f64 = 0.643;
 
 /// A network's seconds per evaluation and pixel against the reference photo prior's.
-pub fn network_cost(cfg: &crate::priors::unet::UNetConfig) -> f64 {
-    let per_pixel = cfg.flops(64, 64) / 4096.0;
+pub fn network_cost(card: &crate::priors::ModelCard) -> f64 {
+    let per_pixel = card.flops_per_pixel();
     (1.0 - NETWORK_SHARE) + NETWORK_SHARE * per_pixel / REFERENCE_FLOPS_PER_PIXEL
 }
 
@@ -301,11 +301,17 @@ mod tests {
 
     #[test]
     fn a_wider_network_costs_what_the_photo_priors_measured() {
-        let photo = |base| crate::priors::unet::UNetConfig {
-            image_channels: 3,
-            base_channels: base,
-            channel_mult: vec![1, 2, 4],
-            ..Default::default()
+        let photo = |base| {
+            let text = include_str!("../../models/photo/card.ron");
+            let mut card = crate::priors::ModelCard::parse(text, std::path::Path::new("card"))
+                .expect("the shipped card parses");
+            card.unet = Some(crate::priors::unet::UNetConfig {
+                image_channels: 3,
+                base_channels: base,
+                channel_mult: vec![1, 2, 4],
+                ..Default::default()
+            });
+            card
         };
         // 32.8 s and 95.4 s for the same DDRM run (docs/photo-table.md).
         assert!((network_cost(&photo(16)) - 1.0).abs() < 0.01);

@@ -132,8 +132,9 @@ pub fn network_table(quick: bool, json: Option<&Path>, reference: Option<&Path>)
         // As every prior is loaded for sampling: NFE and VJP on the CPU path.
         let (card, model, _) = read_model(&found.dir, &device)?;
         let model = model.with_cpu_inference(&device);
-        let c = card.unet.image_channels;
-        let fwd = card.unet.flops(side, side);
+        let unet = card.trained_unet()?;
+        let c = unet.image_channels;
+        let fwd = unet.flops(side, side);
         for batch in [1usize, 16] {
             let shape = [batch, c, side, side];
             let (xs, vs) = inputs(batch, c, side);

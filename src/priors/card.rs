@@ -17,7 +17,9 @@ pub struct ModelCard {
     /// True for a patch prior that restores images of any size (fully convolutional).
     #[serde(default)]
     pub any_size: bool,
-    pub unet: UNetConfig,
+    /// The network of a model trained here (None for an imported checkpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unet: Option<UNetConfig>,
     #[serde(default = "default_sigma_min")]
     pub sigma_min: f64,
     #[serde(default = "default_sigma_max")]
@@ -40,7 +42,37 @@ pub struct ModelCard {
     /// held-out photos ([`crate::calibration`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calibration: Vec<crate::calibration::SpreadCalibration>,
+    /// An imported checkpoint: its network, parameterisation and provenance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointCard>,
 }
+
+/// Where an imported model came from and how to run it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointCard {
+    pub format: CheckpointFormat,
+    pub network: super::adm_layout::AdmConfig,
+    pub parameterisation: super::parameterisation::Parameterisation,
+    /// The file it was imported from, and that file's SHA-256.
+    pub source: String,
+    pub sha256: String,
+    /// The licence the user stated at import ("" when none was).
+    #[serde(default)]
+    pub licence: String,
+    /// The stored weights' precision (F32, F16, BF16): the file's own.
+    pub precision: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CheckpointFormat {
+    GuidedDiffusion,
+    ConsistencyModels,
+    Diffusers { layers_per_block: usize },
+}
+
+/// The weights file of an imported model.
+pub const CHECKPOINT_WEIGHTS: &str = "weights.safetensors";
 
 /// What an EPS fine-tuned denoiser was trained for; `Eps` uses it only when the problem matches.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,6 +170,30 @@ impl ModelCard {
         })
     }
 
+    /// The trained network's architecture; an imported checkpoint has none (it is run by
+    /// [`super::imported::ImportedPrior`]).
+    pub fn trained_unet(&self) -> Result<&UNetConfig> {
+        self.unet.as_ref().ok_or_else(|| {
+            Error::invalid(
+                format!("model '{}'", self.name),
+                "is an imported checkpoint, not a network trained by this program",
+            )
+        })
+    }
+
+    /// Multiply-adds × 2 per pixel of one network call (on a 64×64 picture, or the imported
+    /// network's own size).
+    pub fn flops_per_pixel(&self) -> f64 {
+        match (&self.unet, &self.checkpoint) {
+            (Some(u), _) => u.flops(64, 64) / 4096.0,
+            (None, Some(c)) => {
+                let s = c.network.image_size;
+                c.network.flops(s, s) / (s * s) as f64
+            }
+            (None, None) => 0.0,
+        }
+    }
+
     pub fn to_ron(&self) -> Result<String> {
         crate::ron_format::to_string(self).map_err(|e| Error::invalid("model card", e))
     }
@@ -146,7 +202,19 @@ impl ModelCard {
         let card: ModelCard = crate::ron_format::options()
             .from_str(text)
             .map_err(|e| Error::file(path, format!("not a valid model card: {e}")))?;
-        let u = &card.unet;
+        if let Some(c) = &card.checkpoint {
+            if card.unet.is_some() {
+                return Err(Error::file(path, "a card describes a trained network (unet) or an imported checkpoint, not both"));
+            }
+            c.network.check().map_err(|e| Error::file(path, e))?;
+            if card.shape != [c.network.in_channels, c.network.image_size, c.network.image_size] {
+                return Err(Error::file(path, format!("shape {:?} does not match the checkpoint's network", card.shape)));
+            }
+            return Ok(card);
+        }
+        let Some(u) = &card.unet else {
+            return Err(Error::file(path, "the card describes no network (unet or checkpoint)"));
+        };
         if card.shape.contains(&0) || u.image_channels != card.shape[0] {
             return Err(Error::file(
                 path,

@@ -1,9 +1,13 @@
 //! Priors: one denoiser interface D(x, σ) ≈ E[x_0 | x_σ = x], with score (D − x)/σ² (Tweedie).
 
+pub mod adm;
+pub mod adm_layout;
 pub mod card;
 pub mod gmm;
 pub mod gmm_file;
+pub mod imported;
 pub mod network;
+pub mod parameterisation;
 pub mod tiles;
 pub mod unet;
 pub mod unet_cpu;
@@ -74,6 +78,33 @@ pub trait Denoiser: Send + Sync {
     fn generator(&self) -> Option<&Generator> {
         None
     }
+    /// The imported checkpoint behind this prior, if it is one (its checked evaluation).
+    fn imported(&self) -> Option<&imported::ImportedPrior> {
+        None
+    }
+}
+
+/// Loads any model folder as a prior: one trained here (with its companions) or an imported
+/// checkpoint (with its class, when class-conditional), for pictures of `shape`.
+pub fn load_model(
+    path: &std::path::Path,
+    shape: Option<[usize; 3]>,
+    class: Option<usize>,
+    device: &burn::tensor::Device,
+) -> crate::error::Result<std::sync::Arc<dyn Denoiser>> {
+    let (card_path, dir) = network::locate(path)?;
+    let card = ModelCard::parse(&crate::files::read_text(&card_path)?, &card_path)?;
+    if card.checkpoint.is_some() {
+        let prior = imported::ImportedPrior::load(&dir, card, shape, class, device)?;
+        return Ok(std::sync::Arc::new(prior));
+    }
+    if let Some(k) = class {
+        return Err(crate::error::Error::invalid(
+            "class",
+            format!("model '{}' is not class-conditional (class {k} given)", card.name),
+        ));
+    }
+    Ok(std::sync::Arc::new(NetworkPrior::load(path, shape, device)?))
 }
 
 /// The pullback of a denoiser evaluation: v ↦ (∂D/∂x)ᵀ v.

@@ -162,7 +162,7 @@ pub fn read_model(path: &Path, device: &Device) -> Result<(ModelCard, EdmUNet, P
     }
     let record = crate::backend::quiet_stderr(|| ModuleRecord::load(&weights))
         .map_err(|e| Error::file(&weights, format!("cannot read weights: {e}")))?;
-    let model = EdmUNet::new(&card.unet, device)
+    let model = EdmUNet::new(card.trained_unet()?, device)
         .try_load_record(record)
         .map_err(|e| {
             Error::file(
@@ -239,11 +239,12 @@ impl NetworkPrior {
     ) -> Result<Self> {
         let name = Path::new("<embedded model>");
         let card = ModelCard::parse(card_text, name)?;
+        let unet = card.trained_unet()?.clone();
         let record = crate::backend::quiet_stderr(|| {
             ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights.to_vec()))
         })
         .map_err(|e| Error::file(name, format!("cannot read weights: {e}")))?;
-        let model = EdmUNet::new(&card.unet, device)
+        let model = EdmUNet::new(&unet, device)
             .try_load_record(record)
             .map_err(|e| Error::file(name, format!("weights do not fit the card: {e}")))?
             .with_cpu_inference(device);

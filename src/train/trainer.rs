@@ -284,7 +284,7 @@ impl Setup {
                     name: cfg.name.clone(),
                     shape,
                     any_size: cfg.any_size,
-                    unet: cfg.model.clone(),
+                    unet: Some(cfg.model.clone()),
                     sigma_min: 0.002,
                     sigma_max: 80.0,
                     weights: "model.bpk".into(),
@@ -293,16 +293,18 @@ impl Setup {
                     eps: None,
                     generator: None,
                     calibration: vec![],
+                    checkpoint: None,
                 };
                 (card, None)
             }
         };
-        if set.shape[0] != card.unet.image_channels {
+        let mut unet = card.trained_unet()?.clone();
+        if set.shape[0] != unet.image_channels {
             return Err(Error::invalid(
                 "model.image_channels",
                 format!(
                     "is {}, but the data has {} channel(s)",
-                    card.unet.image_channels, set.shape[0]
+                    unet.image_channels, set.shape[0]
                 ),
             ));
         }
@@ -316,14 +318,14 @@ impl Setup {
                 },
                 Some(m),
             ) => {
-                if card.unet.cond_channels != 0 || card.eps.is_some() {
+                if unet.cond_channels != 0 || card.eps.is_some() {
                     return Err(Error::invalid(
                         "init_from",
                         format!("'{base_name}' is already a conditional model; name the prior"),
                     ));
                 }
-                let c = card.unet.image_channels;
-                card.unet.cond_channels = c;
+                let c = unet.image_channels;
+                unet.cond_channels = c;
                 card.eps = Some(EpsCard {
                     base: base_name.clone(),
                     operators: operators.clone(),
@@ -344,7 +346,7 @@ impl Setup {
                     ));
                 }
                 teacher = Some(m.clone().with_cpu_inference(device));
-                card.unet.consistency_sigma_min = Some(card.sigma_min);
+                unet.consistency_sigma_min = Some(card.sigma_min);
                 card.generator = Some(GeneratorCard {
                     base: base_name.clone(),
                     method: "consistency distillation (Heun teacher steps, squared error, target = student without gradient)".into(),
@@ -362,6 +364,7 @@ impl Setup {
                 ));
             }
         };
+        card.unet = Some(unet);
         card.name = cfg.name.clone();
         card.data = cfg.data_note.clone();
         card.weights = "model.bpk".into();
@@ -387,7 +390,7 @@ pub fn train(
     let paths = Paths::new(config_path, cfg);
     let set = load_data_split(&cfg.data, base, cfg.seed, cfg.holdout_per_file)?;
     let setup = Setup::new(cfg, base, &set, device)?;
-    let net = &setup.card.unet;
+    let net = setup.card.trained_unet()?;
     let ad = device.clone().autodiff();
     let mut model = match &setup.start {
         Some(m) => m.clone().to_device(&ad).train(),
