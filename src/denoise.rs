@@ -43,7 +43,10 @@ pub fn run(req: &Request, device: &Device) -> Result<String> {
     let prior = crate::priors::load_model(&path, Some([c, h, w]), req.class, device)?;
     let (lo, hi) = prior.sigma_range();
     let note = if req.sigma < lo || req.sigma > hi {
-        format!(" (σ {} is outside the model's range {lo:.4}–{hi:.1}: clamped to it)", req.sigma)
+        format!(
+            " (σ {} is outside the model's range {lo:.4}–{hi:.1}: clamped to it)",
+            req.sigma
+        )
     } else {
         String::new()
     };

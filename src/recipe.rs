@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::image_io;
 use crate::npy;
 use crate::operators::{self, OperatorSpec};
-use crate::priors::{Gmm, GmmDenoiser, NetworkPrior, PriorSpec};
+use crate::priors::{Gmm, GmmDenoiser, PriorSpec};
 use crate::problem::Problem;
 use crate::samplers::SamplerSpec;
 use crate::tensor;
@@ -31,6 +31,10 @@ pub struct Recipe {
     pub chains: usize,
     #[serde(default)]
     pub seed: u64,
+    /// The class asked of a class-conditional prior (an imported ImageNet model: 207 is a
+    /// golden retriever).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<usize>,
 }
 
 fn default_chains() -> usize {
@@ -157,7 +161,7 @@ pub fn load_recipe(recipe: Recipe, base: &Path, device: &Device) -> Result<Loade
         }
         PriorSpec::Model(file) => {
             let p = crate::models::resolve(file, base)?;
-            Arc::new(NetworkPrior::load(&p, Some(shape), device)?)
+            crate::priors::load_model(&p, Some(shape), recipe.class, device)?
         }
     };
     let operator: Arc<dyn operators::Operator> =

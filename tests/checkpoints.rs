@@ -77,8 +77,16 @@ fn check_case(case: &str, device: &burn::tensor::Device) -> f64 {
     let mut worst: f64 = 0.0;
     for (i, case_row) in cases(case).iter().enumerate().take(s) {
         let prior = posterior_lab::priors::load_model(&dir, None, case_row.class, device).unwrap();
-        let xi = tensor::from_vec(x.data[i * per..(i + 1) * per].to_vec(), [b, c, h, w], device);
-        let out = prior.imported().unwrap().try_denoise(xi, case_row.sigma).unwrap();
+        let xi = tensor::from_vec(
+            x.data[i * per..(i + 1) * per].to_vec(),
+            [b, c, h, w],
+            device,
+        );
+        let out = prior
+            .imported()
+            .unwrap()
+            .try_denoise(xi, case_row.sigma)
+            .unwrap();
         let out = tensor::to_vec(&out).unwrap();
         let err = relative_error(&out, &d.data[i * per..(i + 1) * per]);
         eprintln!("{case}: σ {:.4}: relative error {err:.2e}", case_row.sigma);
@@ -113,7 +121,10 @@ fn imported_checkpoint_matches_pytorch_on_wgpu() {
     };
     for case in ["adm-legacy", "consistency"] {
         let err = check_case(case, &sel.device);
-        assert!(err <= 1e-4, "{case} on wgpu: relative error {err:.2e} > 1e-4");
+        assert!(
+            err <= 1e-4,
+            "{case} on wgpu: relative error {err:.2e} > 1e-4"
+        );
     }
 }
 
@@ -169,11 +180,12 @@ fn the_five_real_checkpoints_are_described_tensor_for_tensor() {
     let text = std::fs::read_to_string(assets.join("ddpm-celebahq-256.json")).unwrap();
     let d = checkpoint::diffusers::parse_config(&text).unwrap();
     let (renamed, unknown) = checkpoint::diffusers::rename(real("ddpm-celebahq-256"), &d);
-    assert!(unknown.is_empty(), "unplaced diffusers tensors: {unknown:?}");
-    let mut got: Vec<(String, Vec<usize>)> = renamed
-        .into_iter()
-        .map(|t| (t.name, t.shape))
-        .collect();
+    assert!(
+        unknown.is_empty(),
+        "unplaced diffusers tensors: {unknown:?}"
+    );
+    let mut got: Vec<(String, Vec<usize>)> =
+        renamed.into_iter().map(|t| (t.name, t.shape)).collect();
     got.sort();
     let mut want = d.network.expected();
     want.sort();
@@ -182,9 +194,15 @@ fn the_five_real_checkpoints_are_described_tensor_for_tensor() {
 
 fn import_error(req: &ImportRequest) -> String {
     let models = temp(&format!("bad-{}", req.name));
-    let err = checkpoint::import_into(req, &models).unwrap_err().to_string();
+    let err = checkpoint::import_into(req, &models)
+        .unwrap_err()
+        .to_string();
     let left: Vec<_> = std::fs::read_dir(&models).unwrap().collect();
-    assert!(left.is_empty(), "{}: something was written: {left:?}", req.name);
+    assert!(
+        left.is_empty(),
+        "{}: something was written: {left:?}",
+        req.name
+    );
     std::fs::remove_dir_all(&models).unwrap();
     err
 }
@@ -224,7 +242,10 @@ fn bad_checkpoints_are_refused_with_one_message_and_nothing_written() {
     let mut req = request("adm-legacy", "wrong-config");
     req.config = Some(cfg);
     let e = import_error(&req);
-    assert!(e.contains("time_embed.0.weight") && e.contains("shape"), "{e}");
+    assert!(
+        e.contains("time_embed.0.weight") && e.contains("shape"),
+        "{e}"
+    );
 
     // An unknown config key is named.
     let cfg = temp("cfg2").join("typo.yaml");
@@ -249,7 +270,10 @@ fn bad_checkpoints_are_refused_with_one_message_and_nothing_written() {
         let x = t.iter_mut().find(|t| t.name == "conv_in.weight").unwrap();
         x.shape = vec![32, 3, 9];
     }));
-    assert!(e.contains("input_blocks.0.0.weight") && e.contains("[32, 3, 9]"), "{e}");
+    assert!(
+        e.contains("input_blocks.0.0.weight") && e.contains("[32, 3, 9]"),
+        "{e}"
+    );
 
     // A pickle that would call os.system is refused unread.
     let mut req = request("adm-legacy", "code");
@@ -300,7 +324,10 @@ fn class_conditional_models_need_a_valid_class() {
     let dir = checkpoint::import_into(&request("adm-new-order", "cond"), &models).unwrap();
     let load = |class| posterior_lab::priors::load_model(&dir, None, class, &device);
     let e = load(None).err().unwrap().to_string();
-    assert!(e.contains("class-conditional") && e.contains("class"), "{e}");
+    assert!(
+        e.contains("class-conditional") && e.contains("class"),
+        "{e}"
+    );
     let e = load(Some(1000)).err().unwrap().to_string();
     assert!(e.contains("1000"), "{e}");
     assert!(load(Some(7)).is_ok());
@@ -329,7 +356,10 @@ fn the_imported_denoiser_differentiates_like_finite_differences() {
     let fd = (f(x.clone() + dir_t.clone().mul_scalar(eps)) - f(x - dir_t.clone().mul_scalar(eps)))
         / (2.0 * eps);
     let an = f64::from(tensor::to_vec(&(g * dir_t).sum()).unwrap()[0]);
-    assert!((fd - an).abs() <= 1e-2 * an.abs().max(1.0), "finite differences {fd}, autodiff {an}");
+    assert!(
+        (fd - an).abs() <= 1e-2 * an.abs().max(1.0),
+        "finite differences {fd}, autodiff {an}"
+    );
     std::fs::remove_dir_all(&models).unwrap();
 }
 
@@ -406,9 +436,46 @@ fn the_command_line_imports_by_name_and_denoises_from_any_folder() {
     assert!(err <= 1e-4, "denoise: relative error {err:.2e}");
 
     // A shipped model too, and one clear message for a bad σ.
-    let (ok, text) = run(&["denoise", "--model", "tiny-adm", "--sigma", "-1", "in.npy", "o.npy"]);
+    let (ok, text) = run(&[
+        "denoise", "--model", "tiny-adm", "--sigma", "-1", "in.npy", "o.npy",
+    ]);
     assert!(!ok && text.contains("--sigma"), "{text}");
     assert!(!Path::new(&elsewhere.join("o.npy")).exists());
     std::fs::remove_dir_all(&home).unwrap();
     std::fs::remove_dir_all(&elsewhere).unwrap();
+}
+
+#[test]
+fn a_consistency_model_samples_through_noise_space_langevin_and_is_no_denoiser() {
+    use posterior_lab::operators::Downsample;
+    use posterior_lab::problem::Problem;
+    use posterior_lab::samplers::{self, SamplerSpec};
+    use std::sync::Arc;
+    let device = common::cpu();
+    let models = temp("cm");
+    let dir = checkpoint::import_into(&request("consistency", "cm"), &models).unwrap();
+    // 24×32: larger than the network's 16², so Φ runs in tiles.
+    let shape = [3, 24, 32];
+    let prior = posterior_lab::priors::load_model(&dir, Some(shape), Some(207), &device).unwrap();
+    assert!(prior.generator_only() && prior.generator().is_some_and(|g| g.cold()));
+    let op = Downsample::new(shape, 2).unwrap();
+    let x = tensor::normal(&mut tensor::rng(3), [1, 3, 24, 32], &device).mul_scalar(0.3);
+    let y = posterior_lab::operators::Operator::forward(&op, x);
+    let problem = Problem::new(prior, Arc::new(op), y, 0.05, device).unwrap();
+    let run = |line: &str| -> Result<(), String> {
+        let spec: SamplerSpec = samplers::parse(line).unwrap();
+        let mut s = samplers::build(&spec, &problem, 2, 1).map_err(|e| e.to_string())?;
+        samplers::run(s.as_mut(), &problem, |_| {}).map_err(|e| e.to_string())?;
+        Ok(())
+    };
+    run("NoiseSpaceLangevin(steps: 3, warmup: 2)").unwrap();
+    run("Auto()").unwrap();
+    let e = run("Dps(steps: 5)").unwrap_err();
+    assert!(
+        e.contains("one-step generator") && e.contains("NoiseSpaceLangevin"),
+        "{e}"
+    );
+    let e = run("NoiseSpaceLangevin(steps: 3, generator: Ode)").unwrap_err();
+    assert!(e.contains("generator: Auto"), "{e}");
+    std::fs::remove_dir_all(&models).unwrap();
 }

@@ -228,6 +228,7 @@ impl Setup {
             sampler,
             chains: self.chains.clamp(1, 4096),
             seed: self.seed,
+            class: None,
         })
     }
 }

@@ -32,7 +32,9 @@ fn time_steps(
     device: &Device,
 ) -> Result<f64> {
     let ad = device.clone().autodiff();
-    let mut model = EdmUNet::new(card.trained_unet()?, device).to_device(&ad).train();
+    let mut model = EdmUNet::new(card.trained_unet()?, device)
+        .to_device(&ad)
+        .train();
     let mut base = card.trained_unet()?.clone();
     base.cond_channels = 0;
     base.consistency_sigma_min = None;

@@ -112,7 +112,12 @@ impl Keys {
                 })
                 .collect::<Result<Vec<_>, _>>()?
                 .join(","),
-            Some(v) => return Err(format!("'{key}' must be a list like \"32,16,8\", not {}", show(v))),
+            Some(v) => {
+                return Err(format!(
+                    "'{key}' must be a list like \"32,16,8\", not {}",
+                    show(v)
+                ));
+            }
         };
         text.split(',')
             .map(str::trim)
@@ -194,7 +199,11 @@ pub fn parse(text: &str) -> Result<Described, String> {
         mid_attention: true,
         head_channels: (head_channels > 0).then_some(head_channels as usize),
         heads: heads.max(0) as usize,
-        heads_up: if heads_up == -1 { heads.max(0) as usize } else { heads_up.max(0) as usize },
+        heads_up: if heads_up == -1 {
+            heads.max(0) as usize
+        } else {
+            heads_up.max(0) as usize
+        },
         order: if keys.bool("use_new_attention_order", false)? {
             AttentionOrder::QkvFirst
         } else {
@@ -223,12 +232,18 @@ pub fn parse(text: &str) -> Result<Described, String> {
         } = p
             && !(sigma_min > 0.0 && sigma_max > sigma_min && sigma_data > 0.0)
         {
-            return Err("sigma_min, sigma_max and sigma_data must satisfy 0 < min < max, data > 0".into());
+            return Err(
+                "sigma_min, sigma_max and sigma_data must satisfy 0 < min < max, data > 0".into(),
+            );
         }
         p
     } else {
         let steps = usize_of(&keys, "diffusion_steps", 1000)?;
-        let betas = match keys.get("noise_schedule").and_then(Value::as_str).unwrap_or("linear") {
+        let betas = match keys
+            .get("noise_schedule")
+            .and_then(Value::as_str)
+            .unwrap_or("linear")
+        {
             "linear" => {
                 let scale = 1000.0 / steps as f64;
                 BetaSchedule::Linear {

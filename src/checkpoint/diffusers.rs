@@ -34,43 +34,67 @@ fn strings(cfg: &Value, key: &str) -> Result<Vec<String>, String> {
         .and_then(Value::as_array)
         .ok_or_else(|| format!("'{key}' is missing"))?
         .iter()
-        .map(|v| v.as_str().map(String::from).ok_or_else(|| format!("'{key}' must list names")))
+        .map(|v| {
+            v.as_str()
+                .map(String::from)
+                .ok_or_else(|| format!("'{key}' must list names"))
+        })
         .collect()
 }
 
 /// Reads `config.json`; refuses what UNet2DModel can do that this program does not.
 pub fn parse_config(text: &str) -> Result<Described, String> {
     let cfg: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
-    let class = get(&cfg, "_class_name").and_then(Value::as_str).unwrap_or("UNet2DModel");
+    let class = get(&cfg, "_class_name")
+        .and_then(Value::as_str)
+        .unwrap_or("UNet2DModel");
     if class != "UNet2DModel" {
-        return Err(format!("'_class_name' is {class}: only UNet2DModel is supported"));
+        return Err(format!(
+            "'_class_name' is {class}: only UNet2DModel is supported"
+        ));
     }
     let channels: Vec<usize> = get(&cfg, "block_out_channels")
         .and_then(Value::as_array)
         .ok_or("'block_out_channels' is missing")?
         .iter()
-        .map(|v| v.as_u64().map(|v| v as usize).ok_or("'block_out_channels' must list integers"))
+        .map(|v| {
+            v.as_u64()
+                .map(|v| v as usize)
+                .ok_or("'block_out_channels' must list integers")
+        })
         .collect::<Result<_, _>>()?;
     let down = strings(&cfg, "down_block_types")?;
     let up = strings(&cfg, "up_block_types")?;
     if down.len() != channels.len() || up.len() != channels.len() {
-        return Err("'down_block_types', 'up_block_types' and 'block_out_channels' differ in length".into());
+        return Err(
+            "'down_block_types', 'up_block_types' and 'block_out_channels' differ in length".into(),
+        );
     }
     let mut attention = vec![];
     for (i, d) in down.iter().enumerate() {
         let a = match d.as_str() {
             "DownBlock2D" => false,
             "AttnDownBlock2D" => true,
-            other => return Err(format!("down block '{other}' is not supported (DownBlock2D, AttnDownBlock2D)")),
+            other => {
+                return Err(format!(
+                    "down block '{other}' is not supported (DownBlock2D, AttnDownBlock2D)"
+                ));
+            }
         };
         let mirror = &up[channels.len() - 1 - i];
         let b = match mirror.as_str() {
             "UpBlock2D" => false,
             "AttnUpBlock2D" => true,
-            other => return Err(format!("up block '{other}' is not supported (UpBlock2D, AttnUpBlock2D)")),
+            other => {
+                return Err(format!(
+                    "up block '{other}' is not supported (UpBlock2D, AttnUpBlock2D)"
+                ));
+            }
         };
         if a != b {
-            return Err(format!("up block '{mirror}' does not mirror down block '{d}'"));
+            return Err(format!(
+                "up block '{mirror}' does not mirror down block '{d}'"
+            ));
         }
         attention.push(a);
     }
@@ -80,16 +104,28 @@ pub fn parse_config(text: &str) -> Result<Described, String> {
         if ok.contains(&v.as_str()) {
             Ok(())
         } else {
-            Err(format!("'{key}' is {v}: only {} is supported", ok.join(" or ")))
+            Err(format!(
+                "'{key}' is {v}: only {} is supported",
+                ok.join(" or ")
+            ))
         }
     };
     refuse_unless("act_fn", &["silu", "swish"], "silu")?;
     refuse_unless("time_embedding_type", &["positional"], "positional")?;
-    refuse_unless("resnet_time_scale_shift", &["default", "scale_shift"], "default")?;
+    refuse_unless(
+        "resnet_time_scale_shift",
+        &["default", "scale_shift"],
+        "default",
+    )?;
     refuse_unless("downsample_type", &["conv"], "conv")?;
     refuse_unless("upsample_type", &["conv"], "conv")?;
     refuse_unless("mid_block_type", &["UNetMidBlock2D"], "UNetMidBlock2D")?;
-    for key in ["class_embed_type", "num_class_embeds", "time_embedding_dim", "attn_norm_num_groups"] {
+    for key in [
+        "class_embed_type",
+        "num_class_embeds",
+        "time_embedding_dim",
+        "attn_norm_num_groups",
+    ] {
         if let Some(v) = get(&cfg, key) {
             return Err(format!("'{key}' is {v}: not supported (leave it null)"));
         }
@@ -100,13 +136,20 @@ pub fn parse_config(text: &str) -> Result<Described, String> {
     if get(&cfg, "center_input_sample").and_then(Value::as_bool) == Some(true) {
         return Err("'center_input_sample' true is not supported".into());
     }
-    let scale = get(&cfg, "mid_block_scale_factor").and_then(Value::as_f64).unwrap_or(1.0);
+    let scale = get(&cfg, "mid_block_scale_factor")
+        .and_then(Value::as_f64)
+        .unwrap_or(1.0);
     if scale != 1.0 {
-        return Err(format!("'mid_block_scale_factor' {scale} is not supported (1 only)"));
+        return Err(format!(
+            "'mid_block_scale_factor' {scale} is not supported (1 only)"
+        ));
     }
     let head_dim = match get(&cfg, "attention_head_dim") {
         None => None,
-        Some(v) => Some(v.as_u64().ok_or("'attention_head_dim' must be an integer or null")? as usize),
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or("'attention_head_dim' must be an integer or null")? as usize,
+        ),
     };
     let size = match get(&cfg, "sample_size") {
         Some(Value::Array(a)) => a.first().and_then(Value::as_u64).unwrap_or(0) as usize,
@@ -128,7 +171,8 @@ pub fn parse_config(text: &str) -> Result<Described, String> {
         heads: 1,
         heads_up: 1,
         order: AttentionOrder::QkvFirst,
-        scale_shift: get(&cfg, "resnet_time_scale_shift").and_then(Value::as_str) == Some("scale_shift"),
+        scale_shift: get(&cfg, "resnet_time_scale_shift").and_then(Value::as_str)
+            == Some("scale_shift"),
         resblock_updown: false,
         down_padding: if uint(&cfg, "downsample_padding", 1)? == 0 {
             DownPadding::BottomRight
@@ -136,9 +180,15 @@ pub fn parse_config(text: &str) -> Result<Described, String> {
             DownPadding::Symmetric
         },
         groups: uint(&cfg, "norm_num_groups", 32)?,
-        norm_eps: get(&cfg, "norm_eps").and_then(Value::as_f64).unwrap_or(1e-5),
-        cos_first: get(&cfg, "flip_sin_to_cos").and_then(Value::as_bool).unwrap_or(true),
-        freq_shift: get(&cfg, "freq_shift").and_then(Value::as_f64).unwrap_or(0.0),
+        norm_eps: get(&cfg, "norm_eps")
+            .and_then(Value::as_f64)
+            .unwrap_or(1e-5),
+        cos_first: get(&cfg, "flip_sin_to_cos")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        freq_shift: get(&cfg, "freq_shift")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0),
         num_classes: None,
     };
     network.check()?;
@@ -158,9 +208,16 @@ pub fn parse_scheduler(text: Option<&str>) -> Result<Parameterisation, String> {
         None => Value::Null,
     };
     let steps = uint(&cfg, "num_train_timesteps", 1000)?;
-    let start = get(&cfg, "beta_start").and_then(Value::as_f64).unwrap_or(1e-4);
-    let end = get(&cfg, "beta_end").and_then(Value::as_f64).unwrap_or(0.02);
-    let betas = match get(&cfg, "beta_schedule").and_then(Value::as_str).unwrap_or("linear") {
+    let start = get(&cfg, "beta_start")
+        .and_then(Value::as_f64)
+        .unwrap_or(1e-4);
+    let end = get(&cfg, "beta_end")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.02);
+    let betas = match get(&cfg, "beta_schedule")
+        .and_then(Value::as_str)
+        .unwrap_or("linear")
+    {
         "linear" => BetaSchedule::Linear { start, end },
         "scaled_linear" => BetaSchedule::ScaledLinear { start, end },
         "squaredcos_cap_v2" => BetaSchedule::Cosine,
@@ -169,7 +226,10 @@ pub fn parse_scheduler(text: Option<&str>) -> Result<Parameterisation, String> {
     if get(&cfg, "trained_betas").is_some() {
         return Err("'trained_betas' is not supported".into());
     }
-    let prediction = match get(&cfg, "prediction_type").and_then(Value::as_str).unwrap_or("epsilon") {
+    let prediction = match get(&cfg, "prediction_type")
+        .and_then(Value::as_str)
+        .unwrap_or("epsilon")
+    {
         "epsilon" => Prediction::Epsilon,
         "v_prediction" => Prediction::V,
         "sample" => Prediction::Sample,
@@ -239,7 +299,10 @@ fn canonical(name: &str, l: usize, attention: &[bool]) -> Option<String> {
         }
         ["down_blocks", i, "downsamplers", "0", rest] => {
             let k = 1 + num(i)? * (l + 1) + l;
-            Some(format!("input_blocks.{k}.0.op.{}", rest.strip_prefix("conv.")?))
+            Some(format!(
+                "input_blocks.{k}.0.op.{}",
+                rest.strip_prefix("conv.")?
+            ))
         }
         ["mid_block", "resnets", j, rest] => {
             let k = 2 * num(j)?;
@@ -260,7 +323,10 @@ fn canonical(name: &str, l: usize, attention: &[bool]) -> Option<String> {
             // After the residual block and, at a level with attention, the attention.
             let level = attention.len().checked_sub(1 + i)?;
             let j = 1 + usize::from(attention[level]);
-            Some(format!("output_blocks.{k}.{j}.conv.{}", rest.strip_prefix("conv.")?))
+            Some(format!(
+                "output_blocks.{k}.{j}.conv.{}",
+                rest.strip_prefix("conv.")?
+            ))
         }
         _ => None,
     }
@@ -310,7 +376,10 @@ pub fn rename<'a>(
             }
             parts => {
                 for p in parts.into_iter().flatten() {
-                    unknown.push(format!("{} (its q, k, v projections are incomplete)", p.name));
+                    unknown.push(format!(
+                        "{} (its q, k, v projections are incomplete)",
+                        p.name
+                    ));
                 }
             }
         }

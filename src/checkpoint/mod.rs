@@ -145,17 +145,23 @@ pub fn describe(req: &ImportRequest) -> Result<Checked> {
                 "a diffusers model folder needs config.json (or unet/config.json)",
             ));
         };
-        let weights = ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"]
-            .iter()
-            .map(|f| dir.join(f))
-            .find(|p| p.is_file())
-            .ok_or_else(|| {
-                Error::file(
-                    &dir,
-                    "no diffusion_pytorch_model.safetensors or .bin in the folder",
-                )
-            })?;
-        let config_path = req.config.clone().unwrap_or_else(|| dir.join("config.json"));
+        let weights = [
+            "diffusion_pytorch_model.safetensors",
+            "diffusion_pytorch_model.bin",
+        ]
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            Error::file(
+                &dir,
+                "no diffusion_pytorch_model.safetensors or .bin in the folder",
+            )
+        })?;
+        let config_path = req
+            .config
+            .clone()
+            .unwrap_or_else(|| dir.join("config.json"));
         return diffusers_checked(&config_path, &weights, &dir);
     }
     if !path.is_file() {
@@ -267,7 +273,10 @@ pub fn read_checked<'a>(
             )));
         }
         if !matches!(t.dtype, DType::F32 | DType::F16 | DType::BF16 | DType::F64) {
-            return Err(at(format!("tensor '{name}' holds {:?} values, not floats", t.dtype)));
+            return Err(at(format!(
+                "tensor '{name}' holds {:?} values, not floats",
+                t.dtype
+            )));
         }
         out.push(t);
     }
@@ -330,7 +339,10 @@ pub fn import_into(req: &ImportRequest, models_dir: &Path) -> Result<PathBuf> {
     if !crate::models::is_bare_name(&req.name) || req.name.starts_with('.') {
         return Err(Error::invalid(
             "model name",
-            format!("'{}' must be a plain name (no slashes, not starting with '.')", req.name),
+            format!(
+                "'{}' must be a plain name (no slashes, not starting with '.')",
+                req.name
+            ),
         ));
     }
     let dest = models_dir.join(&req.name);
@@ -372,7 +384,10 @@ fn write_folder(dir: &Path, tensors: &[SourceTensor<'_>], card: &str, readme: &s
     safetensors::write(&mut w, tensors).map_err(|e| fail(&weights, e))?;
     let file = w.into_inner().map_err(|e| fail(&weights, e.into_error()))?;
     file.sync_all().map_err(|e| fail(&weights, e))?;
-    for (name, text) in [(crate::priors::card::CARD_FILE, card), ("README.md", readme)] {
+    for (name, text) in [
+        (crate::priors::card::CARD_FILE, card),
+        ("README.md", readme),
+    ] {
         let p = dir.join(name);
         let mut f = std::fs::File::create(&p).map_err(|e| fail(&p, e))?;
         f.write_all(text.as_bytes()).map_err(|e| fail(&p, e))?;
@@ -428,7 +443,9 @@ fn readme(card: &ModelCard, checked: &Checked) -> String {
             "a consistency model f(x, σ) (a one-step generator: NoiseSpaceLangevin samples \
              through it)"
         }
-        Parameterisation::Ddpm { .. } => "a DDPM, used as the denoiser D(x, σ) = x − σ·ε(x/√(1+σ²), t(σ))",
+        Parameterisation::Ddpm { .. } => {
+            "a DDPM, used as the denoiser D(x, σ) = x − σ·ε(x/√(1+σ²), t(σ))"
+        }
     };
     format!(
         "# {name}\n\nImported by `posterior-lab models --import-checkpoint` from `{src}` \
@@ -444,7 +461,11 @@ fn readme(card: &ModelCard, checked: &Checked) -> String {
         s = card.shape[1],
         lo = card.sigma_min,
         hi = card.sigma_max,
-        lic = if card.checkpoint.as_ref().is_some_and(|c| !c.licence.is_empty()) {
+        lic = if card
+            .checkpoint
+            .as_ref()
+            .is_some_and(|c| !c.licence.is_empty())
+        {
             c.map_or("", |c| c.licence.as_str())
         } else {
             "not stated"

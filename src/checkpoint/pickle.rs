@@ -400,7 +400,9 @@ fn contains_global(v: &Value) -> bool {
     match v {
         Value::Global(_) => true,
         Value::List(l) | Value::Tuple(l) => l.iter().any(contains_global),
-        Value::Dict(d) => d.iter().any(|(k, v)| contains_global(k) || contains_global(v)),
+        Value::Dict(d) => d
+            .iter()
+            .any(|(k, v)| contains_global(k) || contains_global(v)),
         _ => false,
     }
 }

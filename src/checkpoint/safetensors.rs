@@ -44,7 +44,9 @@ pub fn read(bytes: &[u8]) -> Result<Vec<SourceTensor<'_>>, String> {
     let mut a = [0u8; 8];
     a.copy_from_slice(len);
     let n = usize::try_from(u64::from_le_bytes(a)).map_err(|_| truncated())?;
-    let header = bytes.get(8..8usize.saturating_add(n)).ok_or_else(truncated)?;
+    let header = bytes
+        .get(8..8usize.saturating_add(n))
+        .ok_or_else(truncated)?;
     let data = &bytes[8 + n..];
     let header: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(header).map_err(|e| format!("its header is not valid JSON: {e}"))?;
@@ -111,8 +113,8 @@ pub fn write(w: &mut impl Write, tensors: &[SourceTensor<'_>]) -> std::io::Resul
         );
         offset = end;
     }
-    let mut text = serde_json::to_vec(&serde_json::Value::Object(header))
-        .map_err(std::io::Error::other)?;
+    let mut text =
+        serde_json::to_vec(&serde_json::Value::Object(header)).map_err(std::io::Error::other)?;
     // The data starts 8-byte aligned, as the format recommends.
     while (text.len() + 8) % 8 != 0 {
         text.push(b' ');

@@ -32,9 +32,12 @@ pub fn read<'a>(bytes: &'a [u8], key: Option<&str>) -> Result<Vec<SourceTensor<'
     }
     refs.into_iter()
         .map(|(name, t)| {
-            let data = storages
-                .get(&t.storage)
-                .ok_or_else(|| format!("tensor '{name}' refers to storage {} that the file lacks", t.storage))?;
+            let data = storages.get(&t.storage).ok_or_else(|| {
+                format!(
+                    "tensor '{name}' refers to storage {} that the file lacks",
+                    t.storage
+                )
+            })?;
             Ok(SourceTensor {
                 data: view(data, &t).map_err(|e| format!("tensor '{name}': {e}"))?,
                 name,
@@ -98,7 +101,9 @@ fn read_legacy(bytes: &[u8]) -> Result<(Value, Storages<'_>), String> {
         a.copy_from_slice(n);
         let n = usize::try_from(u64::from_le_bytes(a)).map_err(|_| "the file is truncated")?;
         let len = n.checked_mul(size).ok_or("the file is truncated")?;
-        let data = bytes.get(at + 8..at + 8 + len).ok_or("the file is truncated")?;
+        let data = bytes
+            .get(at + 8..at + 8 + len)
+            .ok_or("the file is truncated")?;
         storages.insert(key, Cow::Borrowed(data));
         at += 8 + len;
     }
@@ -159,7 +164,11 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, TensorRef)>) {
             Value::Int(i) => i.to_string(),
             _ => continue,
         };
-        let name = if prefix.is_empty() { k } else { format!("{prefix}.{k}") };
+        let name = if prefix.is_empty() {
+            k
+        } else {
+            format!("{prefix}.{k}")
+        };
         match v {
             Value::Tensor(t) => out.push((name, t.clone())),
             Value::Dict(_) => flatten(&name, v, out),
@@ -195,7 +204,12 @@ fn view<'a>(storage: &Cow<'a, [u8]>, t: &TensorRef) -> Result<Cow<'a, [u8]>, Str
     let mut out = Vec::with_capacity(numel * size);
     let mut index = vec![0usize; t.shape.len()];
     for _ in 0..numel {
-        let at = off + index.iter().zip(&t.stride).map(|(i, s)| i * s).sum::<usize>();
+        let at = off
+            + index
+                .iter()
+                .zip(&t.stride)
+                .map(|(i, s)| i * s)
+                .sum::<usize>();
         out.extend_from_slice(storage.get(at * size..(at + 1) * size).ok_or_else(bad)?);
         for d in (0..index.len()).rev() {
             index[d] += 1;

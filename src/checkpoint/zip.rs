@@ -78,7 +78,9 @@ impl<'a> Archive<'a> {
             let extra_len = usize::from(u16_at(bytes, at + 30)?);
             let comment_len = usize::from(u16_at(bytes, at + 32)?);
             let mut local_header = u64::from(u32_at(bytes, at + 42)?);
-            let name = bytes.get(at + 46..at + 46 + name_len).ok_or_else(truncated)?;
+            let name = bytes
+                .get(at + 46..at + 46 + name_len)
+                .ok_or_else(truncated)?;
             let name = String::from_utf8_lossy(name).into_owned();
             let extra = bytes
                 .get(at + 46 + name_len..at + 46 + name_len + extra_len)

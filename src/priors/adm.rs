@@ -23,7 +23,12 @@ struct Conv {
 
 impl Conv {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        conv2d(x, self.w.clone(), Some(self.b.clone()), self.options.clone())
+        conv2d(
+            x,
+            self.w.clone(),
+            Some(self.b.clone()),
+            self.options.clone(),
+        )
     }
 }
 
@@ -206,7 +211,11 @@ impl Loader<'_> {
                     order: cfg.order,
                 })
             }
-            Layer::Down { name, channels, conv } => Block::Down(match conv {
+            Layer::Down {
+                name,
+                channels,
+                conv,
+            } => Block::Down(match conv {
                 true => {
                     let pad = match cfg.down_padding {
                         DownPadding::Symmetric => [(1, 1); 2],
@@ -216,7 +225,11 @@ impl Loader<'_> {
                 }
                 false => None,
             }),
-            Layer::Up { name, channels, conv } => Block::Up(match conv {
+            Layer::Up {
+                name,
+                channels,
+                conv,
+            } => Block::Up(match conv {
                 true => Some(self.conv(name, *channels, *channels, 3, 1)?),
                 false => None,
             }),
@@ -295,7 +308,9 @@ impl AdmNet {
     /// timestep per picture; a class per picture for a class-conditional network.
     pub fn forward(&self, x: Tensor<4>, t: &[f64], class: Option<&[usize]>) -> Result<Tensor<4>> {
         let device = x.device();
-        let mut emb = self.time2.forward(silu(self.time1.forward(self.time_features(t, &device))));
+        let mut emb = self
+            .time2
+            .forward(silu(self.time1.forward(self.time_features(t, &device))));
         if let Some(table) = &self.label {
             let n = table.dims()[0];
             let classes = class.ok_or_else(|| {
@@ -304,7 +319,10 @@ impl AdmNet {
             if let Some(bad) = classes.iter().find(|c| **c >= n) {
                 return Err(Error::invalid(
                     "class",
-                    format!("{bad} is not one of the network's {n} classes (0–{})", n - 1),
+                    format!(
+                        "{bad} is not one of the network's {n} classes (0–{})",
+                        n - 1
+                    ),
                 ));
             }
             let idx: Vec<i64> = classes.iter().map(|c| *c as i64).collect();
@@ -383,7 +401,10 @@ impl Attention {
         let t = hh * ww;
         let heads = self.heads;
         let ch = c / heads;
-        let qkv = self.qkv.forward(self.norm.forward(x.clone())).reshape([b, 3 * c, t]);
+        let qkv = self
+            .qkv
+            .forward(self.norm.forward(x.clone()))
+            .reshape([b, 3 * c, t]);
         let (q, k, v) = match self.order {
             AttentionOrder::Legacy => {
                 let r = qkv.reshape([b * heads, 3 * ch, t]);
@@ -404,7 +425,10 @@ impl Attention {
             }
         };
         let scale = 1.0 / (ch as f64).sqrt().sqrt();
-        let w = q.mul_scalar(scale).swap_dims(1, 2).matmul(k.mul_scalar(scale));
+        let w = q
+            .mul_scalar(scale)
+            .swap_dims(1, 2)
+            .matmul(k.mul_scalar(scale));
         let w = softmax(w, 2);
         let a = v.matmul(w.swap_dims(1, 2)).reshape([b, c, hh, ww]);
         x + self.proj.forward(a)

@@ -74,7 +74,11 @@ pub enum Resample {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Layer {
     /// The first convolution (`input_blocks.0.0`).
-    Conv { name: String, cin: usize, cout: usize },
+    Conv {
+        name: String,
+        cin: usize,
+        cout: usize,
+    },
     Res {
         name: String,
         cin: usize,
@@ -261,7 +265,9 @@ impl AdmConfig {
     pub fn check(&self) -> Result<(), String> {
         let levels = self.channels.len();
         if levels == 0 || self.attention.len() != levels {
-            return Err("the network needs at least one level, with attention flags per level".into());
+            return Err(
+                "the network needs at least one level, with attention flags per level".into(),
+            );
         }
         if self.res_blocks == 0 || self.model_channels == 0 || self.in_channels == 0 {
             return Err("num_res_blocks, num_channels and in_channels must be positive".into());
@@ -282,7 +288,9 @@ impl AdmConfig {
             if let Some(hc) = self.head_channels.filter(|h| *h > 0)
                 && c % hc != 0
             {
-                return Err(format!("{c} channels are not a multiple of num_head_channels {hc}"));
+                return Err(format!(
+                    "{c} channels are not a multiple of num_head_channels {hc}"
+                ));
             }
         }
         if self.heads == 0 || self.heads_up == 0 {
@@ -330,13 +338,17 @@ impl AdmConfig {
                 let c = *channels as f64;
                 f += 2.0 * 4.0 * c * c * *area + 2.0 * 2.0 * c * *area * *area;
             }
-            Layer::Down { channels, conv: c, .. } => {
+            Layer::Down {
+                channels, conv: c, ..
+            } => {
                 *area /= 4.0;
                 if *c {
                     f += conv(*channels, *channels, 9.0, *area);
                 }
             }
-            Layer::Up { channels, conv: c, .. } => {
+            Layer::Up {
+                channels, conv: c, ..
+            } => {
                 *area *= 4.0;
                 if *c {
                     f += conv(*channels, *channels, 9.0, *area);
@@ -356,14 +368,21 @@ impl AdmConfig {
     }
 }
 
-fn layer_weights(layer: &Layer, e: usize, scale_shift: bool, push: &mut impl FnMut(String, Vec<usize>)) {
+fn layer_weights(
+    layer: &Layer,
+    e: usize,
+    scale_shift: bool,
+    push: &mut impl FnMut(String, Vec<usize>),
+) {
     let mut conv = |name: String, i: usize, o: usize, k: usize| {
         push(format!("{name}.weight"), vec![o, i, k, k]);
         push(format!("{name}.bias"), vec![o]);
     };
     match layer {
         Layer::Conv { name, cin, cout } => conv(name.clone(), *cin, *cout, 3),
-        Layer::Res { name, cin, cout, .. } => {
+        Layer::Res {
+            name, cin, cout, ..
+        } => {
             conv(format!("{name}.in_layers.2"), *cin, *cout, 3);
             conv(format!("{name}.out_layers.3"), *cout, *cout, 3);
             if cin != cout {
@@ -386,9 +405,16 @@ fn layer_weights(layer: &Layer, e: usize, scale_shift: bool, push: &mut impl FnM
             push(format!("{name}.proj_out.weight"), vec![c, c]);
             push(format!("{name}.proj_out.bias"), vec![c]);
         }
-        Layer::Down { name, channels, conv: true } | Layer::Up { name, channels, conv: true } => {
-            conv(name.clone(), *channels, *channels, 3)
+        Layer::Down {
+            name,
+            channels,
+            conv: true,
         }
+        | Layer::Up {
+            name,
+            channels,
+            conv: true,
+        } => conv(name.clone(), *channels, *channels, 3),
         Layer::Down { .. } | Layer::Up { .. } => {}
     }
 }

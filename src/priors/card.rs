@@ -204,16 +204,34 @@ impl ModelCard {
             .map_err(|e| Error::file(path, format!("not a valid model card: {e}")))?;
         if let Some(c) = &card.checkpoint {
             if card.unet.is_some() {
-                return Err(Error::file(path, "a card describes a trained network (unet) or an imported checkpoint, not both"));
+                return Err(Error::file(
+                    path,
+                    "a card describes a trained network (unet) or an imported checkpoint, not both",
+                ));
             }
             c.network.check().map_err(|e| Error::file(path, e))?;
-            if card.shape != [c.network.in_channels, c.network.image_size, c.network.image_size] {
-                return Err(Error::file(path, format!("shape {:?} does not match the checkpoint's network", card.shape)));
+            if card.shape
+                != [
+                    c.network.in_channels,
+                    c.network.image_size,
+                    c.network.image_size,
+                ]
+            {
+                return Err(Error::file(
+                    path,
+                    format!(
+                        "shape {:?} does not match the checkpoint's network",
+                        card.shape
+                    ),
+                ));
             }
             return Ok(card);
         }
         let Some(u) = &card.unet else {
-            return Err(Error::file(path, "the card describes no network (unet or checkpoint)"));
+            return Err(Error::file(
+                path,
+                "the card describes no network (unet or checkpoint)",
+            ));
         };
         if card.shape.contains(&0) || u.image_channels != card.shape[0] {
             return Err(Error::file(

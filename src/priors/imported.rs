@@ -5,22 +5,33 @@
 
 use super::adm::{AdmNet, HostWeights};
 use super::card::{CHECKPOINT_WEIGHTS, CheckpointCard, ModelCard};
+use super::network::Generator;
 use super::parameterisation::{Parameterisation, Schedule};
 use super::tiles::Tiling;
 use super::{Denoiser, tiles::Plan};
 use crate::error::{Error, Result};
 use burn::tensor::{Device, Tensor};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-pub struct ImportedPrior {
+/// The network of an imported model with its parameterisation: D(x, σ) (a consistency
+/// model's f(x, σ)) on pictures of its size, or larger ones in tiles.
+pub struct ImportedNet {
     pub card: ModelCard,
     pub net: AdmNet,
     pub schedule: Schedule,
     /// The class a class-conditional network is asked for.
     pub class: Option<usize>,
-    shape: [usize; 3],
     tiling: Tiling,
     pub path: PathBuf,
+}
+
+/// An imported model as a prior, with the consistency model that samples through it when
+/// there is one: itself (a consistency model alone), or an imported `NAME-cm` beside it.
+pub struct ImportedPrior {
+    pub core: Arc<ImportedNet>,
+    shape: [usize; 3],
+    generator: Option<Generator>,
 }
 
 fn checkpoint(card: &ModelCard) -> Result<&CheckpointCard> {
@@ -37,8 +48,7 @@ pub fn read_weights(dir: &Path) -> Result<HostWeights> {
     // SAFETY: read-only map of a file the import wrote; every read is bounds-checked.
     let map = unsafe { memmap2::Mmap::map(&file) }
         .map_err(|e| Error::file(&path, format!("cannot read the model's weights: {e}")))?;
-    let tensors =
-        crate::checkpoint::safetensors::read(&map).map_err(|e| Error::file(&path, e))?;
+    let tensors = crate::checkpoint::safetensors::read(&map).map_err(|e| Error::file(&path, e))?;
     let mut out = HostWeights::new();
     for t in tensors {
         let v = t.to_f32().map_err(|e| Error::file(&path, e.to_string()))?;
@@ -47,7 +57,7 @@ pub fn read_weights(dir: &Path) -> Result<HostWeights> {
     Ok(out)
 }
 
-impl ImportedPrior {
+impl ImportedNet {
     /// Loads an imported model folder for pictures of `shape` (None: the network's own size).
     pub fn load(
         dir: &Path,
@@ -112,7 +122,6 @@ impl ImportedPrior {
             card,
             net,
             class,
-            shape,
             tiling: Tiling {
                 tile: size,
                 overlap: size / 4,
@@ -168,16 +177,81 @@ impl ImportedPrior {
     }
 }
 
+impl ImportedNet {
+    /// D(x, σ) by the checked evaluation; the class was checked at load, so the call cannot
+    /// fail on it: a failure comes back as the input, which the samplers' checks report.
+    pub fn denoise(&self, x: Tensor<4>, sigma: f64) -> Tensor<4> {
+        self.try_denoise(x.clone(), sigma).unwrap_or(x)
+    }
+}
+
+impl ImportedPrior {
+    /// Loads an imported model folder as a prior for pictures of `shape`, with an imported
+    /// consistency model `NAME-cm` beside it as its one-step generator.
+    pub fn load(
+        dir: &Path,
+        card: ModelCard,
+        shape: Option<[usize; 3]>,
+        class: Option<usize>,
+        device: &Device,
+    ) -> Result<Self> {
+        let shape = shape.unwrap_or(card.shape);
+        let core = Arc::new(ImportedNet::load(dir, card, Some(shape), class, device)?);
+        let generator = if core.is_consistency() {
+            Some(Generator::imported(core.clone()))
+        } else {
+            companion(dir, shape, class, device).map(Generator::imported)
+        };
+        Ok(Self {
+            core,
+            shape,
+            generator,
+        })
+    }
+
+    /// The checked evaluation (see [`ImportedNet::try_denoise`]).
+    pub fn try_denoise(&self, x: Tensor<4>, sigma: f64) -> Result<Tensor<4>> {
+        self.core.try_denoise(x, sigma)
+    }
+}
+
+/// An imported consistency model in `NAME-cm` beside the prior's folder, if one loads for the
+/// same pictures and class (one that does not is skipped with a note).
+fn companion(
+    dir: &Path,
+    shape: [usize; 3],
+    class: Option<usize>,
+    device: &Device,
+) -> Option<Arc<ImportedNet>> {
+    let name = dir.file_name()?.to_string_lossy().into_owned();
+    let cm = dir.with_file_name(format!("{name}-cm"));
+    let card_path = cm.join(super::card::CARD_FILE);
+    let card = ModelCard::parse(&crate::files::read_text(&card_path).ok()?, &card_path).ok()?;
+    let is_cm = card
+        .checkpoint
+        .as_ref()
+        .is_some_and(|c| matches!(c.parameterisation, Parameterisation::Consistency { .. }));
+    if !is_cm {
+        return None;
+    }
+    match ImportedNet::load(&cm, card, Some(shape), class, device) {
+        Ok(net) => Some(Arc::new(net)),
+        Err(e) => {
+            eprintln!("note: ignoring the consistency model beside the prior: {e}");
+            None
+        }
+    }
+}
+
 impl Denoiser for ImportedPrior {
     fn denoise(&self, x: Tensor<4>, sigma: f64) -> Tensor<4> {
-        // The class was checked at load, so the call cannot fail on it; a lost device shows
-        // as the input coming back, which the samplers' finiteness checks report.
-        self.try_denoise(x.clone(), sigma).unwrap_or(x)
+        self.core.denoise(x, sigma)
     }
 
     fn denoise_where(&self, x: Tensor<4>, sigma: f64, needed: &[bool]) -> Tensor<4> {
-        let whole = |t: Tensor<4>| self.untiled(t.clone(), sigma).unwrap_or(t);
-        match self.plan(&x).filter(|_| !x.is_autodiff()) {
+        let core = &self.core;
+        let whole = |t: Tensor<4>| core.untiled(t.clone(), sigma).unwrap_or(t);
+        match core.plan(&x).filter(|_| !x.is_autodiff()) {
             Some(plan) => {
                 let c = x.dims()[1];
                 plan.denoise_where(x.clone(), c, Some(needed), whole)
@@ -188,7 +262,7 @@ impl Denoiser for ImportedPrior {
     }
 
     fn share_of_work(&self, h: usize, w: usize, needed: &[bool]) -> f64 {
-        match self.tiling.plan(h, w) {
+        match self.core.tiling.plan(h, w) {
             Some(plan) => plan.tiles_touching(needed).len() as f64 / plan.tiles().max(1) as f64,
             None => 1.0,
         }
@@ -199,18 +273,34 @@ impl Denoiser for ImportedPrior {
     }
 
     fn describe(&self) -> String {
-        let c = self.card.checkpoint.as_ref();
-        let class = self.class.map(|k| format!(", class {k}")).unwrap_or_default();
+        let core = &self.core;
+        let c = core.card.checkpoint.as_ref();
+        let class = core
+            .class
+            .map(|k| format!(", class {k}"))
+            .unwrap_or_default();
+        let kind = if core.is_consistency() {
+            "consistency model"
+        } else {
+            "imported model"
+        };
         format!(
-            "imported model '{}' ({}, {:?}{class})",
-            self.card.name,
+            "{kind} '{}' (from {}{class})",
+            core.card.name,
             c.map_or("", |c| c.source.as_str()),
-            c.map(|c| c.format),
         )
     }
 
     fn sigma_range(&self) -> (f64, f64) {
-        self.schedule.range()
+        self.core.schedule.range()
+    }
+
+    fn generator(&self) -> Option<&Generator> {
+        self.generator.as_ref()
+    }
+
+    fn generator_only(&self) -> bool {
+        self.core.is_consistency()
     }
 
     fn imported(&self) -> Option<&ImportedPrior> {

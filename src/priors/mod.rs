@@ -78,6 +78,11 @@ pub trait Denoiser: Send + Sync {
     fn generator(&self) -> Option<&Generator> {
         None
     }
+    /// A consistency model alone: a one-step generator, not a denoiser (only samplers that
+    /// sample through its generator can use it).
+    fn generator_only(&self) -> bool {
+        false
+    }
     /// The imported checkpoint behind this prior, if it is one (its checked evaluation).
     fn imported(&self) -> Option<&imported::ImportedPrior> {
         None
@@ -101,10 +106,15 @@ pub fn load_model(
     if let Some(k) = class {
         return Err(crate::error::Error::invalid(
             "class",
-            format!("model '{}' is not class-conditional (class {k} given)", card.name),
+            format!(
+                "model '{}' is not class-conditional (class {k} given)",
+                card.name
+            ),
         ));
     }
-    Ok(std::sync::Arc::new(NetworkPrior::load(path, shape, device)?))
+    Ok(std::sync::Arc::new(NetworkPrior::load(
+        path, shape, device,
+    )?))
 }
 
 /// The pullback of a denoiser evaluation: v ↦ (∂D/∂x)ᵀ v.

@@ -113,11 +113,34 @@ impl EpsDenoiser {
 /// A distilled one-step generator: x = f(σ_max z, σ_max), a consistency model's single call.
 pub struct Generator {
     pub card: ModelCard,
-    pub model: EdmUNet,
+    pub net: GeneratorNet,
     pub path: PathBuf,
 }
 
+/// The network of a generator: distilled here (`NAME-cm`), or an imported consistency model.
+pub enum GeneratorNet {
+    Trained(EdmUNet),
+    Imported(std::sync::Arc<super::imported::ImportedNet>),
+}
+
 impl Generator {
+    /// An imported consistency model as a generator.
+    pub fn imported(net: std::sync::Arc<super::imported::ImportedNet>) -> Self {
+        Self {
+            card: net.card.clone(),
+            path: net.path.clone(),
+            net: GeneratorNet::Imported(net),
+        }
+    }
+
+    /// f(x, σ) with its pullback on the CPU path (a generator distilled here), else None.
+    pub fn denoise_vjp(&self, x: &Tensor<4>, sigma: f64) -> Option<(Tensor<4>, super::Pullback)> {
+        match &self.net {
+            GeneratorNet::Trained(m) => m.denoise_vjp(x, None, sigma),
+            GeneratorNet::Imported(_) => None,
+        }
+    }
+
     /// Φ(z) for z ~ N(0, I) of shape [B, C, H, W]; differentiable in z.
     pub fn generate(&self, z: Tensor<4>) -> Tensor<4> {
         let hi = self.card.sigma_max;
@@ -141,9 +164,14 @@ impl Generator {
     /// The consistency function f(x, σ): the end of the probability-flow ODE trajectory through
     /// x at level σ, in one call (f(x, σ_min) = x by construction).
     pub fn consistency(&self, x: Tensor<4>, sigma: f64) -> Tensor<4> {
-        let b = x.dims()[0];
-        let s = Tensor::<1>::full([b], sigma, &x.device());
-        self.model.denoise(x, None, s)
+        match &self.net {
+            GeneratorNet::Trained(m) => {
+                let b = x.dims()[0];
+                let s = Tensor::<1>::full([b], sigma, &x.device());
+                m.denoise(x, None, s)
+            }
+            GeneratorNet::Imported(n) => n.denoise(x, sigma),
+        }
     }
 }
 
@@ -221,7 +249,11 @@ impl NetworkPrior {
                     let ours = card.generator.as_ref().map(|g| &g.base) == Some(&prior.card.name);
                     if ours {
                         let model = model.with_cpu_inference(device);
-                        prior.generator = Some(Generator { card, model, path });
+                        prior.generator = Some(Generator {
+                            card,
+                            net: GeneratorNet::Trained(model),
+                            path,
+                        });
                     }
                 }
                 Err(e) => eprintln!("note: ignoring the one-step generator beside the prior: {e}"),

@@ -77,9 +77,15 @@ impl BetaSchedule {
                 .map(|i| lin(start.sqrt(), end.sqrt(), i).powi(2))
                 .collect(),
             BetaSchedule::Cosine => {
-                let f = |t: f64| ((t + 0.008) / 1.008 * std::f64::consts::FRAC_PI_2).cos().powi(2);
+                let f = |t: f64| {
+                    ((t + 0.008) / 1.008 * std::f64::consts::FRAC_PI_2)
+                        .cos()
+                        .powi(2)
+                };
                 (0..n)
-                    .map(|i| (1.0 - f((i + 1) as f64 / n as f64) / f(i as f64 / n as f64)).min(0.999))
+                    .map(|i| {
+                        (1.0 - f((i + 1) as f64 / n as f64) / f(i as f64 / n as f64)).min(0.999)
+                    })
                     .collect()
             }
         }
@@ -154,7 +160,11 @@ impl Schedule {
         }
         let hi = s.partition_point(|v| *v < sigma).clamp(1, last);
         let (a, b) = (s[hi - 1].ln(), s[hi].ln());
-        let frac = if b > a { (sigma.ln() - a) / (b - a) } else { 0.0 };
+        let frac = if b > a {
+            (sigma.ln() - a) / (b - a)
+        } else {
+            0.0
+        };
         match rule {
             TimestepRule::Fractional => (hi - 1) as f64 + frac,
             TimestepRule::Nearest => (hi - 1) as f64 + frac.round(),

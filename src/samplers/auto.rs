@@ -89,6 +89,8 @@ pub enum PriorKind {
     /// A patch prior without a fine-tune for the problem: its own rows, else the `Network` ones.
     Patch,
     Network,
+    /// A consistency model alone (an imported one-step generator, no denoiser).
+    Generator,
 }
 
 /// One row of the table: (fast, balanced, best) sampler lines.
@@ -105,6 +107,17 @@ pub const TABLE: &[Row] = &[
         prior: PriorKind::Mixture,
         task: None,
         lines: ["Exact", "Exact", "Exact"],
+    },
+    // A consistency model alone: only noise-space Langevin samples through it (the seed
+    // paper's own setting, its step counts; not measured here: no trained checkpoint ships).
+    Row {
+        prior: PriorKind::Generator,
+        task: None,
+        lines: [
+            "NoiseSpaceLangevin(steps: 50)",
+            "NoiseSpaceLangevin(steps: 100)",
+            "NoiseSpaceLangevin(steps: 200)",
+        ],
     },
     Row {
         prior: PriorKind::NetworkWithEps,
@@ -191,6 +204,15 @@ pub const DIVERSE: &[Row] = &[
         lines: ["Exact", "Exact", "Exact"],
     },
     Row {
+        prior: PriorKind::Generator,
+        task: None,
+        lines: [
+            "NoiseSpaceLangevin(steps: 50)",
+            "NoiseSpaceLangevin(steps: 100)",
+            "NoiseSpaceLangevin(steps: 200)",
+        ],
+    },
+    Row {
         prior: PriorKind::NetworkWithEps,
         task: None,
         lines: ["Eps(steps: 10)", "Eps(steps: 20)", "Eps(steps: 20)"],
@@ -248,6 +270,9 @@ pub fn prior_kind(problem: &Problem) -> PriorKind {
     let fine_tune = (problem.prior)
         .eps_denoiser(problem.operator.as_ref(), problem.sigma_y)
         .is_some();
+    if problem.prior.generator_only() {
+        return PriorKind::Generator;
+    }
     PriorKind::of_network(problem.prior.any_size(), fine_tune)
 }
 
@@ -313,6 +338,7 @@ impl AutoSampler {
                 PriorKind::PatchWithEps => "a patch prior and its EPS fine-tune",
                 PriorKind::Patch => "a patch prior",
                 PriorKind::Network => "a network",
+                PriorKind::Generator => "a one-step generator",
             }
         );
         Ok(Self {

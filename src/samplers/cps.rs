@@ -265,7 +265,7 @@ impl NoiseSpaceLangevin {
             .filter(|_| self.distilled && !self.params.clamp);
         if let Some(g) = one_call {
             let hi = self.grid[0];
-            if let Some((x, pullback)) = g.model.denoise_vjp(&self.origin(z.clone()), None, hi) {
+            if let Some((x, pullback)) = g.denoise_vjp(&self.origin(z.clone()), hi) {
                 self.state.nfe += 1;
                 let leaf = x.clone().autodiff().require_grad();
                 let grads = tensor::sum_sq(problem.residual(leaf.clone()))
