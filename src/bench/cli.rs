@@ -91,6 +91,22 @@ pub struct BenchArgs {
     /// U-Net and through burn's autodiff, on flex (run from the source tree).
     #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty", "lab", "network", "photo", "tiles"])]
     pub training: bool,
+    /// Only an imported checkpoint's speed: seconds per network call and per VJP at its own
+    /// size (a model name or folder; batch sizes from --batches).
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["table", "calibration", "uncertainty", "lab", "network", "photo", "tiles", "training"])]
+    pub checkpoint: Option<String>,
+    /// With --checkpoint: batch sizes (default 1,4).
+    #[arg(long, value_delimiter = ',', requires = "checkpoint")]
+    pub batches: Option<Vec<usize>>,
+    /// With --checkpoint: timed passes per batch size (the median is printed).
+    #[arg(long, default_value_t = 3, requires = "checkpoint")]
+    pub passes: usize,
+    /// With --checkpoint: the class of a class-conditional model.
+    #[arg(long, requires = "checkpoint")]
+    pub class: Option<usize>,
+    /// With --checkpoint: the noise level of the calls.
+    #[arg(long, default_value_t = 1.0, requires = "checkpoint")]
+    pub sigma: f64,
 }
 
 /// Runs what the arguments ask for.
@@ -118,8 +134,20 @@ pub fn run_cli(args: BenchArgs, device: Option<&str>) -> Result<()> {
         tiles,
         model,
         training,
+        checkpoint,
+        batches,
+        passes,
+        class,
+        sigma,
     } = args;
     {
+        if let Some(name) = checkpoint {
+            let sel = backend::choose(backend, device)?;
+            eprintln!("{}", sel.notice);
+            let batches = batches.unwrap_or_else(|| vec![1, 4]);
+            super::checkpoint::checkpoint_table(&sel, &name, class, &batches, passes, sigma)?;
+            return Ok(());
+        }
         if training {
             return training_table(quick, model.as_deref());
         }

@@ -3,6 +3,7 @@
 //! Measures the exact Gaussian-mixture denoiser (evaluations per second at 1 and 256 chains)
 //! and the time per step of every sampler on a Gaussian-mixture inpainting problem.
 
+pub mod checkpoint;
 mod cli;
 mod lab;
 mod network;

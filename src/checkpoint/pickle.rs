@@ -375,7 +375,7 @@ impl<'a> Reader<'a> {
 }
 
 fn pairs(items: Vec<Value>) -> Result<Vec<(Value, Value)>, String> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err("the pickle is malformed (odd dict items)".into());
     }
     let mut it = items.into_iter();

@@ -87,7 +87,7 @@ struct Attention {
 enum Block {
     Conv(Conv),
     Res(Box<Res>),
-    Attention(Attention),
+    Attention(Box<Attention>),
     Down(Option<Conv>),
     Up(Option<Conv>),
 }
@@ -103,6 +103,8 @@ pub struct AdmNet {
     output: Vec<Vec<Block>>,
     out_norm: Norm,
     out_conv: Conv,
+    /// The CPU inference path on the flex device (None elsewhere, or where it does not apply).
+    cpu: Option<std::sync::Arc<super::unet_cpu::adm::AdmCpu>>,
 }
 
 struct Loader<'a> {
@@ -203,13 +205,13 @@ impl Loader<'_> {
                         options: ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
                     }
                 };
-                Block::Attention(Attention {
+                Block::Attention(Box::new(Attention {
                     norm: self.norm(&format!("{name}.norm"), c)?,
                     qkv: one(qkv, self.take(&format!("{name}.qkv.bias"), [3 * c])?),
                     proj: one(proj, self.take(&format!("{name}.proj_out.bias"), [c])?),
                     heads: *heads,
                     order: cfg.order,
-                })
+                }))
             }
             Layer::Down {
                 name,
@@ -241,6 +243,10 @@ impl AdmNet {
     /// Builds the network from host weights (every weight of the layout must be there; the
     /// importer has checked them, this only refuses what it cannot use).
     pub fn new(config: AdmConfig, mut weights: HostWeights, device: &Device) -> Result<Self> {
+        let cpu = match *device == Device::flex() {
+            true => super::unet_cpu::adm::AdmCpu::new(&config, &weights).map(std::sync::Arc::new),
+            false => None,
+        };
         let layout = config.layout();
         let e = config.emb_dim();
         let mut l = Loader {
@@ -281,7 +287,14 @@ impl AdmNet {
             output,
             out_norm,
             out_conv,
+            cpu,
         })
+    }
+
+    /// Without the CPU path (tests compare the two).
+    pub fn without_cpu(mut self) -> Self {
+        self.cpu = None;
+        self
     }
 
     /// The sinusoidal features of (possibly fractional) timesteps, [B, model_channels].
@@ -308,11 +321,7 @@ impl AdmNet {
     /// timestep per picture; a class per picture for a class-conditional network.
     pub fn forward(&self, x: Tensor<4>, t: &[f64], class: Option<&[usize]>) -> Result<Tensor<4>> {
         let device = x.device();
-        let mut emb = self
-            .time2
-            .forward(silu(self.time1.forward(self.time_features(t, &device))));
-        if let Some(table) = &self.label {
-            let n = table.dims()[0];
+        if let Some(n) = self.label.as_ref().map(|l| l.dims()[0]) {
             let classes = class.ok_or_else(|| {
                 Error::invalid("class", "the network is class-conditional: give a class")
             })?;
@@ -325,6 +334,17 @@ impl AdmNet {
                     ),
                 ));
             }
+        }
+        if let Some(cpu) = self.cpu.as_ref().filter(|_| !x.is_autodiff()) {
+            let dims = x.dims();
+            let host = tensor::to_vec(&x)?;
+            let (out, shape) = cpu.forward(&host, dims, t, class);
+            return Ok(tensor::from_vec(out, shape, &device));
+        }
+        let mut emb = self
+            .time2
+            .forward(silu(self.time1.forward(self.time_features(t, &device))));
+        if let (Some(table), Some(classes)) = (&self.label, class) {
             let idx: Vec<i64> = classes.iter().map(|c| *c as i64).collect();
             let idx = Tensor::<1, burn::tensor::Int>::from_ints(idx.as_slice(), &device);
             emb = emb + table.clone().select(0, idx);

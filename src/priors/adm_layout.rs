@@ -272,7 +272,7 @@ impl AdmConfig {
         if self.res_blocks == 0 || self.model_channels == 0 || self.in_channels == 0 {
             return Err("num_res_blocks, num_channels and in_channels must be positive".into());
         }
-        if self.model_channels % 2 != 0 {
+        if !self.model_channels.is_multiple_of(2) {
             return Err(format!("num_channels {} must be even", self.model_channels));
         }
         if self.groups == 0 {
@@ -297,7 +297,7 @@ impl AdmConfig {
             return Err("num_heads must be positive".into());
         }
         let m = self.multiple();
-        if self.image_size == 0 || self.image_size % m != 0 {
+        if self.image_size == 0 || !self.image_size.is_multiple_of(m) {
             return Err(format!(
                 "image_size {} is not a multiple of {m} (the levels' downsampling)",
                 self.image_size

@@ -119,7 +119,7 @@ pub struct Generator {
 
 /// The network of a generator: distilled here (`NAME-cm`), or an imported consistency model.
 pub enum GeneratorNet {
-    Trained(EdmUNet),
+    Trained(Box<EdmUNet>),
     Imported(std::sync::Arc<super::imported::ImportedNet>),
 }
 
@@ -251,7 +251,7 @@ impl NetworkPrior {
                         let model = model.with_cpu_inference(device);
                         prior.generator = Some(Generator {
                             card,
-                            net: GeneratorNet::Trained(model),
+                            net: GeneratorNet::Trained(Box::new(model)),
                             path,
                         });
                     }

@@ -20,10 +20,14 @@ const MR: usize = 2;
 /// Vectors of 8 pixels per register block: MR·NR accumulators, NR pixel vectors and one
 /// broadcast weight fit AVX2's sixteen registers (4 × 3 needed all sixteen and spilled).
 const NR: usize = 6;
-/// Floats after the last plane: the wide picture's last block reads up to 9 past it.
-const SLACK: usize = 16;
-/// Bytes of padded input a band of rows should keep within (a quarter of a Zen 3 core's L2).
-const ROWS_BUDGET: usize = 128 * 1024;
+/// Floats after the last plane: the wide picture's last block reads up to 9 past it (up to 17
+/// with the 16-lane kernels, whose bands round up to 16 pixels).
+const SLACK: usize = 32;
+/// Bytes of padded input a band of rows should keep within: a quarter of a 2 MB L2 (this
+/// Xeon's; the 128 KB chosen on a Zen 3 kept 1-row bands at 128+ channels and re-read each
+/// input row three times: the ffhq network's NFE 3.29 → 2.74 s, the photo U-Net's 16-image
+/// NFE 54 → 38 ms with the AVX-512 kernels).
+const ROWS_BUDGET: usize = 512 * 1024;
 
 /// Whether this CPU runs the direct kernels (otherwise convolutions go through im2col + GEMM).
 pub fn available() -> bool {
@@ -158,7 +162,8 @@ pub fn conv3x3(x: &Padded, pack: &[f32], bias: Option<&[f32]>, o: usize, threads
     assert!(available(), "direct convolutions need AVX2 and FMA");
     let ob = o.div_ceil(MR);
     assert_eq!(pack.len(), ob * x.c * 9 * MR, "packed weights vs channels");
-    let bands = bands(x, ob, threads);
+    let group = if wide_kernels() { 2 } else { 1 };
+    let bands = bands(x, ob.div_ceil(group), threads);
     let sizes: Vec<usize> = bands.iter().map(|b| ob * MR * b.len).collect();
     let total: usize = sizes.iter().sum();
     // Not zero-filled: the tasks write every element (see `block`).
@@ -169,8 +174,9 @@ pub fn conv3x3(x: &Padded, pack: &[f32], bias: Option<&[f32]>, o: usize, threads
     for (band, size) in bands.iter().zip(&sizes) {
         let (mine, tail) = rest.split_at_mut(*size);
         rest = tail;
-        for (blk, out) in mine.chunks_exact_mut(MR * band.len).enumerate() {
-            tasks.push((*band, blk, out));
+        // With AVX-512, pairs of blocks (4 output channels per pass over the input band).
+        for (g, out) in mine.chunks_mut(group * MR * band.len).enumerate() {
+            tasks.push((*band, g * group, out));
         }
     }
     let bias_of = |blk: usize| -> [f32; MR] {
@@ -181,8 +187,13 @@ pub fn conv3x3(x: &Padded, pack: &[f32], bias: Option<&[f32]>, o: usize, threads
         })
     };
     let run = |(band, blk, out): (Band, usize, &mut [MaybeUninit<f32>])| {
-        let w = &pack[blk * x.c * 9 * MR..(blk + 1) * x.c * 9 * MR];
-        block(x, w, bias_of(blk), band, out);
+        let nb = out.len() / (MR * band.len).max(1);
+        let w = &pack[blk * x.c * 9 * MR..(blk + nb) * x.c * 9 * MR];
+        if nb == 2 {
+            block_pair(x, w, [bias_of(blk), bias_of(blk + 1)], band, out);
+        } else {
+            block(x, w, bias_of(blk), band, out);
+        }
     };
     if threads > 1 {
         tasks.into_par_iter().for_each(run);
@@ -213,6 +224,45 @@ pub fn conv3x3(x: &Padded, pack: &[f32], bias: Option<&[f32]>, o: usize, threads
     Act { c: o, h, w, v }
 }
 
+/// Whether the 16-lane kernels run (x86-64 with AVX-512F).
+fn wide_kernels() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Two blocks of MR output channels over one band (AVX-512 only): `w` holds both blocks'
+/// packs, `out` their 2·MR rows.
+fn block_pair(
+    x: &Padded,
+    w: &[f32],
+    bias: [[f32; MR]; 2],
+    band: Band,
+    out: &mut [MaybeUninit<f32>],
+) {
+    assert!(out.len() == 2 * MR * band.len && w.len() == 2 * x.c * 9 * MR);
+    if x.c > 0 && band.len > 0 {
+        let last = (x.c - 1) * x.plane() + band.p0 + band.len - 1 + 2 * x.row() + 2;
+        assert!(last < x.v.len(), "padded picture too short");
+    }
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: AVX-512F present (`wide_kernels`, checked by the caller's grouping), AVX2 and FMA
+    // (`conv3x3`); reads below `last`, writes inside `out`.
+    unsafe {
+        avx512::pair(x, w, bias, band, out)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (bias, out);
+        unreachable!("direct convolutions are x86-64 only")
+    }
+}
+
 /// One band × MR output channels into `out` (MR rows of band.len), every element written.
 fn block(x: &Padded, w: &[f32], bias: [f32; MR], band: Band, out: &mut [MaybeUninit<f32>]) {
     assert!(out.len() == MR * band.len && w.len() == x.c * 9 * MR);
@@ -222,15 +272,203 @@ fn block(x: &Padded, w: &[f32], bias: [f32; MR], band: Band, out: &mut [MaybeUni
         assert!(last < x.v.len(), "padded picture too short");
     }
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: the CPU has AVX2 and FMA (checked by `conv3x3`); every read is below `last`,
-    // inside `x.v` (checked above), and every write inside `out`.
+    // SAFETY: the CPU has AVX2 and FMA (checked by `conv3x3`), and AVX-512 where it is taken;
+    // every read is below `last`, inside `x.v` (checked above), and every write inside `out`.
     unsafe {
-        avx::block(x, w, bias, band, out)
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            avx512::block(x, w, bias, band, out)
+        } else {
+            avx::block(x, w, bias, band, out)
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
         let _ = (bias, out);
         unreachable!("direct convolutions are x86-64 only")
+    }
+}
+
+/// The same block in 16 lanes where the CPU has AVX-512: twice the pixels per FMA with the
+/// same register blocking (MR × NR accumulators of 16 pixels), for the wide layers of the
+/// imported networks (128–512 channels: FMA-bound); a last run of 8 pixels goes to AVX2.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{Band, MR, MaybeUninit, NR, Padded, taps};
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// AVX-512F, AVX2 and FMA present; `x`, `w` and `out` sized as `super::block` checks.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn block(
+        x: &Padded,
+        w: &[f32],
+        bias: [f32; MR],
+        band: Band,
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        let offs = taps(x.row());
+        let (xp, wp, op) = (
+            unsafe { x.v.as_ptr().add(band.p0) },
+            w.as_ptr(),
+            out.as_mut_ptr().cast::<f32>(),
+        );
+        let (plane, c, len) = (x.plane(), x.c, band.len);
+        let mut p = 0;
+        // SAFETY (each call): pixels p..p + 16·N of the band, within len.
+        while p + 16 * NR <= len {
+            unsafe { tile::<NR>(xp, plane, c, wp, &offs, bias, op, len, p) };
+            p += 16 * NR;
+        }
+        const { assert!(NR == 6) };
+        match (len - p) / 16 {
+            5 => unsafe { tile::<5>(xp, plane, c, wp, &offs, bias, op, len, p) },
+            4 => unsafe { tile::<4>(xp, plane, c, wp, &offs, bias, op, len, p) },
+            3 => unsafe { tile::<3>(xp, plane, c, wp, &offs, bias, op, len, p) },
+            2 => unsafe { tile::<2>(xp, plane, c, wp, &offs, bias, op, len, p) },
+            1 => unsafe { tile::<1>(xp, plane, c, wp, &offs, bias, op, len, p) },
+            _ => {}
+        }
+        p += (len - p) / 16 * 16;
+        if p < len {
+            // len is a multiple of 8: one run of 8 pixels is left.
+            unsafe { super::avx::tile::<1>(xp, plane, c, wp, &offs, bias, op, len, p) };
+        }
+    }
+
+    /// Pixel vectors per tile of a pair: 4·5 accumulators, 5 pixel vectors and 4 weights fit
+    /// AVX-512's 32 registers.
+    const NP: usize = 5;
+
+    /// # Safety
+    /// As [`block`], with `w` two blocks' packs and `out` their 2·MR rows.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn pair(
+        x: &Padded,
+        w: &[f32],
+        bias: [[f32; MR]; 2],
+        band: Band,
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        let offs = taps(x.row());
+        let (plane, c, len) = (x.plane(), x.c, band.len);
+        let (xp, op) = (
+            unsafe { x.v.as_ptr().add(band.p0) },
+            out.as_mut_ptr().cast::<f32>(),
+        );
+        let (w0, w1) = (w.as_ptr(), unsafe { w.as_ptr().add(c * 9 * MR) });
+        let mut p = 0;
+        // SAFETY (each call): pixels p..p + 16·N of the band, within len.
+        while p + 16 * NP <= len {
+            unsafe { tile2::<NP>(xp, plane, c, (w0, w1), &offs, bias, op, len, p) };
+            p += 16 * NP;
+        }
+        const { assert!(NP == 5) };
+        match (len - p) / 16 {
+            4 => unsafe { tile2::<4>(xp, plane, c, (w0, w1), &offs, bias, op, len, p) },
+            3 => unsafe { tile2::<3>(xp, plane, c, (w0, w1), &offs, bias, op, len, p) },
+            2 => unsafe { tile2::<2>(xp, plane, c, (w0, w1), &offs, bias, op, len, p) },
+            1 => unsafe { tile2::<1>(xp, plane, c, (w0, w1), &offs, bias, op, len, p) },
+            _ => {}
+        }
+        p += (len - p) / 16 * 16;
+        if p < len {
+            // SAFETY: the last 8 pixels of each block's rows.
+            unsafe {
+                super::avx::tile::<1>(xp, plane, c, w0, &offs, bias[0], op, len, p);
+                super::avx::tile::<1>(xp, plane, c, w1, &offs, bias[1], op.add(MR * len), len, p);
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    unsafe fn tile2<const N: usize>(
+        xp: *const f32,
+        plane: usize,
+        c: usize,
+        (w0, w1): (*const f32, *const f32),
+        offs: &[usize; 9],
+        bias: [[f32; MR]; 2],
+        op: *mut f32,
+        len: usize,
+        p: usize,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); N]; 2 * MR];
+        for (m, row) in acc.iter_mut().enumerate() {
+            *row = [_mm512_set1_ps(bias[m / MR][m % MR]); N];
+        }
+        for ci in 0..c {
+            // SAFETY: reads of plane ci at p + tap + 16n, inside the padded picture.
+            unsafe {
+                let xb = xp.add(ci * plane + p);
+                let (a, b) = (w0.add(ci * 9 * MR), w1.add(ci * 9 * MR));
+                for (t, off) in offs.iter().enumerate() {
+                    let mut ws = [_mm512_setzero_ps(); 2 * MR];
+                    for (m, wv) in ws.iter_mut().enumerate() {
+                        let src = if m < MR { a } else { b };
+                        *wv = _mm512_set1_ps(*src.add(t * MR + m % MR));
+                    }
+                    for n in 0..N {
+                        let xv = _mm512_loadu_ps(xb.add(off + 16 * n));
+                        for (row, wv) in acc.iter_mut().zip(&ws) {
+                            row[n] = _mm512_fmadd_ps(*wv, xv, row[n]);
+                        }
+                    }
+                }
+            }
+        }
+        for (m, row) in acc.iter().enumerate() {
+            for (n, a) in row.iter().enumerate() {
+                // SAFETY: row m of the pair, pixels p + 16n .. + 16 ≤ len.
+                unsafe { _mm512_storeu_ps(op.add(m * len + p + 16 * n), *a) };
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    unsafe fn tile<const N: usize>(
+        xp: *const f32,
+        plane: usize,
+        c: usize,
+        wp: *const f32,
+        offs: &[usize; 9],
+        bias: [f32; MR],
+        op: *mut f32,
+        len: usize,
+        p: usize,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); N]; MR];
+        for (m, row) in acc.iter_mut().enumerate() {
+            *row = [_mm512_set1_ps(bias[m]); N];
+        }
+        for ci in 0..c {
+            // SAFETY: reads of plane ci at p + tap + 16n, inside the padded picture.
+            unsafe {
+                let xb = xp.add(ci * plane + p);
+                let wb = wp.add(ci * 9 * MR);
+                for (t, off) in offs.iter().enumerate() {
+                    let mut ws = [_mm512_setzero_ps(); MR];
+                    for (m, wv) in ws.iter_mut().enumerate() {
+                        *wv = _mm512_set1_ps(*wb.add(t * MR + m));
+                    }
+                    for n in 0..N {
+                        let xv = _mm512_loadu_ps(xb.add(off + 16 * n));
+                        for (row, wv) in acc.iter_mut().zip(&ws) {
+                            row[n] = _mm512_fmadd_ps(*wv, xv, row[n]);
+                        }
+                    }
+                }
+            }
+        }
+        for (m, row) in acc.iter().enumerate() {
+            for (n, a) in row.iter().enumerate() {
+                // SAFETY: row m of the block, pixels p + 16n .. + 16 ≤ len.
+                unsafe { _mm512_storeu_ps(op.add(m * len + p + 16 * n), *a) };
+            }
+        }
     }
 }
 
@@ -280,7 +518,7 @@ mod avx {
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    unsafe fn tile<const N: usize>(
+    pub(super) unsafe fn tile<const N: usize>(
         xp: *const f32,
         plane: usize,
         c: usize,

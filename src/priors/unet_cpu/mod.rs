@@ -16,6 +16,7 @@
 //! gradients ([`CpuNet::backward_params`], grads.rs): equal to burn autodiff's to ~1e-5
 //! (tests/train.rs).
 
+pub mod adm;
 mod conv;
 mod direct;
 mod grads;
