@@ -964,9 +964,12 @@ fn the_memory_estimate_is_within_one_and_a_half_of_the_peak() {
 fn sample_writes_the_calibrated_spread_where_the_card_has_one() {
     let dir = scratch("calibrated");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let card: posterior_lab::priors::ModelCard =
-        ron::from_str(&std::fs::read_to_string(root.join("models/photo/card.ron")).unwrap())
-            .unwrap();
+    let card_path = root.join("models/photo/card.ron");
+    let card = posterior_lab::priors::ModelCard::parse(
+        &std::fs::read_to_string(&card_path).unwrap(),
+        &card_path,
+    )
+    .unwrap();
     for (k, sampler) in ["Auto", "Ddrm(steps: 5)"].iter().enumerate() {
         let (summary, out) = sample_photo(&dir, k, "Downsample(2)", [64, 64], sampler);
         if *sampler != "Auto" {

@@ -266,6 +266,31 @@ fn model_manager_and_device_choice() {
         h.state().toasts.log
     );
     let _ = std::fs::remove_dir_all(&broken);
+    // A checkpoint that would run code: imported on a worker thread, refused with the reason.
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let fixtures = root.join("tests/fixtures/checkpoints");
+    // (Applied as the dialog's button does: the harness's window is too small to show it.)
+    h.state_mut().apply(Action::ImportCheckpoint(
+        posterior_lab::checkpoint::ImportRequest {
+            path: fixtures.join("bad/code-object.pt"),
+            name: "refused-checkpoint".into(),
+            config: Some(fixtures.join("adm-legacy/config.yaml")),
+            ..Default::default()
+        },
+    ));
+    assert!(h.state().models.importing.is_some());
+    for _ in 0..200 {
+        h.run_steps(1);
+        if h.state().models.importing.is_none() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        h.state().toasts.log.iter().any(|t| t.contains("refused")),
+        "{:?}",
+        h.state().toasts.log
+    );
     // Choose the CPU backend explicitly: a new engine, and a run completes on it.
     h.state_mut()
         .apply(Action::ChooseDevice(Some("cpu".into())));

@@ -56,6 +56,8 @@ pub enum Action {
     /// Read the models folders again (the model manager opened).
     RefreshModels,
     ImportModel(PathBuf),
+    /// Convert a pretrained checkpoint into a model (on a worker thread).
+    ImportCheckpoint(crate::checkpoint::ImportRequest),
     RemoveModel(String),
     /// Something the 2-D lab's page asked for.
     Lab(super::lab::LabAction),
@@ -85,6 +87,13 @@ impl PosteriorApp {
                     Err(e) => self.toasts.error(e.to_string()),
                 }
                 self.refresh_models();
+            }
+            Action::ImportCheckpoint(req) => {
+                let (tx, rx) = std::sync::mpsc::channel();
+                std::thread::spawn(move || {
+                    let _ = tx.send(crate::models::import_checkpoint(&req));
+                });
+                self.models.importing = Some(rx);
             }
             Action::RemoveModel(name) => {
                 if let Some(found) = self.models.list.iter().find(|m| m.name == name) {

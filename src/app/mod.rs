@@ -331,6 +331,13 @@ impl PosteriorApp {
                 }
             });
         actions.extend(self.central_ui(ui, latest.as_deref()));
+        if let Some(done) = self.models.poll_import() {
+            match done {
+                Ok(dst) => self.toasts.note(format!("imported into {}", dst.display())),
+                Err(e) => self.toasts.error(e.to_string()),
+            }
+            self.refresh_models();
+        }
         actions.extend(models_window::models_ui(&ctx, &mut self.models));
         egui::Window::new("About Posterior Lab")
             .open(&mut self.show_about)

@@ -1,12 +1,14 @@
 //! The model manager: every model found (installed, your own folder, beside the binary …) with
 //! its one-line card summary; import a model folder into your own folder (checked first, copied
-//! whole or not at all) and remove one from it. The list is read when the window opens and
+//! whole or not at all), convert a pretrained checkpoint into one (on a worker thread: a 2 GB
+//! file takes seconds), and remove one from it. The list is read when the window opens and
 //! after each change, never per frame.
 
 use super::actions::Action;
 use crate::models::{Found, Source};
 use egui::RichText;
 use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
 
 /// The window's state (runtime only).
 #[derive(Default)]
@@ -17,6 +19,41 @@ pub struct ModelManager {
     pub import_path: String,
     /// A removal waiting for confirmation.
     pub confirm_remove: Option<String>,
+    /// The pretrained checkpoint to import, as typed.
+    pub checkpoint: CheckpointForm,
+    /// The import running on its worker thread.
+    pub importing: Option<Receiver<crate::error::Result<PathBuf>>>,
+}
+
+/// The fields of a checkpoint import (`models --import-checkpoint`).
+#[derive(Default)]
+pub struct CheckpointForm {
+    pub path: String,
+    pub name: String,
+    pub config: String,
+    pub key: String,
+    pub licence: String,
+}
+
+impl ModelManager {
+    /// The finished import's outcome, once (polled each frame: no waiting).
+    pub fn poll_import(&mut self) -> Option<crate::error::Result<PathBuf>> {
+        let done = self.importing.as_ref()?.try_recv();
+        match done {
+            Ok(r) => {
+                self.importing = None;
+                Some(r)
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => None,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                self.importing = None;
+                Some(Err(crate::error::Error::invalid(
+                    "checkpoint import",
+                    "the import stopped unexpectedly",
+                )))
+            }
+        }
+    }
 }
 
 pub fn models_ui(ctx: &egui::Context, m: &mut ModelManager) -> Vec<Action> {
@@ -89,10 +126,80 @@ pub fn models_ui(ctx: &egui::Context, m: &mut ModelManager) -> Vec<Action> {
                     out.push(Action::ImportModel(PathBuf::from(m.import_path.trim())));
                 }
             });
+            ui.separator();
+            out.extend(checkpoint_ui(ui, m, user.is_some()));
         });
     if !open && m.open {
         m.confirm_remove = None;
     }
     m.open = open;
     out
+}
+
+/// The checkpoint import's fields and button (a spinner while it runs).
+fn checkpoint_ui(ui: &mut egui::Ui, m: &mut ModelManager, user: bool) -> Option<Action> {
+    ui.label(
+        "Import a pretrained checkpoint: a guided-diffusion or consistency-models .pt with its \
+         YAML config (assets/checkpoints/), or a diffusers model folder:",
+    );
+    let f = &mut m.checkpoint;
+    egui::Grid::new("checkpoint-form")
+        .num_columns(2)
+        .show(ui, |ui| {
+            for (label, value, hint) in [
+                (
+                    "checkpoint",
+                    &mut f.path,
+                    "/path/to/ffhq_10m.pt or a diffusers folder",
+                ),
+                ("name", &mut f.name, "ffhq"),
+                (
+                    "config",
+                    &mut f.config,
+                    "assets/checkpoints/ffhq_10m.yaml (not for diffusers)",
+                ),
+                (
+                    "nested key",
+                    &mut f.key,
+                    "ema (only if the weights are nested)",
+                ),
+                (
+                    "licence",
+                    &mut f.licence,
+                    "the weights' licence, for the card",
+                ),
+            ] {
+                ui.label(label);
+                ui.add(
+                    egui::TextEdit::singleline(value)
+                        .hint_text(hint)
+                        .desired_width(380.0),
+                );
+                ui.end_row();
+            }
+        });
+    if m.importing.is_some() {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("Importing: checking every tensor, then writing the model folder…");
+        });
+        return None;
+    }
+    let ready = user && !f.path.trim().is_empty() && !f.name.trim().is_empty();
+    fn some(s: &str) -> Option<&str> {
+        Some(s.trim()).filter(|s| !s.is_empty())
+    }
+    let clicked = ui
+        .add_enabled(ready, egui::Button::new("Import checkpoint"))
+        .on_hover_text("Checked first (every tensor and shape); nothing is written on failure")
+        .clicked();
+    clicked.then(|| {
+        Action::ImportCheckpoint(crate::checkpoint::ImportRequest {
+            path: PathBuf::from(f.path.trim()),
+            name: f.name.trim().to_string(),
+            config: some(&f.config).map(PathBuf::from),
+            key: some(&f.key).map(String::from),
+            licence: f.licence.trim().to_string(),
+        })
+    })
 }

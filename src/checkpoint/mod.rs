@@ -95,7 +95,7 @@ impl SourceTensor<'_> {
 }
 
 /// What the user asks to import.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ImportRequest {
     /// A `.pt`/`.pth`/`.bin`/`.safetensors` file or a diffusers model folder.
     pub path: PathBuf,
