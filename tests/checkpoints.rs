@@ -479,3 +479,42 @@ fn a_consistency_model_samples_through_noise_space_langevin_and_is_no_denoiser()
     assert!(e.contains("generator: Auto"), "{e}");
     std::fs::remove_dir_all(&models).unwrap();
 }
+
+/// The CPU path's pullback equals burn autodiff's through the same network (both on flex), on
+/// a picture larger than the network (tiles), for the legacy-order scale-shift fixture and the
+/// class-conditional new-order one.
+#[test]
+fn the_cpu_pullback_equals_autodiff() {
+    let device = common::cpu();
+    for (case, class) in [("adm-legacy", None), ("adm-new-order", Some(7))] {
+        let models = temp(&format!("pull-{case}"));
+        let dir = checkpoint::import_into(&request(case, case), &models).unwrap();
+        let prior =
+            posterior_lab::priors::load_model(&dir, Some([3, 24, 20]), class, &device).unwrap();
+        let mut rng = tensor::rng(8);
+        let x = tensor::normal(&mut rng, [2, 3, 24, 20], &device).mul_scalar(0.6);
+        let v = tensor::normal(&mut rng, [2, 3, 24, 20], &device);
+        for sigma in [0.05, 0.7, 6.0] {
+            let (d, pullback) = prior
+                .denoise_vjp(&x, sigma)
+                .expect("a CPU pullback on flex");
+            let fast = tensor::to_vec(&pullback(v.clone()).unwrap()).unwrap();
+            let xa = x.clone().autodiff().require_grad();
+            let out = prior.denoise(xa.clone(), sigma);
+            let grads = (out.clone() * v.clone()).sum().backward();
+            let slow = tensor::to_vec(&xa.grad(&grads).unwrap()).unwrap();
+            let d_slow = tensor::to_vec(&out.detach().without_autodiff()).unwrap();
+            let d_fast = tensor::to_vec(&d).unwrap();
+            let (ed, eg) = (
+                relative_error(&d_fast, &d_slow),
+                relative_error(&fast, &slow),
+            );
+            eprintln!("{case} σ {sigma}: D {ed:.2e}, VJP {eg:.2e}");
+            assert!(
+                ed <= 1e-5 && eg <= 1e-4,
+                "{case} σ {sigma}: D {ed:.2e}, VJP {eg:.2e}"
+            );
+        }
+        std::fs::remove_dir_all(&models).unwrap();
+    }
+}

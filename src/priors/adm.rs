@@ -291,6 +291,11 @@ impl AdmNet {
         })
     }
 
+    /// The CPU path, where this network has one (the flex device).
+    pub fn cpu(&self) -> Option<std::sync::Arc<super::unet_cpu::adm::AdmCpu>> {
+        self.cpu.clone()
+    }
+
     /// Without the CPU path (tests compare the two).
     pub fn without_cpu(mut self) -> Self {
         self.cpu = None;

@@ -150,6 +150,55 @@ impl ImportedNet {
         Ok(x.mul_scalar(a) + f.mul_scalar(k))
     }
 
+    /// D(x, σ) with its pullback on the CPU path (one host forward with a tape, then the
+    /// backward pass): None without a CPU path or for x carrying autodiff.
+    pub fn untiled_vjp(&self, x: &Tensor<4>, sigma: f64) -> Option<(Tensor<4>, super::Pullback)> {
+        let cpu = self.net.cpu().filter(|_| !x.is_autodiff())?;
+        let [b, c, h, w] = x.dims();
+        let device = x.device();
+        let step = self.schedule.step(sigma);
+        let (a, k) = self.schedule.combine(sigma);
+        let xv = crate::tensor::to_vec(x).ok()?;
+        let cin = step.c_in as f32;
+        let xin: Vec<f32> = xv.iter().map(|v| v * cin).collect();
+        let classes = self.class.map(|k| vec![k; b]);
+        let t = vec![step.t; b];
+        let (f, tapes) = cpu.forward_tapes(&xin, [b, c, h, w], &t, classes.as_deref());
+        let o = cpu.out_channels();
+        let (af, kf) = (a as f32, k as f32);
+        let per = c * h * w;
+        let mut d = Vec::with_capacity(xv.len());
+        for n in 0..b {
+            let fx = &f[n * o * h * w..n * o * h * w + per];
+            d.extend(
+                xv[n * per..(n + 1) * per]
+                    .iter()
+                    .zip(fx)
+                    .map(|(x, f)| af * x + kf * f),
+            );
+        }
+        let pullback: super::Pullback = Box::new(move |v: Tensor<4>| {
+            let vv = crate::tensor::to_vec(&v)?;
+            let mut df = vec![0.0f32; b * o * h * w];
+            for n in 0..b {
+                for (d, v) in df[n * o * h * w..n * o * h * w + per]
+                    .iter_mut()
+                    .zip(&vv[n * per..(n + 1) * per])
+                {
+                    *d = kf * v;
+                }
+            }
+            let dxin = cpu.backward_batch(&tapes, &df);
+            let dx: Vec<f32> = vv
+                .iter()
+                .zip(dxin.iter().take(vv.len()))
+                .map(|(v, g)| af * v + cin * g)
+                .collect();
+            Ok(crate::tensor::from_vec(dx, [b, c, h, w], &v.device()))
+        });
+        Some((crate::tensor::from_vec(d, [b, c, h, w], &device), pullback))
+    }
+
     fn plan(&self, x: &Tensor<4>) -> Option<Plan> {
         let [_, _, h, w] = x.dims();
         self.tiling.plan(h, w)
@@ -246,6 +295,14 @@ fn companion(
 impl Denoiser for ImportedPrior {
     fn denoise(&self, x: Tensor<4>, sigma: f64) -> Tensor<4> {
         self.core.denoise(x, sigma)
+    }
+
+    fn denoise_vjp(&self, x: &Tensor<4>, sigma: f64) -> Option<(Tensor<4>, super::Pullback)> {
+        let core = &self.core;
+        match core.plan(x) {
+            Some(plan) => plan.denoise_vjp(x, |t| core.untiled_vjp(t, sigma)),
+            None => core.untiled_vjp(x, sigma),
+        }
     }
 
     fn denoise_where(&self, x: Tensor<4>, sigma: f64, needed: &[bool]) -> Tensor<4> {

@@ -11,26 +11,26 @@ use super::layers::{Act, Lin, Norm, per_image, silu_in_place, upsample2};
 use crate::priors::adm::HostWeights;
 use crate::priors::adm_layout::{AdmConfig, AttentionOrder, Layer, Resample};
 
-struct Res {
-    norm1: Norm,
-    conv1: Conv,
+pub(super) struct Res {
+    pub(super) norm1: Norm,
+    pub(super) conv1: Conv,
     emb: Lin,
     /// GroupNorm's affine weights before the embedding's scale and shift.
     norm2: (Vec<f32>, Vec<f32>),
-    conv2: Conv,
-    skip: Option<Conv>,
-    resample: Resample,
+    pub(super) conv2: Conv,
+    pub(super) skip: Option<Conv>,
+    pub(super) resample: Resample,
 }
 
-struct Attention {
-    gamma: Vec<f32>,
+pub(super) struct Attention {
+    pub(super) gamma: Vec<f32>,
     beta: Vec<f32>,
-    qkv: Conv,
-    proj: Conv,
-    heads: usize,
+    pub(super) qkv: Conv,
+    pub(super) proj: Conv,
+    pub(super) heads: usize,
 }
 
-enum Block {
+pub(super) enum Block {
     Conv(Conv),
     Res(Box<Res>),
     Attention(Box<Attention>),
@@ -44,11 +44,11 @@ pub struct AdmCpu {
     time1: Lin,
     time2: Lin,
     label: Option<Vec<f32>>,
-    input: Vec<Vec<Block>>,
-    middle: Vec<Block>,
-    output: Vec<Vec<Block>>,
-    out_norm: Norm,
-    out_conv: Conv,
+    pub(super) input: Vec<Vec<Block>>,
+    pub(super) middle: Vec<Block>,
+    pub(super) output: Vec<Vec<Block>>,
+    pub(super) out_norm: Norm,
+    pub(super) out_conv: Conv,
 }
 
 struct Take<'a> {
@@ -225,7 +225,19 @@ impl AdmCpu {
         (out, [b, o, h, w])
     }
 
-    fn embedding(&self, t: f64, class: Option<usize>) -> Vec<f32> {
+    pub(super) fn groups(&self) -> usize {
+        self.cfg.groups
+    }
+
+    pub(super) fn order(&self) -> AttentionOrder {
+        self.cfg.order
+    }
+
+    pub fn out_channels(&self) -> usize {
+        self.cfg.out_channels
+    }
+
+    pub(super) fn embedding(&self, t: f64, class: Option<usize>) -> Vec<f32> {
         let dim = self.cfg.model_channels;
         let half = dim / 2;
         let denom = half as f64 - self.cfg.freq_shift;
@@ -292,39 +304,10 @@ impl AdmCpu {
     }
 
     fn res(&self, r: &Res, x: Act, emb: &[f32], threads: usize) -> Act {
-        let resample = |a: Act| match r.resample {
-            Resample::None => a,
-            Resample::Down => pool2(&a),
-            Resample::Up => upsample2(&a),
-        };
         let (t1, _) = r.norm1.apply(&x, false);
-        let mut h = r.conv1.apply(&resample(t1), threads);
-        let x = resample(x);
-        let e = r.emb.apply(emb);
-        let o = h.c;
-        let (g, b) = &r.norm2;
-        let norm = if self.cfg.scale_shift {
-            let (scale, shift) = e.split_at(o);
-            Norm {
-                gamma: g.iter().zip(scale).map(|(g, s)| g * (1.0 + s)).collect(),
-                beta: (0..o).map(|c| b[c] * (1.0 + scale[c]) + shift[c]).collect(),
-                groups: self.cfg.groups,
-                eps: self.cfg.norm_eps,
-                g: 0,
-            }
-        } else {
-            let hw = h.h * h.w;
-            for (ch, s) in e.iter().enumerate() {
-                h.v[ch * hw..(ch + 1) * hw].iter_mut().for_each(|v| *v += s);
-            }
-            Norm {
-                gamma: g.clone(),
-                beta: b.clone(),
-                groups: self.cfg.groups,
-                eps: self.cfg.norm_eps,
-                g: 0,
-            }
-        };
+        let mut h = r.conv1.apply(&resample(t1, r.resample), threads);
+        let x = resample(x, r.resample);
+        let norm = self.second_norm(r, &mut h, emb);
         let (t2, _) = norm.apply(&h, false);
         let mut h = r.conv2.apply(&t2, threads);
         let s_owned;
@@ -341,38 +324,40 @@ impl AdmCpu {
         h
     }
 
-    fn attention(&self, a: &Attention, x: Act, threads: usize) -> Act {
-        let (c, t) = (x.c, x.h * x.w);
-        let n = group_norm(&x, &a.gamma, &a.beta, self.cfg.groups, self.cfg.norm_eps);
-        let qkv = a.qkv.apply(&n, threads).v;
-        let ch = c / a.heads;
-        let scale = 1.0 / (ch as f32).sqrt();
-        let mut out = vec![0.0f32; c * t];
-        for hd in 0..a.heads {
-            let (q0, k0, v0) = match self.cfg.order {
-                AttentionOrder::Legacy => (3 * ch * hd, 3 * ch * hd + ch, 3 * ch * hd + 2 * ch),
-                AttentionOrder::QkvFirst => (ch * hd, c + ch * hd, 2 * c + ch * hd),
-            };
-            let q = &qkv[q0 * t..(q0 + ch) * t];
-            let k = &qkv[k0 * t..(k0 + ch) * t];
-            let v = &qkv[v0 * t..(v0 + ch) * t];
-            // w[t, s] = Σ_c q[c, t] k[c, s]: qᵀ (column-major view of q) times k.
-            let mut w = matmul_new((q, 1, t), k, t, t, ch, threads);
-            for row in w.chunks_exact_mut(t) {
-                let m = row.iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v)) * scale;
-                let mut sum = 0.0f32;
-                for v in row.iter_mut() {
-                    *v = super::layers::exp_fast(*v * scale - m);
-                    sum += *v;
-                }
-                row.iter_mut().for_each(|v| *v /= sum);
+    /// The second normalisation of a residual block for this picture: with scale-shift, the
+    /// embedding folded into its affine weights; without, the embedding added to `h` first.
+    pub(super) fn second_norm(&self, r: &Res, h: &mut Act, emb: &[f32]) -> Norm {
+        let e = r.emb.apply(emb);
+        let o = h.c;
+        let (g, b) = &r.norm2;
+        let (gamma, beta) = if self.cfg.scale_shift {
+            let (scale, shift) = e.split_at(o);
+            (
+                g.iter().zip(scale).map(|(g, s)| g * (1.0 + s)).collect(),
+                (0..o).map(|c| b[c] * (1.0 + scale[c]) + shift[c]).collect(),
+            )
+        } else {
+            let hw = h.h * h.w;
+            for (ch, s) in e.iter().enumerate() {
+                h.v[ch * hw..(ch + 1) * hw].iter_mut().for_each(|v| *v += s);
             }
-            // a[c, t] = Σ_s v[c, s] w[t, s]: v times wᵀ.
-            let dst = &mut out[hd * ch * t..(hd + 1) * ch * t];
-            matmul_acc(dst, (v, t, 1), (&w, 1, t), ch, t, t, threads);
+            (g.clone(), b.clone())
+        };
+        Norm {
+            gamma,
+            beta,
+            groups: self.cfg.groups,
+            eps: self.cfg.norm_eps,
+            g: 0,
         }
+    }
+
+    fn attention(&self, a: &Attention, x: Act, threads: usize) -> Act {
+        let (n, _, _) = self.plain_norm(a, &x);
+        let qkv = a.qkv.apply(&n, threads).v;
+        let (out, _) = self.attend(a, &qkv, x.c, x.h * x.w, threads);
         let a_act = Act {
-            c,
+            c: x.c,
             h: x.h,
             w: x.w,
             v: out,
@@ -383,13 +368,59 @@ impl AdmCpu {
         }
         y
     }
+
+    /// The attention's GroupNorm (no activation), with x̂ and 1/σ per group.
+    pub(super) fn plain_norm(&self, a: &Attention, x: &Act) -> (Act, Vec<f32>, Vec<f32>) {
+        group_norm(x, &a.gamma, &a.beta, self.cfg.groups, self.cfg.norm_eps)
+    }
+
+    /// Every head's softmax(qᵀk/√d) applied to v, from the [3C, T] projections: the [C, T]
+    /// result and each head's weights.
+    pub(super) fn attend(
+        &self,
+        a: &Attention,
+        qkv: &[f32],
+        c: usize,
+        t: usize,
+        threads: usize,
+    ) -> (Vec<f32>, Vec<Vec<f32>>) {
+        let ch = c / a.heads;
+        let scale = 1.0 / (ch as f32).sqrt();
+        let mut out = vec![0.0f32; c * t];
+        let mut weights = Vec::with_capacity(a.heads);
+        for hd in 0..a.heads {
+            let (q0, k0, v0) = match self.cfg.order {
+                AttentionOrder::Legacy => (3 * ch * hd, 3 * ch * hd + ch, 3 * ch * hd + 2 * ch),
+                AttentionOrder::QkvFirst => (ch * hd, c + ch * hd, 2 * c + ch * hd),
+            };
+            let q = &qkv[q0 * t..(q0 + ch) * t];
+            let k = &qkv[k0 * t..(k0 + ch) * t];
+            let v = &qkv[v0 * t..(v0 + ch) * t];
+            // w[t, s] = Σ_c q[c, t] k[c, s]: qᵀ (column-major view of q) times k.
+            let mut w = matmul_new((q, 1, t), k, t, t, ch, threads);
+            super::adm_back::softmax_rows(&mut w, t, scale);
+            // a[c, t] = Σ_s v[c, s] w[t, s]: v times wᵀ.
+            let dst = &mut out[hd * ch * t..(hd + 1) * ch * t];
+            matmul_acc(dst, (v, t, 1), (&w, 1, t), ch, t, t, threads);
+            weights.push(w);
+        }
+        (out, weights)
+    }
 }
 
-/// GroupNorm with affine weights (no activation), statistics in f64.
-fn group_norm(x: &Act, gamma: &[f32], beta: &[f32], groups: usize, eps: f64) -> Act {
+/// GroupNorm with affine weights (no activation), statistics in f64; with x̂ and 1/σ.
+fn group_norm(
+    x: &Act,
+    gamma: &[f32],
+    beta: &[f32],
+    groups: usize,
+    eps: f64,
+) -> (Act, Vec<f32>, Vec<f32>) {
     let hw = x.h * x.w;
     let per = x.c / groups.max(1);
     let mut v = Vec::with_capacity(x.v.len());
+    let mut xhat = Vec::with_capacity(x.v.len());
+    let mut rstd = Vec::with_capacity(groups);
     for g in 0..groups {
         let src = &x.v[g * per * hw..(g + 1) * per * hw];
         let n = src.len() as f64;
@@ -400,6 +431,8 @@ fn group_norm(x: &Act, gamma: &[f32], beta: &[f32], groups: usize, eps: f64) -> 
             .sum::<f64>()
             / n;
         let r = 1.0 / (var + eps).sqrt();
+        rstd.push(r as f32);
+        xhat.extend(src.iter().map(|s| ((f64::from(*s) - mean) * r) as f32));
         for cc in 0..per {
             let ch = g * per + cc;
             let (scale, shift) = (
@@ -413,16 +446,29 @@ fn group_norm(x: &Act, gamma: &[f32], beta: &[f32], groups: usize, eps: f64) -> 
             );
         }
     }
-    Act {
-        c: x.c,
-        h: x.h,
-        w: x.w,
-        v,
+    (
+        Act {
+            c: x.c,
+            h: x.h,
+            w: x.w,
+            v,
+        },
+        xhat,
+        rstd,
+    )
+}
+
+/// A residual block's resampling of its input (and of its skip path).
+pub(super) fn resample(a: Act, r: Resample) -> Act {
+    match r {
+        Resample::None => a,
+        Resample::Down => pool2(&a),
+        Resample::Up => upsample2(&a),
     }
 }
 
 /// 2×2 average pooling (H, W even).
-fn pool2(x: &Act) -> Act {
+pub(super) fn pool2(x: &Act) -> Act {
     let (h, w) = (x.h / 2, x.w / 2);
     let mut out = Act::zeros(x.c, h, w);
     for ch in 0..x.c {

@@ -17,6 +17,7 @@
 //! (tests/train.rs).
 
 pub mod adm;
+pub mod adm_back;
 mod conv;
 mod direct;
 mod grads;
