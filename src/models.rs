@@ -134,6 +134,23 @@ impl Found {
             .chars()
             .take(70)
             .collect();
+        if let Some(k) = &c.checkpoint {
+            let kind = match k.parameterisation {
+                crate::priors::parameterisation::Parameterisation::Consistency { .. } => {
+                    "consistency model"
+                }
+                _ => "DDPM",
+            };
+            let classes = k
+                .network
+                .num_classes
+                .map(|n| format!(", {n} classes"))
+                .unwrap_or_default();
+            return format!(
+                "{size} (larger pictures in tiles), imported {kind} ({:?}) from {}{classes}",
+                k.format, k.source
+            );
+        }
         format!("{size}, trained {} steps on {data}{role}", c.trained_steps)
     }
 }
