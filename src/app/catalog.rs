@@ -104,6 +104,8 @@ pub struct PriorEntry {
     /// The highest start σ the one-step generator beside it (`NAME-cm/`) serves, when there is
     /// one: its `top` for a warm generator, infinity for one distilled from σ_max.
     pub generator_top: Option<f64>,
+    /// The classes of a class-conditional (imported) network: the designer asks for one.
+    pub classes: Option<usize>,
 }
 
 impl PriorEntry {
@@ -159,6 +161,7 @@ pub fn priors(session: &Path) -> Vec<PriorEntry> {
             cost: super::estimate::network_cost(&found.card),
             eps: eps_of(&found.dir, &found.card.name),
             generator_top: generator_of(&found.dir, &found.card.name),
+            classes: (found.card.checkpoint.as_ref()).and_then(|c| c.network.num_classes),
         });
     }
     if !out.iter().any(|e| e.name == "fashion-mnist")
@@ -176,6 +179,7 @@ pub fn priors(session: &Path) -> Vec<PriorEntry> {
                 cost: super::estimate::network_cost(&card),
                 eps: None,
                 generator_top: None,
+                classes: None,
             },
         );
     }
@@ -190,6 +194,7 @@ pub fn priors(session: &Path) -> Vec<PriorEntry> {
             cost: 0.0,
             eps: None,
             generator_top: None,
+            classes: None,
         });
     }
     out

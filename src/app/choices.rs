@@ -197,13 +197,14 @@ impl PosteriorApp {
                     .ok_or_else(|| Error::invalid("image", "no image is loaded"))?;
                 self.runs += 1;
                 let dir = self.session.join(format!("run-{}", self.runs));
-                let r = self.setup.recipe(
+                let mut r = self.setup.recipe(
                     prior.spec.clone(),
                     img.shape,
                     &img.data,
                     &self.mask,
                     &dir,
                 )?;
+                r.class = prior.classes.map(|_| self.setup.class);
                 Ok((r, dir))
             }
         }

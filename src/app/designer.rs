@@ -73,6 +73,21 @@ fn prior_ui(ui: &mut egui::Ui, v: &DesignerView, setup: &mut Setup, out: &mut Ve
     if setup.prior != before {
         out.push(Action::PriorChanged);
     }
+    let classes = v
+        .priors
+        .iter()
+        .find(|p| p.name == setup.prior)
+        .and_then(|p| p.classes);
+    if let Some(n) = classes {
+        ui.add(
+            egui::DragValue::new(&mut setup.class)
+                .range(0..=n.saturating_sub(1))
+                .prefix("class "),
+        )
+        .on_hover_text(format!(
+            "The network is class-conditional: one of its {n} classes"
+        ));
+    }
     if let Some(from) = v.switched_from {
         let label = v
             .priors

@@ -76,6 +76,8 @@ pub struct Setup {
     /// The picture is a real degraded observation: y = A(picture) exactly, no noise added and
     /// no truth (PSNR is not shown).
     pub image_is_y: bool,
+    /// The class asked of a class-conditional prior.
+    pub class: usize,
 }
 
 impl Default for Setup {
@@ -92,6 +94,7 @@ impl Default for Setup {
             chains: 16,
             seed: 1,
             image_is_y: false,
+            class: 0,
         }
     }
 }
