@@ -325,6 +325,7 @@ mod tests {
             cost: 1.0,
             eps,
             generator_top: None,
+            classes: None,
         }
     }
 
