@@ -837,6 +837,7 @@ fn panel_snapshot_designer() {
         cost: 0.0,
         eps: None,
         generator_top: None,
+        classes: None,
     }];
     let mut setup = posterior_lab::app::setup::Setup {
         prior: "gmm-toy".into(),
