@@ -305,20 +305,10 @@ impl AdmNet {
     /// The sinusoidal features of (possibly fractional) timesteps, [B, model_channels].
     fn time_features(&self, t: &[f64], device: &Device) -> Tensor<2> {
         let dim = self.config.model_channels;
-        let half = dim / 2;
-        let denom = half as f64 - self.config.freq_shift;
-        let mut out = Vec::with_capacity(t.len() * dim);
-        for &ti in t {
-            let args: Vec<f64> = (0..half)
-                .map(|i| ti * (-(10_000f64.ln()) * i as f64 / denom).exp())
-                .collect();
-            let (cos, sin) = (args.iter().map(|a| a.cos()), args.iter().map(|a| a.sin()));
-            if self.config.cos_first {
-                out.extend(cos.chain(sin).map(|v| v as f32));
-            } else {
-                out.extend(sin.chain(cos).map(|v| v as f32));
-            }
-        }
+        let out: Vec<f32> = t
+            .iter()
+            .flat_map(|&ti| self.config.time_features(ti))
+            .collect();
         tensor::from_vec(out, [t.len(), dim], device)
     }
 

@@ -115,6 +115,21 @@ pub struct Layout {
 }
 
 impl AdmConfig {
+    /// The sinusoidal features of a (possibly fractional) timestep, `model_channels` wide.
+    pub fn time_features(&self, t: f64) -> Vec<f32> {
+        let half = self.model_channels / 2;
+        let denom = half as f64 - self.freq_shift;
+        let args: Vec<f64> = (0..half)
+            .map(|i| t * (-(10_000f64.ln()) * i as f64 / denom).exp())
+            .collect();
+        let (cos, sin) = (args.iter().map(|a| a.cos()), args.iter().map(|a| a.sin()));
+        if self.cos_first {
+            cos.chain(sin).map(|v| v as f32).collect()
+        } else {
+            sin.chain(cos).map(|v| v as f32).collect()
+        }
+    }
+
     pub fn emb_dim(&self) -> usize {
         4 * self.model_channels
     }

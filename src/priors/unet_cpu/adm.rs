@@ -238,18 +238,7 @@ impl AdmCpu {
     }
 
     pub(super) fn embedding(&self, t: f64, class: Option<usize>) -> Vec<f32> {
-        let dim = self.cfg.model_channels;
-        let half = dim / 2;
-        let denom = half as f64 - self.cfg.freq_shift;
-        let args: Vec<f64> = (0..half)
-            .map(|i| t * (-(10_000f64.ln()) * i as f64 / denom).exp())
-            .collect();
-        let (cos, sin) = (args.iter().map(|a| a.cos()), args.iter().map(|a| a.sin()));
-        let feat: Vec<f32> = if self.cfg.cos_first {
-            cos.chain(sin).map(|v| v as f32).collect()
-        } else {
-            sin.chain(cos).map(|v| v as f32).collect()
-        };
+        let feat = self.cfg.time_features(t);
         let mut h = self.time1.apply(&feat);
         silu_in_place(&mut h);
         let mut emb = self.time2.apply(&h);

@@ -272,14 +272,10 @@ fn block(x: &Padded, w: &[f32], bias: [f32; MR], band: Band, out: &mut [MaybeUni
         assert!(last < x.v.len(), "padded picture too short");
     }
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: the CPU has AVX2 and FMA (checked by `conv3x3`), and AVX-512 where it is taken;
-    // every read is below `last`, inside `x.v` (checked above), and every write inside `out`.
+    // SAFETY: the CPU has AVX2 and FMA (checked by `conv3x3`); every read is below `last`,
+    // inside `x.v` (checked above), and every write inside `out`.
     unsafe {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            avx512::block(x, w, bias, band, out)
-        } else {
-            avx::block(x, w, bias, band, out)
-        }
+        avx::block(x, w, bias, band, out)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -288,52 +284,13 @@ fn block(x: &Padded, w: &[f32], bias: [f32; MR], band: Band, out: &mut [MaybeUni
     }
 }
 
-/// The same block in 16 lanes where the CPU has AVX-512: twice the pixels per FMA with the
-/// same register blocking (MR × NR accumulators of 16 pixels), for the wide layers of the
-/// imported networks (128–512 channels: FMA-bound); a last run of 8 pixels goes to AVX2.
+/// Pairs of blocks in 16 lanes where the CPU has AVX-512: four output channels per pass over
+/// the input band and twice the pixels per FMA, for the wide layers of the imported networks
+/// (128–512 channels); a last run of 8 pixels goes to AVX2, and so does an odd last block.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{Band, MR, MaybeUninit, NR, Padded, taps};
+    use super::{Band, MR, MaybeUninit, Padded, taps};
     use std::arch::x86_64::*;
-
-    /// # Safety
-    /// AVX-512F, AVX2 and FMA present; `x`, `w` and `out` sized as `super::block` checks.
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub unsafe fn block(
-        x: &Padded,
-        w: &[f32],
-        bias: [f32; MR],
-        band: Band,
-        out: &mut [MaybeUninit<f32>],
-    ) {
-        let offs = taps(x.row());
-        let (xp, wp, op) = (
-            unsafe { x.v.as_ptr().add(band.p0) },
-            w.as_ptr(),
-            out.as_mut_ptr().cast::<f32>(),
-        );
-        let (plane, c, len) = (x.plane(), x.c, band.len);
-        let mut p = 0;
-        // SAFETY (each call): pixels p..p + 16·N of the band, within len.
-        while p + 16 * NR <= len {
-            unsafe { tile::<NR>(xp, plane, c, wp, &offs, bias, op, len, p) };
-            p += 16 * NR;
-        }
-        const { assert!(NR == 6) };
-        match (len - p) / 16 {
-            5 => unsafe { tile::<5>(xp, plane, c, wp, &offs, bias, op, len, p) },
-            4 => unsafe { tile::<4>(xp, plane, c, wp, &offs, bias, op, len, p) },
-            3 => unsafe { tile::<3>(xp, plane, c, wp, &offs, bias, op, len, p) },
-            2 => unsafe { tile::<2>(xp, plane, c, wp, &offs, bias, op, len, p) },
-            1 => unsafe { tile::<1>(xp, plane, c, wp, &offs, bias, op, len, p) },
-            _ => {}
-        }
-        p += (len - p) / 16 * 16;
-        if p < len {
-            // len is a multiple of 8: one run of 8 pixels is left.
-            unsafe { super::avx::tile::<1>(xp, plane, c, wp, &offs, bias, op, len, p) };
-        }
-    }
 
     /// Pixel vectors per tile of a pair: 4·5 accumulators, 5 pixel vectors and 4 weights fit
     /// AVX-512's 32 registers.
@@ -421,51 +378,6 @@ mod avx512 {
         for (m, row) in acc.iter().enumerate() {
             for (n, a) in row.iter().enumerate() {
                 // SAFETY: row m of the pair, pixels p + 16n .. + 16 ≤ len.
-                unsafe { _mm512_storeu_ps(op.add(m * len + p + 16 * n), *a) };
-            }
-        }
-    }
-
-    #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    #[inline]
-    unsafe fn tile<const N: usize>(
-        xp: *const f32,
-        plane: usize,
-        c: usize,
-        wp: *const f32,
-        offs: &[usize; 9],
-        bias: [f32; MR],
-        op: *mut f32,
-        len: usize,
-        p: usize,
-    ) {
-        let mut acc = [[_mm512_setzero_ps(); N]; MR];
-        for (m, row) in acc.iter_mut().enumerate() {
-            *row = [_mm512_set1_ps(bias[m]); N];
-        }
-        for ci in 0..c {
-            // SAFETY: reads of plane ci at p + tap + 16n, inside the padded picture.
-            unsafe {
-                let xb = xp.add(ci * plane + p);
-                let wb = wp.add(ci * 9 * MR);
-                for (t, off) in offs.iter().enumerate() {
-                    let mut ws = [_mm512_setzero_ps(); MR];
-                    for (m, wv) in ws.iter_mut().enumerate() {
-                        *wv = _mm512_set1_ps(*wb.add(t * MR + m));
-                    }
-                    for n in 0..N {
-                        let xv = _mm512_loadu_ps(xb.add(off + 16 * n));
-                        for (row, wv) in acc.iter_mut().zip(&ws) {
-                            row[n] = _mm512_fmadd_ps(*wv, xv, row[n]);
-                        }
-                    }
-                }
-            }
-        }
-        for (m, row) in acc.iter().enumerate() {
-            for (n, a) in row.iter().enumerate() {
-                // SAFETY: row m of the block, pixels p + 16n .. + 16 ≤ len.
                 unsafe { _mm512_storeu_ps(op.add(m * len + p + 16 * n), *a) };
             }
         }
