@@ -186,176 +186,230 @@ impl<'a> Reader<'a> {
         loop {
             let op = self.take(1)?[0];
             match op {
-                0x80 => {
-                    self.take(1)?;
-                }
-                0x95 => {
-                    self.take(8)?;
-                }
                 b'.' => return self.pop(),
-                b'(' => self.stack.push(Item::Mark),
-                b'}' => self.push(Value::Dict(vec![])),
-                b']' => self.push(Value::List(vec![])),
-                b')' => self.push(Value::Tuple(vec![])),
-                b'N' => self.push(Value::None),
-                0x88 => self.push(Value::Bool(true)),
-                0x89 => self.push(Value::Bool(false)),
-                b'J' => {
-                    let v = self.uint(4)? as u32 as i32;
-                    self.push(Value::Int(i64::from(v)))
-                }
-                b'K' => {
-                    let v = self.uint(1)?;
-                    self.push(Value::Int(v as i64))
-                }
-                b'M' => {
-                    let v = self.uint(2)?;
-                    self.push(Value::Int(v as i64))
-                }
-                0x8a => {
-                    let n = self.uint(1)? as usize;
-                    let v = self.long(n)?;
-                    self.push(Value::Int(v))
-                }
-                b'G' => {
-                    let s = self.take(8)?;
-                    let mut a = [0u8; 8];
-                    a.copy_from_slice(s);
-                    self.push(Value::Float(f64::from_be_bytes(a)))
-                }
-                b'X' | 0x8c | 0x8d => {
-                    let n = match op {
-                        b'X' => self.uint(4)?,
-                        0x8c => self.uint(1)?,
-                        _ => self.uint(8)?,
-                    } as usize;
-                    let s = String::from_utf8_lossy(self.take(n)?).into_owned();
-                    self.push(Value::Str(s))
-                }
-                b'T' | b'U' | b'B' | b'C' | 0x8e => {
-                    let n = match op {
-                        b'T' | b'B' => self.uint(4)?,
-                        0x8e => self.uint(8)?,
-                        _ => self.uint(1)?,
-                    } as usize;
-                    let s = self.take(n)?.to_vec();
-                    // Protocol 2 writes Python 2 `str` (the legacy format's keys) as bytes.
-                    let v = if matches!(op, b'T' | b'U') {
-                        Value::Str(String::from_utf8_lossy(&s).into_owned())
-                    } else {
-                        Value::Bytes(s)
-                    };
-                    self.push(v)
-                }
-                b'q' => {
-                    let k = self.uint(1)? as u32;
-                    self.memo_put(k)?
-                }
-                b'r' => {
-                    let k = self.uint(4)? as u32;
-                    self.memo_put(k)?
-                }
-                0x94 => {
-                    let k = self.memo.len() as u32;
-                    self.memo_put(k)?
-                }
-                b'h' => {
-                    let k = self.uint(1)? as u32;
-                    self.memo_get(k)?
-                }
-                b'j' => {
-                    let k = self.uint(4)? as u32;
-                    self.memo_get(k)?
-                }
-                b'c' => {
-                    let module = self.line()?;
-                    let name = self.line()?;
-                    self.global(&module, &name)?
-                }
-                0x93 => {
-                    let name = self.pop()?;
-                    let module = self.pop()?;
-                    match (module, name) {
-                        (Value::Str(m), Value::Str(n)) => self.global(&m, &n)?,
-                        _ => return Err("the pickle is malformed (global name)".into()),
-                    }
-                }
-                b't' => {
-                    let items = self.pop_mark()?;
-                    self.push(Value::Tuple(items))
-                }
-                0x85..=0x87 => {
-                    let n = usize::from(op - 0x84);
-                    let mut items = (0..n).map(|_| self.pop()).collect::<Result<Vec<_>, _>>()?;
-                    items.reverse();
-                    self.push(Value::Tuple(items))
-                }
-                b'l' => {
-                    let items = self.pop_mark()?;
-                    self.push(Value::List(items))
-                }
-                b'd' => {
-                    let items = self.pop_mark()?;
-                    let pairs = pairs(items)?;
-                    self.push(Value::Dict(pairs))
-                }
-                b'a' => {
-                    let v = self.pop()?;
-                    match self.top()? {
-                        Value::List(l) => l.push(v),
-                        _ => return Err("the pickle appends to a non-list".into()),
-                    }
-                }
-                b'e' => {
-                    let items = self.pop_mark()?;
-                    match self.top()? {
-                        Value::List(l) => l.extend(items),
-                        _ => return Err("the pickle appends to a non-list".into()),
-                    }
-                }
-                b's' => {
-                    let v = self.pop()?;
-                    let k = self.pop()?;
-                    set_items(self.top()?, vec![(k, v)])?
-                }
-                b'u' => {
-                    let items = self.pop_mark()?;
-                    let p = pairs(items)?;
-                    set_items(self.top()?, p)?
-                }
-                b'Q' => {
-                    let pid = self.pop()?;
-                    let storage = persistent(pid)?;
-                    self.push(storage)
-                }
-                b'R' => {
-                    let args = self.pop()?;
-                    let f = self.pop()?;
-                    let v = reduce(f, args)?;
-                    self.push(v)
-                }
-                b'b' => {
-                    // State set on an object: an ordered dict's `_metadata`, a parameter's
-                    // attributes. Plain data only; nothing to keep.
-                    let state = self.pop()?;
-                    if contains_global(&state) {
-                        return Err(refused("an object's state holding a global"));
-                    }
-                }
-                b'\x81' => {
-                    let args = self.pop()?;
-                    let cls = self.pop()?;
-                    let v = reduce(cls, args)?;
-                    self.push(v)
-                }
-                other => {
-                    return Err(format!(
-                        "the pickle uses opcode 0x{other:02x}, which a state dict never needs; \
-                         refused"
-                    ));
-                }
+                0x80 | 0x95 | b'(' | b'}' | b']' | b')' | b'N' | 0x88 | 0x89 => self.simple(op)?,
+                b'J' | b'K' | b'M' | 0x8a | b'G' => self.number(op)?,
+                b'X' | 0x8c | 0x8d | b'T' | b'U' | b'B' | b'C' | 0x8e => self.text(op)?,
+                b'q' | b'r' | 0x94 | b'h' | b'j' => self.memo_op(op)?,
+                b'c' | 0x93 | b'Q' | b'R' | b'b' | 0x81 => self.call(op)?,
+                _ => self.container(op)?,
             }
         }
+    }
+
+    /// Protocol framing, marks and empty containers.
+    fn simple(&mut self, op: u8) -> Result<(), String> {
+        match op {
+            0x80 => {
+                self.take(1)?;
+            }
+            0x95 => {
+                self.take(8)?;
+            }
+            b'(' => self.stack.push(Item::Mark),
+            b'}' => self.push(Value::Dict(vec![])),
+            b']' => self.push(Value::List(vec![])),
+            b')' => self.push(Value::Tuple(vec![])),
+            b'N' => self.push(Value::None),
+            0x88 => self.push(Value::Bool(true)),
+            0x89 => self.push(Value::Bool(false)),
+            _ => return Err(format!("the pickle is malformed (opcode 0x{op:02x})")),
+        }
+        Ok(())
+    }
+
+    /// Integers and floats.
+    fn number(&mut self, op: u8) -> Result<(), String> {
+        match op {
+            b'J' => {
+                let v = self.uint(4)? as u32 as i32;
+                self.push(Value::Int(i64::from(v)))
+            }
+            b'K' => {
+                let v = self.uint(1)?;
+                self.push(Value::Int(v as i64))
+            }
+            b'M' => {
+                let v = self.uint(2)?;
+                self.push(Value::Int(v as i64))
+            }
+            0x8a => {
+                let n = self.uint(1)? as usize;
+                let v = self.long(n)?;
+                self.push(Value::Int(v))
+            }
+            b'G' => {
+                let s = self.take(8)?;
+                let mut a = [0u8; 8];
+                a.copy_from_slice(s);
+                self.push(Value::Float(f64::from_be_bytes(a)))
+            }
+            _ => return Err(format!("the pickle is malformed (opcode 0x{op:02x})")),
+        }
+        Ok(())
+    }
+
+    /// Strings and bytes.
+    fn text(&mut self, op: u8) -> Result<(), String> {
+        match op {
+            b'X' | 0x8c | 0x8d => {
+                let n = match op {
+                    b'X' => self.uint(4)?,
+                    0x8c => self.uint(1)?,
+                    _ => self.uint(8)?,
+                } as usize;
+                let s = String::from_utf8_lossy(self.take(n)?).into_owned();
+                self.push(Value::Str(s))
+            }
+            b'T' | b'U' | b'B' | b'C' | 0x8e => {
+                let n = match op {
+                    b'T' | b'B' => self.uint(4)?,
+                    0x8e => self.uint(8)?,
+                    _ => self.uint(1)?,
+                } as usize;
+                let s = self.take(n)?.to_vec();
+                // Protocol 2 writes Python 2 `str` (the legacy format's keys) as bytes.
+                let v = if matches!(op, b'T' | b'U') {
+                    Value::Str(String::from_utf8_lossy(&s).into_owned())
+                } else {
+                    Value::Bytes(s)
+                };
+                self.push(v)
+            }
+            _ => return Err(format!("the pickle is malformed (opcode 0x{op:02x})")),
+        }
+        Ok(())
+    }
+
+    /// The memo: values kept by index and fetched again.
+    fn memo_op(&mut self, op: u8) -> Result<(), String> {
+        match op {
+            b'q' => {
+                let k = self.uint(1)? as u32;
+                self.memo_put(k)?
+            }
+            b'r' => {
+                let k = self.uint(4)? as u32;
+                self.memo_put(k)?
+            }
+            0x94 => {
+                let k = self.memo.len() as u32;
+                self.memo_put(k)?
+            }
+            b'h' => {
+                let k = self.uint(1)? as u32;
+                self.memo_get(k)?
+            }
+            b'j' => {
+                let k = self.uint(4)? as u32;
+                self.memo_get(k)?
+            }
+            _ => return Err(format!("the pickle is malformed (opcode 0x{op:02x})")),
+        }
+        Ok(())
+    }
+
+    /// Globals, storages and the calls that rebuild tensors and ordered dicts.
+    fn call(&mut self, op: u8) -> Result<(), String> {
+        match op {
+            b'c' => {
+                let module = self.line()?;
+                let name = self.line()?;
+                self.global(&module, &name)?
+            }
+            0x93 => {
+                let name = self.pop()?;
+                let module = self.pop()?;
+                match (module, name) {
+                    (Value::Str(m), Value::Str(n)) => self.global(&m, &n)?,
+                    _ => return Err("the pickle is malformed (global name)".into()),
+                }
+            }
+            b'Q' => {
+                let pid = self.pop()?;
+                let storage = persistent(pid)?;
+                self.push(storage)
+            }
+            b'R' => {
+                let args = self.pop()?;
+                let f = self.pop()?;
+                let v = reduce(f, args)?;
+                self.push(v)
+            }
+            b'b' => {
+                // State set on an object: an ordered dict's `_metadata`, a parameter's
+                // attributes. Plain data only; nothing to keep.
+                let state = self.pop()?;
+                if contains_global(&state) {
+                    return Err(refused("an object's state holding a global"));
+                }
+            }
+            b'\x81' => {
+                let args = self.pop()?;
+                let cls = self.pop()?;
+                let v = reduce(cls, args)?;
+                self.push(v)
+            }
+
+            _ => return Err(format!("the pickle is malformed (opcode 0x{op:02x})")),
+        }
+        Ok(())
+    }
+
+    /// Tuples, lists and dicts built from the stack.
+    fn container(&mut self, op: u8) -> Result<(), String> {
+        match op {
+            b't' => {
+                let items = self.pop_mark()?;
+                self.push(Value::Tuple(items))
+            }
+            0x85..=0x87 => {
+                let n = usize::from(op - 0x84);
+                let mut items = (0..n).map(|_| self.pop()).collect::<Result<Vec<_>, _>>()?;
+                items.reverse();
+                self.push(Value::Tuple(items))
+            }
+            b'l' => {
+                let items = self.pop_mark()?;
+                self.push(Value::List(items))
+            }
+            b'd' => {
+                let items = self.pop_mark()?;
+                let pairs = pairs(items)?;
+                self.push(Value::Dict(pairs))
+            }
+            b'a' => {
+                let v = self.pop()?;
+                match self.top()? {
+                    Value::List(l) => l.push(v),
+                    _ => return Err("the pickle appends to a non-list".into()),
+                }
+            }
+            b'e' => {
+                let items = self.pop_mark()?;
+                match self.top()? {
+                    Value::List(l) => l.extend(items),
+                    _ => return Err("the pickle appends to a non-list".into()),
+                }
+            }
+            b's' => {
+                let v = self.pop()?;
+                let k = self.pop()?;
+                set_items(self.top()?, vec![(k, v)])?
+            }
+            b'u' => {
+                let items = self.pop_mark()?;
+                let p = pairs(items)?;
+                set_items(self.top()?, p)?
+            }
+            other => {
+                return Err(format!(
+                    "the pickle uses opcode 0x{other:02x}, which a state dict never needs; \
+                     refused"
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn long(&mut self, n: usize) -> Result<i64, String> {
