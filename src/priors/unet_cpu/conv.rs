@@ -67,7 +67,8 @@ impl Conv {
     /// out = W · im2col(x) + b, in tiles of output rows ([`row_tiles`]).
     pub fn apply(&self, x: &Act, threads: usize) -> Act {
         if let Some((pack, _)) = &self.direct {
-            return direct::conv3x3(&Padded::new(x), pack, Some(&self.b), self.o, threads);
+            let x = Padded::with_threads(x, threads);
+            return direct::conv3x3(&x, pack, Some(&self.b), self.o, threads);
         }
         let (ho, wo) = self.out_size(x.h, x.w);
         let n = ho * wo;
@@ -129,7 +130,8 @@ impl Conv {
     pub fn back(&self, dy: &Act, h: usize, w: usize, threads: usize) -> Act {
         if let Some((_, pack)) = &self.direct {
             debug_assert!((dy.h, dy.w) == (h, w));
-            return direct::conv3x3(&Padded::new(dy), pack, None, self.i, threads);
+            let dy = Padded::with_threads(dy, threads);
+            return direct::conv3x3(&dy, pack, None, self.i, threads);
         }
         let n = dy.h * dy.w;
         let threads = gemm_threads(threads, n);
