@@ -268,11 +268,9 @@ pub fn import_into(src: &Path, user: &Path, device: &burn::tensor::Device) -> Re
     // Loading checks the card, the weights file, every tensor's shape and finiteness.
     let (card_path, _) = crate::priors::network::locate(src)?;
     let card = ModelCard::parse(&crate::files::read_text(&card_path)?, &card_path)?;
-    if let Some(k) = card.checkpoint.as_ref().and_then(|c| c.network.num_classes) {
-        crate::priors::load_model(src, None, Some(k.saturating_sub(1)), device)?;
-    } else {
-        crate::priors::load_model(src, None, None, device)?;
-    }
+    // A class-conditional model loads only with a class: any will do for the check.
+    let class = (card.checkpoint.as_ref()).and_then(|c| c.network.num_classes.map(|_| 0));
+    crate::priors::load_model(src, None, class, device)?;
     let name = src
         .file_name()
         .map(|n| n.to_string_lossy().to_string())

@@ -127,10 +127,6 @@ fn map(path: &Path) -> Result<memmap2::Mmap> {
         .map_err(|e| Error::file(path, format!("cannot read the checkpoint: {e}")))
 }
 
-fn read_text(path: &Path) -> Result<String> {
-    crate::files::read_text(path)
-}
-
 /// Works out the format, the config and the weights file of a request.
 pub fn describe(req: &ImportRequest) -> Result<Checked> {
     let path = &req.path;
@@ -180,7 +176,7 @@ pub fn describe(req: &ImportRequest) -> Result<Checked> {
         let dir = config.parent().map(Path::to_path_buf).unwrap_or_default();
         return diffusers_checked(config, path, &dir);
     }
-    let text = read_text(config)?;
+    let text = crate::files::read_text(config)?;
     let d = adm_config::parse(&text).map_err(|e| Error::file(config, e))?;
     Ok(Checked {
         format: if d.consistency {
@@ -195,7 +191,8 @@ pub fn describe(req: &ImportRequest) -> Result<Checked> {
 }
 
 fn diffusers_checked(config: &Path, weights: &Path, dir: &Path) -> Result<Checked> {
-    let d = diffusers::parse_config(&read_text(config)?).map_err(|e| Error::file(config, e))?;
+    let d = diffusers::parse_config(&crate::files::read_text(config)?)
+        .map_err(|e| Error::file(config, e))?;
     let sched = [
         dir.join("scheduler/scheduler_config.json"),
         dir.join("scheduler_config.json"),
@@ -204,7 +201,7 @@ fn diffusers_checked(config: &Path, weights: &Path, dir: &Path) -> Result<Checke
     .into_iter()
     .find(|p| p.is_file());
     let text = match &sched {
-        Some(p) => Some(read_text(p)?),
+        Some(p) => Some(crate::files::read_text(p)?),
         None => None,
     };
     let parameterisation = diffusers::parse_scheduler(text.as_deref())

@@ -4,6 +4,7 @@
 //! every backend and differentiates through autodiff (the samplers' VJPs).
 
 use super::adm_layout::{AdmConfig, AttentionOrder, DownPadding, Layer, Resample};
+use super::unet::upsample2;
 use crate::error::{Error, Result};
 use crate::tensor;
 use burn::tensor::activation::{silu, softmax};
@@ -457,12 +458,4 @@ fn pool2(x: Tensor<4>) -> Tensor<4> {
         .mean_dim(5)
         .mean_dim(3)
         .reshape([b, c, h / 2, w / 2])
-}
-
-/// Nearest-neighbour 2× upsampling.
-fn upsample2(x: Tensor<4>) -> Tensor<4> {
-    let [b, c, h, w] = x.dims();
-    x.reshape([b, c, h, 1, w, 1])
-        .expand([b, c, h, 2, w, 2])
-        .reshape([b, c, 2 * h, 2 * w])
 }

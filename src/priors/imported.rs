@@ -272,8 +272,7 @@ fn companion(
     class: Option<usize>,
     device: &Device,
 ) -> Option<Arc<ImportedNet>> {
-    let name = dir.file_name()?.to_string_lossy().into_owned();
-    let cm = dir.with_file_name(format!("{name}-cm"));
+    let cm = super::network::sibling(dir, "cm")?;
     let card_path = cm.join(super::card::CARD_FILE);
     let card = ModelCard::parse(&crate::files::read_text(&card_path).ok()?, &card_path).ok()?;
     let is_cm = card

@@ -202,7 +202,7 @@ pub fn read_model(path: &Path, device: &Device) -> Result<(ModelCard, EdmUNet, P
 }
 
 /// The folder `NAME-SUFFIX` beside a model folder, when it holds a card.
-fn sibling(dir: &Path, suffix: &str) -> Option<PathBuf> {
+pub(super) fn sibling(dir: &Path, suffix: &str) -> Option<PathBuf> {
     let name = dir.file_name()?.to_string_lossy().into_owned();
     let path = dir.with_file_name(format!("{name}-{suffix}"));
     path.join(CARD_FILE).is_file().then_some(path)

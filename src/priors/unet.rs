@@ -279,7 +279,7 @@ impl UNet {
 }
 
 /// Nearest-neighbour 2× upsampling.
-fn upsample2(x: Tensor<4>) -> Tensor<4> {
+pub(super) fn upsample2(x: Tensor<4>) -> Tensor<4> {
     let [b, c, h, w] = x.dims();
     x.reshape([b, c, h, 1, w, 1])
         .expand([b, c, h, 2, w, 2])

@@ -10,6 +10,7 @@ mod cps;
 mod daps;
 mod ddrm;
 mod ddrm_damage;
+mod denoiser_needed;
 mod diffpir;
 mod dps;
 mod eps;
@@ -174,7 +175,7 @@ macro_rules! sampler_table {
             if chains == 0 {
                 return Err(Error::invalid("chains", "must be at least 1"));
             }
-            check_needs_denoiser(spec, problem)?;
+            denoiser_needed::check(spec, problem)?;
             Ok(match spec {
                 SamplerSpec::Exact => Box::new(Exact::new(problem, chains, seed)?),
                 $( SamplerSpec::$variant(p) => {
@@ -214,42 +215,6 @@ impl SamplerSpec {
     pub fn name(&self) -> &'static str {
         self.info().name
     }
-}
-
-/// A consistency model alone is a one-step generator, not a denoiser: only the samplers that
-/// sample through its generator can use it.
-fn check_needs_denoiser(spec: &SamplerSpec, problem: &Problem) -> Result<()> {
-    if !problem.prior.generator_only() {
-        return Ok(());
-    }
-    let through_generator = match spec {
-        SamplerSpec::Auto(_) => true,
-        SamplerSpec::NoiseSpaceLangevin(p) => p.generator != cps::GeneratorChoice::Ode,
-        SamplerSpec::Prior(p) => p.distilled,
-        _ => false,
-    };
-    if through_generator {
-        return Ok(());
-    }
-    if matches!(spec, SamplerSpec::NoiseSpaceLangevin(_)) {
-        return Err(Error::Unsupported {
-            sampler: spec.name().into(),
-            reason: format!(
-                "generator: Ode integrates a denoiser, and {} is a one-step generator: use \
-                 generator: Auto or Distilled",
-                problem.prior.describe()
-            ),
-        });
-    }
-    Err(Error::Unsupported {
-        sampler: spec.name().into(),
-        reason: format!(
-            "{} is a one-step generator, not a denoiser: sample through it with \
-             NoiseSpaceLangevin (or Prior(distilled: true)), or use it beside a denoiser prior \
-             (import that prior as NAME and this model as NAME-cm)",
-            problem.prior.describe()
-        ),
-    })
 }
 
 /// Runs a sampler to the end, checking every step for non-finite chains.
