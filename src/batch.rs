@@ -117,9 +117,8 @@ fn absolute_inputs(mut r: Recipe, base: &Path) -> Result<Recipe> {
         let p = base.join(f);
         std::fs::canonicalize(&p).unwrap_or(p).display().to_string()
     };
-    match &mut r.operator {
-        OperatorSpec::Mask(f) | OperatorSpec::Matrix(f) => *f = abs(f),
-        _ => {}
+    if let Some(f) = r.operator.file_mut() {
+        *f = abs(f);
     }
     r.prior = match &r.prior {
         PriorSpec::Gmm(f) => PriorSpec::Gmm(abs(f)),

@@ -21,6 +21,7 @@ pub mod lab;
 pub mod linalg;
 pub mod metrics;
 pub mod models;
+pub mod noise_model;
 pub mod npy;
 pub mod operators;
 pub mod output;

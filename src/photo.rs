@@ -339,7 +339,9 @@ pub fn first_answer(
             wiener(op, y, &[1e-2])?.pop().unwrap_or_else(|| y.to_vec()),
             "Wiener deconvolution",
         ),
-        Task::Other => return Ok(None),
+        Task::Dejpeg => (y_view.to_vec(), "the decoded JPEG"),
+        Task::Declip => (y_view.to_vec(), "y"),
+        Task::PhaseRetrieval | Task::Other => return Ok(None),
     }))
 }
 

@@ -1,6 +1,7 @@
-//! An inverse problem: prior + operator + measurement y + noise level σ_y.
+//! An inverse problem: prior + operator + measurement y + noise (level σ_y, and its model).
 
 use crate::error::{Error, Result};
+use crate::noise_model::NoiseModel;
 use crate::operators::{Operator, check_shape};
 use crate::priors::Denoiser;
 use crate::tensor;
@@ -12,7 +13,13 @@ pub struct Problem {
     pub operator: Arc<dyn Operator>,
     /// [1, C', H', W']
     pub y: Tensor<4>,
+    /// The Gaussian σ of the likelihood: the recipe's noise_sigma and the operator's model
+    /// error in quadrature, or for photon noise the equivalent σ of a dark value
+    /// ([`NoiseModel::equivalent_sigma`]). Step sizes and the linear-Gaussian samplers read it.
     pub sigma_y: f64,
+    /// The Gaussian noise the recipe states (photon noise's read noise), before the model error.
+    pub read_sigma: f64,
+    pub noise: NoiseModel,
     pub device: Device,
     /// The ground truth when it is known (simulated measurements), [1, C, H, W].
     pub truth: Option<Tensor<4>>,
@@ -22,6 +29,7 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// A problem with Gaussian noise of σ_y (0 only where the operator has a model error).
     pub fn new(
         prior: Arc<dyn Denoiser>,
         operator: Arc<dyn Operator>,
@@ -29,6 +37,18 @@ impl Problem {
         sigma_y: f64,
         device: Device,
     ) -> Result<Self> {
+        Self::with_noise(prior, operator, y, (NoiseModel::Gaussian, sigma_y), device)
+    }
+
+    /// A problem with the given noise model and its Gaussian σ (photon noise's read noise).
+    pub fn with_noise(
+        prior: Arc<dyn Denoiser>,
+        operator: Arc<dyn Operator>,
+        y: Tensor<4>,
+        (noise, sigma_y): (NoiseModel, f64),
+        device: Device,
+    ) -> Result<Self> {
+        noise.check()?;
         if prior.shape() != operator.input_shape() {
             return Err(Error::shape(
                 "operator input vs prior",
@@ -40,10 +60,17 @@ impl Problem {
         if y.dims()[0] != 1 {
             return Err(Error::shape("measurement y batch", 1, y.dims()[0]));
         }
-        if !(sigma_y.is_finite() && sigma_y > 0.0) {
+        let y_host = tensor::to_vec(&y)?;
+        let effective = noise
+            .equivalent_sigma(sigma_y, &y_host)
+            .hypot(operator.model_error_sigma());
+        if !(sigma_y.is_finite() && sigma_y >= 0.0 && effective > 0.0) {
             return Err(Error::invalid(
                 "noise_sigma",
-                format!("must be a positive number, got {sigma_y}"),
+                format!(
+                    "must be a positive number for {} with Gaussian noise, got {sigma_y}",
+                    operator.name()
+                ),
             ));
         }
         if tensor::non_finite_chains(&y)? > 0 {
@@ -53,11 +80,26 @@ impl Problem {
             prior,
             operator,
             y,
-            sigma_y,
+            sigma_y: effective,
+            read_sigma: sigma_y,
+            noise,
             device,
             truth: None,
             classical: OnceLock::new(),
         })
+    }
+
+    /// Linear A, Gaussian noise and no model error: what DDRM, ΠGDM, EPS and the exact
+    /// posterior need (Aᵀ, closed-form solves).
+    pub fn is_linear_gaussian(&self) -> bool {
+        self.operator.is_linear()
+            && self.noise.is_gaussian()
+            && self.operator.model_error_sigma() == 0.0
+    }
+
+    /// The measurement as a phrase for messages ("Jpeg(quality: 10) with Gaussian noise").
+    pub fn measurement_label(&self) -> String {
+        format!("{} with {}", self.operator.name(), self.noise.label())
     }
 
     pub fn with_truth(mut self, truth: Tensor<4>) -> Result<Self> {
@@ -110,15 +152,52 @@ impl Problem {
         self.y_batch(b) - self.operator.forward(x)
     }
 
-    /// ∇_x R(x) with R(x) = ‖y − A x‖²/(2σ_y²): Aᵀ(A x − y)/σ_y².
-    pub fn data_grad(&self, x: Tensor<4>) -> Tensor<4> {
-        let r = self.residual(x);
-        self.operator
-            .adjoint(r)
-            .div_scalar(-(self.sigma_y * self.sigma_y))
+    /// The σ the noise model reads: the read noise for photons, σ_y for Gaussian noise.
+    fn model_sigma(&self) -> f64 {
+        if self.noise.is_gaussian() {
+            self.sigma_y
+        } else {
+            self.read_sigma
+        }
     }
 
-    /// ‖y − A(x)‖ / (σ_y √m) for every chain: near 1 for a sample consistent with the noise.
+    /// ∇_x R(x) with R(x) = −log p(y | x): J_A(x)ᵀ ∂R/∂A(x); Aᵀ(A x − y)/σ_y² for a linear A
+    /// and Gaussian noise.
+    pub fn data_grad(&self, x: Tensor<4>) -> Tensor<4> {
+        let b = x.dims()[0];
+        let z = self.operator.forward(x.clone());
+        let g = self.noise.nll_grad(self.model_sigma(), self.y_batch(b), z);
+        self.operator.vjp(x, g)
+    }
+
+    /// σ_y² times the deviance of every chain, [B, 1, 1, 1]: ‖y − A(x)‖² for Gaussian noise,
+    /// so the Gaussian samplers' scales hold for every noise model. Differentiable.
+    pub fn misfit(&self, x: Tensor<4>) -> Tensor<4> {
+        let b = x.dims()[0];
+        let z = self.operator.forward(x);
+        let d = self.noise.deviance(self.model_sigma(), self.y_batch(b), z);
+        d.mul_scalar(self.sigma_y * self.sigma_y)
+    }
+
+    /// The residual DPS takes the norm of: y − A(x) for Gaussian noise; for photons each value
+    /// weighted by σ_y/√Var(y) as y suggests it (the paper's weighted least squares).
+    pub fn weighted_residual(&self, x: Tensor<4>) -> Tensor<4> {
+        let r = self.residual(x);
+        if self.noise.is_gaussian() {
+            return r;
+        }
+        let var = self.noise.variance_from_y(self.read_sigma, self.y.clone());
+        let b = r.dims()[0];
+        let [_, c, h, w] = var.dims();
+        r * var
+            .sqrt()
+            .recip()
+            .mul_scalar(self.sigma_y)
+            .expand([b, c, h, w])
+    }
+
+    /// √(deviance/m) for every chain: near 1 for a sample consistent with the noise
+    /// (‖y − A(x)‖ / (σ_y √m) for Gaussian noise).
     pub fn normalized_residuals(&self, x: &Tensor<4>) -> Result<Vec<f64>> {
         let m = self.operator.measurement_len() as f64;
         let [b, c, h, w] = x.dims();
@@ -127,9 +206,9 @@ impl Problem {
         let mut out = Vec::with_capacity(b);
         for j in 0..b {
             let xj = x.clone().slice([j..j + 1, 0..c, 0..h, 0..w]);
-            let r = tensor::sum_sq(self.residual(xj));
+            let r = self.misfit(xj);
             let s = tensor::to_f64(&r)?.first().copied().unwrap_or(f64::NAN);
-            out.push(s.sqrt() / (self.sigma_y * m.sqrt()));
+            out.push(s.max(0.0).sqrt() / (self.sigma_y * m.sqrt()));
         }
         Ok(out)
     }

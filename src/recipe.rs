@@ -5,6 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::image_io;
+use crate::noise_model::NoiseModel;
 use crate::npy;
 use crate::operators::{self, OperatorSpec};
 use crate::priors::{Gmm, GmmDenoiser, PriorSpec};
@@ -24,8 +25,13 @@ pub struct Recipe {
     pub shape: (usize, usize, usize),
     pub operator: OperatorSpec,
     pub measurement: MeasurementSpec,
-    /// σ_y, in data units.
+    /// σ_y, in data units (with photon noise: the added Gaussian read noise, 0 for none; with
+    /// `Jpeg`, 0 for the deterministic round trip).
     pub noise_sigma: f64,
+    /// `Gaussian` (the default) or `Poisson(peak: P)`: photon counts, P the expected count of
+    /// a white value.
+    #[serde(default, skip_serializing_if = "NoiseModel::is_gaussian")]
+    pub noise_model: NoiseModel,
     pub sampler: SamplerSpec,
     #[serde(default = "default_chains")]
     pub chains: usize,
@@ -83,7 +89,7 @@ impl Recipe {
         match &self.prior {
             PriorSpec::Gmm(f) | PriorSpec::Model(f) => out.push(base.join(f)),
         }
-        if let OperatorSpec::Mask(f) | OperatorSpec::Matrix(f) = &self.operator {
+        if let Some(f) = self.operator.file() {
             out.push(base.join(f));
         }
         match &self.measurement {
@@ -136,12 +142,13 @@ pub fn load_recipe(recipe: Recipe, base: &Path, device: &Device) -> Result<Loade
             format!("every dimension must be positive, got {shape:?}"),
         ));
     }
-    if !(recipe.noise_sigma.is_finite() && recipe.noise_sigma > 0.0) {
+    if !(recipe.noise_sigma.is_finite() && recipe.noise_sigma >= 0.0) {
         return Err(Error::invalid(
             "noise_sigma",
-            format!("must be a positive number, got {}", recipe.noise_sigma),
+            format!("must be a number of at least 0, got {}", recipe.noise_sigma),
         ));
     }
+    recipe.noise_model.check()?;
     if recipe.chains == 0 || recipe.chains > 1 << 20 {
         return Err(Error::invalid(
             "chains",
@@ -214,14 +221,20 @@ pub fn load_recipe(recipe: Recipe, base: &Path, device: &Device) -> Result<Loade
                 TruthSpec::Image(file) => image_io::load(&base.join(file), shape, *resize)?,
             };
             let xt = tensor::from_vec(x.clone(), [1, c, h, w], device);
-            let y = simulate_y(operator.as_ref(), xt, recipe.noise_sigma, recipe.seed);
+            let y = simulate_measurement(
+                operator.as_ref(),
+                xt,
+                (recipe.noise_model, recipe.noise_sigma),
+                recipe.seed,
+            )?;
             truth = Some(x);
             tensor::to_vec(&y)?
         }
     };
     let [oc, oh, ow] = out_shape;
     let yt = tensor::from_vec(y.clone(), [1, oc, oh, ow], device);
-    let mut problem = Problem::new(prior, operator, yt, recipe.noise_sigma, device.clone())?;
+    let noise = (recipe.noise_model, recipe.noise_sigma);
+    let mut problem = Problem::with_noise(prior, operator, yt, noise, device.clone())?;
     if let Some(x) = &truth {
         problem = problem.with_truth(tensor::from_vec(x.clone(), [1, c, h, w], device))?;
     }
@@ -361,6 +374,19 @@ pub fn simulate_y(
     let mut rng = tensor::rng(seed ^ 0x005e_ed0f_5e75_u64);
     let noise = tensor::normal(&mut rng, clean.dims(), &clean.device());
     clean + noise.mul_scalar(sigma_y)
+}
+
+/// y = A(x) plus noise of the given model and σ, with the noise of a recipe's `seed` (the
+/// same draws as [`simulate_y`] for Gaussian noise).
+pub fn simulate_measurement(
+    operator: &dyn operators::Operator,
+    x: burn::tensor::Tensor<4>,
+    (noise, sigma): (NoiseModel, f64),
+    seed: u64,
+) -> Result<burn::tensor::Tensor<4>> {
+    let clean = operator.forward(x);
+    let mut rng = tensor::rng(seed ^ 0x005e_ed0f_5e75_u64);
+    noise.simulate(clean, sigma, &mut rng)
 }
 
 fn check_finite(path: &Path, data: &[f32]) -> Result<()> {

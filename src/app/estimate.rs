@@ -126,7 +126,10 @@ pub fn task_of(op: &crate::operators::OperatorSpec) -> Task {
         O::Downsample(_) => Task::SuperResolution,
         O::Blur { .. } => Task::Deblur,
         O::Grayscale => Task::Colourise,
-        O::Matrix(_) => Task::Other,
+        O::Matrix(_) | O::Abs(_) => Task::Other,
+        O::Jpeg { .. } => Task::Dejpeg,
+        O::Clip { .. } => Task::Declip,
+        O::PhaseRetrieval { .. } => Task::PhaseRetrieval,
     }
 }
 

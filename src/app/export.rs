@@ -5,7 +5,6 @@ use crate::engine::Snapshot;
 use crate::error::{Error, Result};
 use crate::image_io;
 use crate::npy;
-use crate::operators::OperatorSpec;
 use crate::priors::PriorSpec;
 use crate::recipe::{MeasurementSpec, Recipe, TruthSpec};
 use std::path::{Path, PathBuf};
@@ -26,9 +25,8 @@ fn portable_recipe(recipe: &Recipe, base: &Path, dir: &Path) -> Result<(Recipe, 
         files.push(dst);
         Ok(format!("input-{file}"))
     };
-    match &mut r.operator {
-        OperatorSpec::Mask(f) | OperatorSpec::Matrix(f) => *f = copy(f)?,
-        _ => {}
+    if let Some(f) = r.operator.file_mut() {
+        *f = copy(f)?;
     }
     match &mut r.measurement {
         MeasurementSpec::Npy(f) => *f = copy(f)?,

@@ -228,6 +228,7 @@ impl Setup {
             operator,
             measurement,
             noise_sigma: self.noise_sigma,
+            noise_model: Default::default(),
             sampler,
             chains: self.chains.clamp(1, 4096),
             seed: self.seed,

@@ -1,23 +1,33 @@
-//! Forward operators A of y = A(x) + σ_y n, on batched image tensors [B, C, H, W].
+//! Forward operators A of y = A(x) + noise, on batched image tensors [B, C, H, W].
 //!
-//! Every operator here is linear, with an exact adjoint and a solve of
-//! (c·I + AᵀA/σ_y²) z = b: closed form where the structure allows, conjugate gradient otherwise.
+//! The linear ones have an exact adjoint and a solve of (c·I + AᵀA/σ_y²) z = b: closed form
+//! where the structure allows, conjugate gradient otherwise. The nonlinear ones (`Clip`, `Abs`,
+//! `PhaseRetrieval`, `Jpeg`) give their vector-Jacobian product instead; samplers that need a
+//! linear A refuse them before calling anything else (`samplers::measurement_support`).
 //! Measurements are kept as 4-D tensors too ([B, C', H', W']); `Matrix` uses [B, m, 1, 1] and
 //! reads/writes y as an [m] array.
 
+mod abs;
 mod blur;
+mod clip;
 mod downsample;
 mod grayscale;
 mod identity;
+pub mod jpeg;
 mod mask;
 mod matrix;
+mod phase_retrieval;
 
+pub use abs::Abs;
 pub use blur::Blur;
+pub use clip::Clip;
 pub use downsample::Downsample;
 pub use grayscale::Grayscale;
 pub use identity::Identity;
+pub use jpeg::Jpeg;
 pub use mask::Mask;
 pub use matrix::MatrixOp;
+pub use phase_retrieval::PhaseRetrieval;
 
 use crate::error::{Error, Result};
 use crate::linalg::Mat;
@@ -32,7 +42,13 @@ pub enum Task {
     SuperResolution,
     Deblur,
     Colourise,
-    /// Any other linear measurement (random projections…).
+    /// JPEG artefact removal (a nonlinear, quantising round trip).
+    Dejpeg,
+    /// Recovering clipped highlights.
+    Declip,
+    /// A picture from its Fourier magnitude.
+    PhaseRetrieval,
+    /// Any other measurement (random projections, magnitudes of projections…).
     Other,
 }
 
@@ -44,7 +60,10 @@ impl Task {
             Task::SuperResolution => "super-resolution",
             Task::Deblur => "deblurring",
             Task::Colourise => "colourisation",
-            Task::Other => "a general linear measurement",
+            Task::Dejpeg => "JPEG artefact removal",
+            Task::Declip => "highlight recovery",
+            Task::PhaseRetrieval => "phase retrieval",
+            Task::Other => "a general measurement",
         }
     }
 }
@@ -64,10 +83,35 @@ pub trait Operator: Send + Sync {
     fn output_npy_shape(&self) -> Vec<usize> {
         self.output_shape().to_vec()
     }
-    /// A(x) for x of shape [B, C, H, W].
+    /// A(x) for x of shape [B, C, H, W]. Written in burn's differentiable operations, so
+    /// samplers that differentiate through a network (DPS, noise-space Langevin) go through A
+    /// by autodiff.
     fn forward(&self, x: Tensor<4>) -> Tensor<4>;
-    /// Aᵀ(y) for y of shape [B, C', H', W'].
+    /// Aᵀ(y) for y of shape [B, C', H', W']; for a nonlinear operator the adjoint of its linear
+    /// part (what `vjp` uses where the operator is locally that linear map).
     fn adjoint(&self, y: Tensor<4>) -> Tensor<4>;
+    /// False for a nonlinear A: only samplers that use A through `forward` and `vjp` take it.
+    fn is_linear(&self) -> bool {
+        true
+    }
+    /// J_A(x)ᵀ v, the vector-Jacobian product at x (v shaped like y): Aᵀv for a linear A.
+    fn vjp(&self, x: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
+        let _ = x;
+        self.adjoint(v)
+    }
+    /// The standard deviation of the error A makes beyond its differentiable model, in data
+    /// units (JPEG's rounding): added to σ_y in quadrature, so a deterministic round trip
+    /// (`noise_sigma: 0`) still has a likelihood of finite width.
+    fn model_error_sigma(&self) -> f64 {
+        0.0
+    }
+    /// y shown in x's space and which values it sees, for operators whose y is not an image
+    /// of x's kind (a Fourier magnitude); None: the linear display (see
+    /// [`display_measurement`]).
+    fn view_measurement(&self, y: &[f32]) -> Option<(Vec<f32>, Vec<bool>)> {
+        let _ = y;
+        None
+    }
     /// (c·I + AᵀA/σ_y²)⁻¹ b, c > 0. The default is conjugate gradient.
     fn solve_shifted(&self, c: f64, sigma_y: f64, b: Tensor<4>) -> Tensor<4> {
         let inv_var = 1.0 / (sigma_y * sigma_y);
@@ -174,9 +218,44 @@ pub enum OperatorSpec {
     Identity,
     Mask(String),
     Downsample(usize),
-    Blur { sigma: f64 },
+    Blur {
+        sigma: f64,
+    },
     Grayscale,
     Matrix(String),
+    /// The JPEG round trip at quality 1–100 (4:2:0 chroma, the IJG tables).
+    Jpeg {
+        quality: u32,
+    },
+    /// y = clip(g·x, −1, 1): over-exposure.
+    Clip {
+        gain: f64,
+    },
+    /// |F(pad(x'))| with x' = (x + 1)/2 in [0, 1], padded by oversample/8 of each side.
+    PhaseRetrieval {
+        oversample: f64,
+    },
+    /// |A(x)| elementwise for a linear A.
+    Abs(Box<OperatorSpec>),
+}
+
+impl OperatorSpec {
+    /// The file the operator reads (a mask, a matrix), inside `Abs` too.
+    pub fn file_mut(&mut self) -> Option<&mut String> {
+        match self {
+            OperatorSpec::Mask(f) | OperatorSpec::Matrix(f) => Some(f),
+            OperatorSpec::Abs(inner) => inner.file_mut(),
+            _ => None,
+        }
+    }
+
+    pub fn file(&self) -> Option<&String> {
+        match self {
+            OperatorSpec::Mask(f) | OperatorSpec::Matrix(f) => Some(f),
+            OperatorSpec::Abs(inner) => inner.file(),
+            _ => None,
+        }
+    }
 }
 
 /// Builds an operator for images of `shape`; file paths are resolved against `base`.
@@ -207,7 +286,26 @@ pub fn build(
                     .map_err(|e| e.in_file(&path))?,
             )
         }
+        OperatorSpec::Jpeg { quality } => Box::new(Jpeg::new(shape, *quality, device)?),
+        OperatorSpec::Clip { gain } => Box::new(Clip::new(shape, *gain)?),
+        OperatorSpec::PhaseRetrieval { oversample } => {
+            Box::new(PhaseRetrieval::new(shape, *oversample, device)?)
+        }
+        OperatorSpec::Abs(inner) => Box::new(Abs::new(build(inner, shape, base, device)?)?),
     })
+}
+
+/// J_A(x)ᵀ v by autodiff through `forward`: the VJP of the nonlinear operators whose
+/// Jacobian has no cheaper closed form.
+pub fn autodiff_vjp(op: &dyn Operator, x: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
+    let leaf = x.clone().autodiff().require_grad();
+    let out = op.forward(leaf.clone());
+    let grads = (out * v.autodiff()).sum().backward();
+    match leaf.grad(&grads) {
+        Some(g) => g.without_autodiff(),
+        // Only when A does not depend on x at all.
+        None => x.zeros_like(),
+    }
 }
 
 /// Batched conjugate gradient for an SPD operator: every chain gets its own step sizes.
@@ -262,6 +360,9 @@ pub fn display_measurement(
     op: &dyn Operator,
     y: Tensor<4>,
 ) -> crate::error::Result<(Vec<f32>, Vec<bool>)> {
+    if let Some(view) = op.view_measurement(&crate::tensor::to_vec(&y)?) {
+        return Ok(view);
+    }
     let device = y.device();
     let [c, h, w] = op.output_shape();
     let ones = Tensor::<4>::ones([1, c, h, w], &device);

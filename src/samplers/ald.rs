@@ -24,6 +24,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     preset: "Ald(steps: 100)",
     help: "Annealed Langevin with the likelihood gradient (Jalal et al.). Fields: steps, inner, eps, sigma_min, sigma_max, final_denoise.",
     priors: super::PriorSupport::Any,
+    measurements: super::MeasurementSupport::Any,
     anneals: true,
     patch_preset: None,
 };

@@ -47,6 +47,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     preset: "Almc(steps: 400)",
     help: "Likelihood-first annealed Langevin (Parulekar et al.): Langevin on N(0,I)e^{-R}, then anneal the prior in. Fields: steps, warmup, t_max, tau, delta, kappa, precondition (Langevin in the metric (I + A^T A/σ_y^2)^-1: same targets, no data-term stiffness), final_denoise.",
     priors: super::PriorSupport::Any,
+    measurements: super::MeasurementSupport::Any,
     anneals: true,
     patch_preset: None,
 };
@@ -100,6 +101,8 @@ pub struct Almc {
     kappa: f64,
     /// The OU state u.
     u: Tensor<4>,
+    /// Preconditioning was asked for but the measurement is not linear-Gaussian.
+    plain_metric: bool,
     rng: Rng,
     state: ChainState,
 }
@@ -107,6 +110,11 @@ pub struct Almc {
 impl Almc {
     pub fn new(params: AlmcParams, problem: &Problem, chains: usize, seed: u64) -> Result<Self> {
         check_steps("Almc", params.steps)?;
+        // The metric needs AᵀA and its solve: beyond linear-Gaussian measurements the chains
+        // run in the plain metric (same targets, smaller steps).
+        let mut params = params;
+        let plain_metric = params.precondition && !problem.is_linear_gaussian();
+        params.precondition &= !plain_metric;
         super::check_count(INFO.name, "warmup", params.warmup, 0)?;
         let (t, tau) = (params.t_max, params.tau);
         if !(tau > 0.0 && t > tau && t.is_finite()) {
@@ -171,6 +179,7 @@ impl Almc {
             u,
             rng,
             state,
+            plain_metric,
         })
     }
 
@@ -259,5 +268,10 @@ impl Sampler for Almc {
 
     fn state(&self) -> &ChainState {
         &self.state
+    }
+
+    fn detail(&self) -> Option<String> {
+        self.plain_metric
+            .then(|| "plain metric: the measurement is not linear-Gaussian".into())
     }
 }

@@ -18,6 +18,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     preset: "Auto",
     help: "The best tested preset for this prior and degradation (see the README's table). Field: speed (Fast, Balanced, Best; default Balanced).",
     priors: super::PriorSupport::Any,
+    measurements: super::MeasurementSupport::Any,
     anneals: true,
     patch_preset: None,
 };

@@ -35,6 +35,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     preset: "NoiseSpaceLangevin(steps: 100)",
     help: "Langevin in the noise z of a deterministic generator x = Φ(z) (Purohit et al.); Adam warm-up first. Fields: steps, warmup, warmup_lr, generator (Auto|Distilled|Ode; Auto uses the distilled one-step model beside the prior when it covers the start), generator_steps (ODE), step, drift (Paper|Code), clamp, warm (Φ starts from the classical restoration plus σ·z at this σ; photos need it).",
     priors: super::PriorSupport::Any,
+    measurements: super::MeasurementSupport::Any,
     anneals: false,
     // From σ_max a patch prior's Φ hardly moves colours with z (docs/photo-table.md).
     patch_preset: Some("NoiseSpaceLangevin(steps: 100, warm: 0.5, warmup_lr: 0.02)"),
@@ -268,9 +269,7 @@ impl NoiseSpaceLangevin {
             if let Some((x, pullback)) = g.denoise_vjp(&self.origin(z.clone()), hi) {
                 self.state.nfe += 1;
                 let leaf = x.clone().autodiff().require_grad();
-                let grads = tensor::sum_sq(problem.residual(leaf.clone()))
-                    .sum()
-                    .backward();
+                let grads = problem.misfit(leaf.clone()).sum().backward();
                 let v = leaf
                     .grad(&grads)
                     .ok_or_else(|| {
@@ -284,7 +283,7 @@ impl NoiseSpaceLangevin {
             INFO.name,
             &z,
             |z| self.generate(problem, z),
-            |x| tensor::sum_sq(problem.residual(x)),
+            |x| problem.misfit(x),
         )
     }
 }

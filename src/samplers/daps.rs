@@ -24,6 +24,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     preset: "Daps(steps: 50)",
     help: "Decoupled annealing posterior sampling (Zhang et al.). Fields: steps, ode_steps, langevin_steps, lr, sigma_min, sigma_max, rho.",
     priors: super::PriorSupport::Any,
+    measurements: super::MeasurementSupport::Any,
     anneals: true,
     // Its chains end as noisy Langevin states at σ_min 0.1: on a 48² photo crop their mean lost
     // to bicubic (−0.46 dB) where ending at 0.02 gains +0.66.

@@ -30,6 +30,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     preset: "Ddrm(steps: 50)",
     help: "Denoising diffusion restoration (Kawar et al.) in the operator's SVD basis (closed form for masks, block averages, the channel mean and separable blur; dense up to d = 2048). Fields: steps, eta, eta_b, sigma_min, sigma_max, rho, warm (start at this σ from the classical restoration instead of noise at sigma_max).",
     priors: super::PriorSupport::Any,
+    measurements: super::MeasurementSupport::LinearGaussian,
     anneals: true,
     patch_preset: None,
 };

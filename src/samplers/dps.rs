@@ -24,6 +24,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     preset: "Dps(steps: 200)",
     help: "Diffusion posterior sampling (Chung et al. 2023): an ancestral prior step, then a step of size ζ down the gradient of |y - A(x0-hat(x))| through the denoiser. Fields: steps, zeta (step size in the official code's form; default: 0.3 on whole-image priors, 0.2 when σ_y > 0.1: larger steps over-fit heavy noise; 3.0 on photo priors, 1.0 when σ_y > 0.05), sigma_min, sigma_max, rho.",
     priors: super::PriorSupport::Any,
+    measurements: super::MeasurementSupport::Any,
     anneals: true,
     patch_preset: None,
 };
@@ -97,11 +98,7 @@ impl Sampler for Dps {
             &self.core.state.x,
             problem.prior.as_ref(),
             s,
-            |x0| {
-                tensor::sum_sq(problem.residual(x0))
-                    .add_scalar(1e-12)
-                    .sqrt()
-            },
+            |x0| problem.weighted_residual(x0).add_scalar(1e-12).sqrt(),
         )?;
         let x = self.core.state.x.clone();
         self.core.state.nfe += 1;

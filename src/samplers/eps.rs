@@ -34,6 +34,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     preset: "Eps(steps: 20)",
     help: "Exact posterior score (Mammadov, Kara et al.): the denoiser is fed the pivot μ* (zero-shot for networks; exact for mixtures). Fields: steps, mode (Auto|Exact|ZeroShot|FineTuned; Auto uses the fine-tuned EPS network beside the prior when it matches the operator and σ_y), solver (Heun|Euler|Ancestral), sigma_min, sigma_max, rho, warm (start from the classical restoration at this σ).",
     priors: super::PriorSupport::Any,
+    measurements: super::MeasurementSupport::LinearGaussian,
     anneals: true,
     // On a 64² photo crop the bare preset lost to the naive answer on scratches (−1.90 dB:
     // the mask fine-tune) and denoising (−1.03: from σ_max a patch prior loses the colours);

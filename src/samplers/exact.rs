@@ -14,6 +14,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     preset: "Exact",
     help: "Exact posterior samples: Gaussian-mixture priors only (the posterior is a mixture in closed form, computed in f64).",
     priors: super::PriorSupport::MixtureOnly,
+    measurements: super::MeasurementSupport::LinearGaussianOrPlane,
     anneals: false,
     patch_preset: None,
 };

@@ -89,6 +89,8 @@ pub struct SamplerInfo {
     pub help: &'static str,
     /// Which priors it runs on.
     pub priors: PriorSupport,
+    /// Which measurements it takes.
+    pub measurements: MeasurementSupport,
     /// True when the chains follow a noise level σ that falls over the steps (the σ plot and
     /// the σ read-out mean something); false for Langevin in a fixed space and exact draws.
     pub anneals: bool,
@@ -105,7 +107,44 @@ pub enum PriorSupport {
     MixtureOnly,
 }
 
+/// The measurements a sampler takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeasurementSupport {
+    /// Any differentiable A (through `forward` and its VJP) and any noise model.
+    Any,
+    /// A linear A with Gaussian noise: the method uses Aᵀ, an SVD or closed-form solves.
+    LinearGaussian,
+    /// Linear-Gaussian, or any measurement of a two-dimensional mixture prior (whose posterior
+    /// is computed on a grid).
+    LinearGaussianOrPlane,
+}
+
 impl SamplerInfo {
+    /// Whether the sampler takes this problem's measurement; if not, why, in one line.
+    pub fn takes(&self, problem: &Problem) -> std::result::Result<(), String> {
+        let plane = problem.dim() == 2 && problem.prior.gmm().is_some();
+        let ok = match self.measurements {
+            MeasurementSupport::Any => true,
+            MeasurementSupport::LinearGaussian => problem.is_linear_gaussian(),
+            MeasurementSupport::LinearGaussianOrPlane => problem.is_linear_gaussian() || plane,
+        };
+        if ok {
+            return Ok(());
+        }
+        let why = match self.measurements {
+            MeasurementSupport::LinearGaussianOrPlane => {
+                "its posterior is in closed form only for a linear operator with Gaussian noise \
+                 (any measurement works on a two-dimensional mixture)"
+            }
+            _ => "its steps use Aᵀ and closed-form solves of a linear operator with Gaussian noise",
+        };
+        Err(format!(
+            "{} cannot take {}: {why}; Dps, Daps, Ald, Almc, NoiseSpaceLangevin and DiffPir can",
+            self.name,
+            problem.measurement_label()
+        ))
+    }
+
     /// The preset for a patch prior (`patch`) or any other.
     pub fn preset_for(&self, patch: bool) -> &'static str {
         match self.patch_preset {
@@ -176,6 +215,9 @@ macro_rules! sampler_table {
                 return Err(Error::invalid("chains", "must be at least 1"));
             }
             denoiser_needed::check(spec, problem)?;
+            spec.info()
+                .takes(problem)
+                .map_err(|m| Error::invalid(spec.info().name, m))?;
             Ok(match spec {
                 SamplerSpec::Exact => Box::new(Exact::new(problem, chains, seed)?),
                 $( SamplerSpec::$variant(p) => {

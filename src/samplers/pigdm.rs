@@ -19,6 +19,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     preset: "PiGdm(steps: 50)",
     help: "Pseudoinverse-guided diffusion (Song et al.). Fields: steps, eta, weight, sigma_min, sigma_max, rho.",
     priors: super::PriorSupport::Any,
+    measurements: super::MeasurementSupport::LinearGaussian,
     anneals: true,
     patch_preset: None,
 };

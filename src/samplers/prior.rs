@@ -12,6 +12,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     preset: "Prior(steps: 40)",
     help: "Unconditional samples from the prior (ignores y): what the prior believes. Fields: steps, solver (Heun|Euler|Ancestral), sigma_min, sigma_max, rho, distilled (true: the distilled one-step consistency model, one call per step; steps: 1 for one-step samples).",
     priors: super::PriorSupport::Any,
+    measurements: super::MeasurementSupport::Any,
     anneals: true,
     patch_preset: None,
 };
