@@ -276,7 +276,20 @@ impl Footprint {
             S::Auto(p) => {
                 let fine_tune = prior.eps_denoiser(op, recipe.noise_sigma).is_some();
                 let kind = auto::PriorKind::of_network(prior.any_size(), fine_tune);
-                crate::samplers::parse(auto::choose_for(p, kind, op.task())).ok()
+                let general = !op.is_linear()
+                    || !recipe.noise_model.is_gaussian()
+                    || op.model_error_sigma() > 0.0;
+                let line = if general {
+                    auto::choose_general(
+                        p,
+                        kind,
+                        op.task(),
+                        recipe.shape().iter().product::<usize>() == 2,
+                    )
+                } else {
+                    auto::choose_for(p, kind, op.task())
+                };
+                crate::samplers::parse(line).ok()
             }
             other => Some(other.clone()),
         };

@@ -363,3 +363,292 @@ fn bad_parameters_end_in_one_message() {
         .to_string();
     assert!(e.contains("takes a linear operator"), "{e}");
 }
+
+// --- The plane: the grid posterior, and every sampler on every new measurement. ---
+
+use posterior_lab::metrics::sliced_wasserstein;
+use posterior_lab::priors::{Gmm, GmmDenoiser};
+use posterior_lab::problem::Problem;
+use posterior_lab::samplers::grid_posterior::GridPosterior;
+use std::sync::Arc;
+
+fn plane_problem(
+    gmm: &Gmm,
+    op: Arc<dyn Operator>,
+    y: Vec<f32>,
+    noise: (NoiseModel, f64),
+) -> Problem {
+    let device = common::cpu();
+    let prior = Arc::new(GmmDenoiser::new(gmm.clone(), [1, 1, 2], &device).unwrap());
+    let [c, h, w] = op.output_shape();
+    let y = tensor::from_vec(y, [1, c, h, w], &device);
+    Problem::with_noise(prior, op, y, noise, device).unwrap()
+}
+
+fn rows(points: &[[f64; 2]]) -> Vec<Vec<f64>> {
+    points.iter().map(|p| p.to_vec()).collect()
+}
+
+/// SW between `a` and `b` over the spread of SW between independent sets of `b`'s law
+/// (`draw` gives one): below 1 + 3 standard deviations' worth means indistinguishable.
+fn sw_against_spread(
+    a: &[Vec<f64>],
+    b: &[Vec<f64>],
+    mut draw: impl FnMut(u64) -> Vec<Vec<f64>>,
+) -> (f64, f64, f64) {
+    let mut rng = tensor::rng(99);
+    let sw = sliced_wasserstein(a, b, 64, &mut rng);
+    let floor: Vec<f64> = (0..8)
+        .map(|k| sliced_wasserstein(&draw(100 + k), b, 64, &mut rng))
+        .collect();
+    let mean = floor.iter().sum::<f64>() / floor.len() as f64;
+    let sd =
+        (floor.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (floor.len() - 1) as f64).sqrt();
+    (sw, mean, sd)
+}
+
+/// On a linear scene the grid must reproduce the closed-form mixture posterior.
+#[test]
+fn grid_posterior_matches_the_closed_form_posterior_on_a_linear_scene() {
+    let scene = posterior_lab::lab::examples::bimodal();
+    let device = common::cpu();
+    let problem = scene.problem(&device).unwrap();
+    let gmm = scene.prior().unwrap();
+    let exact = scene.scene().unwrap().posterior().clone();
+    let grid = GridPosterior::new(&problem, &gmm, 1024).unwrap();
+    let n = 3000;
+    let from_grid = rows(&grid.sample(n, &mut tensor::rng(1)));
+    let reference = exact.sample(n, &mut tensor::rng(2)).0;
+    let (sw, mean, sd) = sw_against_spread(&from_grid, &reference, |s| {
+        exact.sample(n, &mut tensor::rng(s)).0
+    });
+    assert!(
+        sw < mean + 3.0 * sd,
+        "SW {sw:.4} against exact sets' {mean:.4} ± {sd:.4}"
+    );
+    // Mode weights: the grid's own mass per prior region against the mixture's samples.
+    let w = grid.mode_weights(&gmm);
+    let f = posterior_lab::metrics::mode_frequencies(
+        &gmm,
+        &exact.sample(40_000, &mut tensor::rng(3)).0,
+    );
+    for (a, b) in w.iter().zip(&f) {
+        assert!((a - b).abs() < 0.01, "mode weights {w:?} vs {f:?}");
+    }
+}
+
+/// Random-walk Metropolis on the exact density, many chains, long: the independent check of the
+/// grid for nonlinear measurements.
+fn metropolis(
+    log_density: impl Fn([f64; 2]) -> f64,
+    starts: &[[f64; 2]],
+    steps: usize,
+    step: f64,
+) -> Vec<Vec<f64>> {
+    let mut rng = tensor::rng(7);
+    let mut out = vec![];
+    for &s in starts {
+        let (mut x, mut lx) = (s, log_density(s));
+        for k in 0..steps {
+            let p = [
+                x[0] + step * tensor::gaussian(&mut rng),
+                x[1] + step * tensor::gaussian(&mut rng),
+            ];
+            let lp = log_density(p);
+            let u: f64 = rand::RngExt::random(&mut rng);
+            if u.ln() < lp - lx {
+                (x, lx) = (p, lp);
+            }
+            if k >= steps / 4 && k % 50 == 0 {
+                out.push(x.to_vec());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn grid_posterior_matches_a_long_mcmc_run_through_a_magnitude_and_through_photon_counts() {
+    let device = common::cpu();
+    let scene = posterior_lab::lab::examples::bimodal();
+    let gmm = scene.prior().unwrap();
+    let a = [0.6f64, -0.8];
+    let magnitude: Arc<dyn Operator> = Arc::new(
+        Abs::new(Box::new(
+            MatrixOp::from_array([1, 1, 2], &[1, 2], vec![0.6, -0.8], &device).unwrap(),
+        ))
+        .unwrap(),
+    );
+    let clip: Arc<dyn Operator> = Arc::new(Clip::new([1, 1, 2], 1.5).unwrap());
+    let sigma = 0.25;
+    let peak = 8.0;
+    type Case = (
+        Arc<dyn Operator>,
+        Vec<f32>,
+        (NoiseModel, f64),
+        Box<dyn Fn([f64; 2]) -> f64>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            magnitude,
+            vec![0.9],
+            (NoiseModel::Gaussian, sigma),
+            Box::new(move |x: [f64; 2]| {
+                let r = 0.9 - (a[0] * x[0] + a[1] * x[1]).abs();
+                -r * r / (2.0 * sigma * sigma)
+            }),
+        ),
+        (
+            clip,
+            vec![-0.5, 0.75],
+            (NoiseModel::Poisson { peak }, 0.0),
+            Box::new(move |x: [f64; 2]| {
+                [-0.5, 0.75]
+                    .iter()
+                    .zip(x)
+                    .map(|(y, xi)| {
+                        let k: f64 = peak * (y + 1.0) / 2.0;
+                        let l = (peak * ((1.5 * xi).clamp(-1.0, 1.0) + 1.0) / 2.0).max(0.5);
+                        k * l.ln() - l
+                    })
+                    .sum()
+            }),
+        ),
+    ];
+    for (op, y, noise, log_lik) in cases {
+        let name = op.name();
+        let problem = plane_problem(&gmm, op, y, noise);
+        let grid = GridPosterior::new(&problem, &gmm, 1024).unwrap();
+        let g2 = gmm.clone();
+        let density = move |x: [f64; 2]| g2.noised_log_density(&x, 0.0) + log_lik(x);
+        let starts: Vec<[f64; 2]> = (0..40)
+            .map(|i| [gmm.mean(i % 2)[0], gmm.mean(i % 2)[1]])
+            .collect();
+        let chains = metropolis(&density, &starts, 20_000, 0.5);
+        let n = chains.len();
+        let from_grid = rows(&grid.sample(n, &mut tensor::rng(5)));
+        let (sw, mean, sd) = sw_against_spread(&chains, &from_grid, |s| {
+            rows(&grid.sample(n, &mut tensor::rng(s)))
+        });
+        eprintln!("{name}: SW {sw:.4}, grid sets {mean:.4} ± {sd:.4} ({n} points)");
+        // MCMC draws are correlated: allow twice the independent sets' spread.
+        assert!(
+            sw < 2.0 * (mean + 3.0 * sd),
+            "{name}: SW {sw:.4} against {mean:.4} ± {sd:.4}"
+        );
+        let w = grid.mode_weights(&gmm);
+        let f = posterior_lab::metrics::mode_frequencies(&gmm, &chains);
+        for (p, q) in w.iter().zip(&f) {
+            assert!(
+                (p - q).abs() < 0.05,
+                "{name}: mode weights {w:?} vs MCMC {f:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_sampler_runs_on_each_new_measurement_or_refuses_it_in_one_line() {
+    let device = common::cpu();
+    let shape = [3, 16, 16];
+    let d = 3 * 16 * 16;
+    let picture = demo_crop("flower.jpg", 16);
+    let gmm = Gmm::new(
+        vec![0.5, 0.5],
+        vec![
+            picture.iter().map(|v| f64::from(*v)).collect(),
+            vec![0.0; d],
+        ],
+        vec![
+            posterior_lab::linalg::Mat::from_diag(&vec![0.05; d]),
+            posterior_lab::linalg::Mat::from_diag(&vec![0.3; d]),
+        ],
+    )
+    .unwrap();
+    let prior = Arc::new(GmmDenoiser::new(gmm, shape, &device).unwrap());
+    let a: Vec<f32> = tensor::to_vec(&random([1, 1, 40, d], 3, 0.05, &device)).unwrap();
+    let ops: Vec<(Arc<dyn Operator>, (NoiseModel, f64))> = vec![
+        (
+            Arc::new(Jpeg::new(shape, 20, &device).unwrap()),
+            (NoiseModel::Gaussian, 0.0),
+        ),
+        (
+            Arc::new(Clip::new(shape, 2.0).unwrap()),
+            (NoiseModel::Gaussian, 0.05),
+        ),
+        (
+            Arc::new(PhaseRetrieval::new(shape, 2.0, &device).unwrap()),
+            (NoiseModel::Gaussian, 0.05),
+        ),
+        (
+            Arc::new(
+                Abs::new(Box::new(
+                    MatrixOp::from_array(shape, &[40, d], a, &device).unwrap(),
+                ))
+                .unwrap(),
+            ),
+            (NoiseModel::Gaussian, 0.05),
+        ),
+        (
+            Arc::new(posterior_lab::operators::Identity::new(shape)),
+            (NoiseModel::Poisson { peak: 20.0 }, 0.0),
+        ),
+    ];
+    let runs = [
+        "Dps(steps: 10)",
+        "Daps(steps: 5)",
+        "Ald(steps: 10)",
+        "Almc(steps: 10, warmup: 5)",
+        "NoiseSpaceLangevin(steps: 5)",
+        "DiffPir(steps: 5)",
+        "Prior(steps: 5)",
+        "Auto(speed: Fast)",
+    ];
+    let refusals = [
+        "Ddrm(steps: 5)",
+        "PiGdm(steps: 5)",
+        "Eps(steps: 5)",
+        "Exact",
+    ];
+    let truth = tensor::from_vec(picture.clone(), [1, 3, 16, 16], &device);
+    for (op, noise) in ops {
+        let y = posterior_lab::recipe::simulate_measurement(op.as_ref(), truth.clone(), noise, 1)
+            .unwrap();
+        let problem =
+            Problem::with_noise(prior.clone(), op.clone(), y, noise, device.clone()).unwrap();
+        let label = problem.measurement_label();
+        for line in runs {
+            let spec = posterior_lab::samplers::parse(line).unwrap();
+            let mut s = posterior_lab::samplers::build(&spec, &problem, 2, 1)
+                .unwrap_or_else(|e| panic!("{line} on {label}: {e}"));
+            posterior_lab::samplers::run(s.as_mut(), &problem, |_| {})
+                .unwrap_or_else(|e| panic!("{line} on {label}: {e}"));
+            let out = tensor::to_vec(&s.samples()).unwrap();
+            assert!(
+                out.iter().all(|v| v.is_finite()),
+                "{line} on {label}: non-finite samples"
+            );
+            if line.starts_with("Auto") {
+                let detail = s.detail().unwrap();
+                let chosen = posterior_lab::samplers::auto::chosen_in(&detail).unwrap();
+                assert!(
+                    posterior_lab::samplers::auto::GENERAL
+                        .iter()
+                        .any(|r| r.lines.contains(&chosen)),
+                    "{label}: Auto chose {chosen}"
+                );
+            }
+        }
+        for line in refusals {
+            let spec = posterior_lab::samplers::parse(line).unwrap();
+            let e = posterior_lab::samplers::build(&spec, &problem, 2, 1)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                e.contains("cannot take") && !e.contains('\n'),
+                "{line} on {label}: {e}"
+            );
+        }
+    }
+}

@@ -5,12 +5,14 @@
 use crate::backend::Selection;
 use crate::error::{Error, Result};
 use crate::metrics::psnr;
-use crate::operators::{Blur, Downsample, Grayscale, Identity, Mask, Operator};
+use crate::noise_model::NoiseModel;
+use crate::operators::{Blur, Clip, Downsample, Grayscale, Identity, Jpeg, Mask, Operator};
 use crate::photo::{self, Picture};
 use crate::priors::{Denoiser, NetworkPrior, Tiling};
 use crate::problem::Problem;
 use crate::samplers;
 use crate::tensor;
+use burn::tensor::{Device, Tensor};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,6 +29,10 @@ pub enum Degradation {
     Deblur,
     Denoise,
     Colourise,
+    Jpeg10,
+    Jpeg20,
+    Clip,
+    Poisson20,
 }
 
 impl Degradation {
@@ -39,6 +45,14 @@ impl Degradation {
         Degradation::Colourise,
     ];
 
+    /// The measurements beyond linear-Gaussian (run when `--only` names them).
+    pub const NONLINEAR: [Degradation; 4] = [
+        Degradation::Jpeg10,
+        Degradation::Jpeg20,
+        Degradation::Clip,
+        Degradation::Poisson20,
+    ];
+
     /// The name `--only` takes.
     pub fn key(self) -> &'static str {
         match self {
@@ -48,6 +62,10 @@ impl Degradation {
             Degradation::Deblur => "deblur",
             Degradation::Denoise => "denoise",
             Degradation::Colourise => "colourise",
+            Degradation::Jpeg10 => "jpeg10",
+            Degradation::Jpeg20 => "jpeg20",
+            Degradation::Clip => "clip",
+            Degradation::Poisson20 => "poisson20",
         }
     }
 
@@ -59,14 +77,43 @@ impl Degradation {
             Degradation::Deblur => "Gaussian blur σ 2, σ_y 0.02",
             Degradation::Denoise => "denoising, σ_y 0.1",
             Degradation::Colourise => "colourisation, σ_y 0.02",
+            Degradation::Jpeg10 => "JPEG at quality 10, noise_sigma 0",
+            Degradation::Jpeg20 => "JPEG at quality 20, noise_sigma 0",
+            Degradation::Clip => "over-exposure (Clip gain 2), σ_y 0.02",
+            Degradation::Poisson20 => "photon noise, peak 20, no read noise",
         }
     }
 
     pub fn sigma_y(self) -> f64 {
         match self {
             Degradation::Denoise => 0.1,
+            Degradation::Jpeg10 | Degradation::Jpeg20 | Degradation::Poisson20 => 0.0,
             _ => 0.02,
         }
+    }
+
+    pub fn noise(self) -> NoiseModel {
+        match self {
+            Degradation::Poisson20 => NoiseModel::Poisson { peak: 20.0 },
+            _ => NoiseModel::Gaussian,
+        }
+    }
+
+    /// y of the truth x (seed 1), and the problem it poses with `prior`.
+    pub fn measure(
+        self,
+        prior: Arc<dyn Denoiser>,
+        op: Arc<dyn Operator>,
+        x: Tensor<4>,
+        device: &Device,
+    ) -> Result<(Vec<f32>, Problem)> {
+        let noise = (self.noise(), self.sigma_y());
+        let y = crate::recipe::simulate_measurement(op.as_ref(), x, noise, 1)?;
+        let yv = tensor::to_vec(&y)?;
+        Ok((
+            yv,
+            Problem::with_noise(prior, op, y, noise, device.clone())?,
+        ))
     }
 
     pub fn operator(self, shape: [usize; 3]) -> Result<Box<dyn Operator>> {
@@ -84,6 +131,10 @@ impl Degradation {
             Degradation::Deblur => Box::new(Blur::new(shape, 2.0, &device)?),
             Degradation::Denoise => Box::new(Identity::new(shape)),
             Degradation::Colourise => Box::new(Grayscale::new(shape)?),
+            Degradation::Jpeg10 => Box::new(Jpeg::new(shape, 10, &device)?),
+            Degradation::Jpeg20 => Box::new(Jpeg::new(shape, 20, &device)?),
+            Degradation::Clip => Box::new(Clip::new(shape, 2.0)?),
+            Degradation::Poisson20 => Box::new(Identity::new(shape)),
         })
     }
 
@@ -125,8 +176,66 @@ impl Degradation {
                 let grey: Vec<f32> = (0..c * h * w).map(|i| y[i % (h * w)]).collect();
                 (grey, "grey y".into())
             }
+            Degradation::Jpeg10 | Degradation::Jpeg20 => (y.to_vec(), "the decoded JPEG".into()),
+            Degradation::Clip => (y.to_vec(), "y".into()),
+            Degradation::Poisson20 => {
+                let (best, s) = best_gaussian_filter(y, truth, |v| v.to_vec(), |v| v)?;
+                (best, format!("Gaussian filter (best σ {s} px)"))
+            }
         })
     }
+
+    /// Further classical answers worth a line under the table (Poisson: Anscombe's transform,
+    /// the best Gaussian filter there, and its unbiased inverse).
+    pub fn extra_baselines(self, y: &[f32], truth: &Picture) -> Result<Vec<(Vec<f32>, String)>> {
+        let Degradation::Poisson20 = self else {
+            return Ok(vec![]);
+        };
+        let peak = 20.0f32;
+        let forward = |v: &[f32]| -> Vec<f32> {
+            v.iter()
+                .map(|y| 2.0 * (peak * (y + 1.0) / 2.0 + 0.375).max(0.0).sqrt())
+                .collect()
+        };
+        // Mäkitalo and Foi's closed-form approximation of the exact unbiased inverse.
+        let inverse = |a: f32| {
+            let a = a.max(1e-3);
+            let k = 0.25 * a * a + 0.25 * 1.5f32.sqrt() / a - 1.375 / (a * a)
+                + 0.625 * 1.5f32.sqrt() / (a * a * a)
+                - 0.125;
+            2.0 * k.max(0.0) / peak - 1.0
+        };
+        let (best, s) = best_gaussian_filter(y, truth, forward, inverse)?;
+        Ok(vec![(
+            best,
+            format!("Anscombe + Gaussian filter (best σ {s} px)"),
+        )])
+    }
+}
+
+/// The Gaussian filter of `to(y)` whose `back` is nearest the truth (σ picked with the truth:
+/// an upper bound for the baseline), and that σ.
+fn best_gaussian_filter(
+    y: &[f32],
+    truth: &Picture,
+    to: impl Fn(&[f32]) -> Vec<f32>,
+    back: impl Fn(f32) -> f32,
+) -> Result<(Vec<f32>, f64)> {
+    let device = Device::flex();
+    let [c, h, w] = truth.shape;
+    let t = to(y);
+    let mut best: Option<(f64, Vec<f32>, f64)> = None;
+    for s in [0.5, 0.75, 1.0, 1.5, 2.0, 3.0] {
+        let blur = Blur::new(truth.shape, s, &device)?;
+        let out = blur.forward(tensor::from_vec(t.clone(), [1, c, h, w], &device));
+        let v: Vec<f32> = tensor::to_vec(&out)?.into_iter().map(&back).collect();
+        let p = psnr(&v, &truth.data);
+        if best.as_ref().is_none_or(|b| p > b.0) {
+            best = Some((p, v, s));
+        }
+    }
+    best.map(|(_, v, s)| (v, s))
+        .ok_or_else(|| Error::invalid("Gaussian filter", "no σ"))
 }
 
 fn load_prior(
@@ -169,14 +278,17 @@ pub fn photo_table(
 ) -> Result<()> {
     let image = source.image.unwrap_or(Path::new(PHOTO));
     if let Some(keys) = only
-        && let Some(bad) = keys
-            .iter()
-            .find(|k| !Degradation::ALL.iter().any(|d| d.key() == k.as_str()))
+        && let Some(bad) = keys.iter().find(|k| {
+            !(Degradation::ALL.iter())
+                .chain(&Degradation::NONLINEAR)
+                .any(|d| d.key() == k.as_str())
+        })
     {
         return Err(Error::invalid(
             "--only",
             format!(
-                "unknown degradation '{bad}' (sr2, sr4, scratches, deblur, denoise, colourise)"
+                "unknown degradation '{bad}' (sr2, sr4, scratches, deblur, denoise, colourise, \
+                 jpeg10, jpeg20, clip, poisson20)"
             ),
         ));
     }
@@ -199,10 +311,12 @@ pub fn photo_table(
         let shape = truth.shape;
         let [_, h, w] = shape;
         let prior: Arc<dyn Denoiser> = Arc::new(load_prior(model, shape, &sel.device)?);
-        for deg in Degradation::ALL {
-            if only.is_some_and(|keys| !keys.iter().any(|k| k == deg.key())) {
-                continue;
-            }
+        let named = |d: &Degradation| only.is_some_and(|keys| keys.iter().any(|k| k == d.key()));
+        let chosen = (Degradation::ALL
+            .iter()
+            .filter(|d| only.is_none() || named(d)))
+        .chain(Degradation::NONLINEAR.iter().filter(|d| named(d)));
+        for &deg in chosen {
             println!("## {w}×{h}: {}\n", deg.label());
             println!(
                 "| sampler | chose | NFE/chain | seconds | PSNR mean (dB) | baseline | baseline (dB) | gain (dB) | PSNR of a chain (dB) | chain detail | spread/error |"
@@ -217,18 +331,10 @@ pub fn photo_table(
             });
             let op: Arc<dyn Operator> = Arc::from(deg.operator(shape)?);
             let x = tensor::from_vec(truth.data.clone(), [1, 3, h, w], &sel.device);
-            let y = crate::recipe::simulate_y(op.as_ref(), x.clone(), deg.sigma_y(), 1);
-            let yv = tensor::to_vec(&y)?;
+            let (yv, problem) = deg.measure(prior.clone(), op.clone(), x.clone(), &sel.device)?;
+            let problem = problem.with_truth(x)?;
             let (base, base_name) = deg.baseline(op.as_ref(), &yv, &truth)?;
             let p_base = psnr(&base, &truth.data);
-            let problem = Problem::new(
-                prior.clone(),
-                op.clone(),
-                y,
-                deg.sigma_y(),
-                sel.device.clone(),
-            )?
-            .with_truth(x)?;
             for line in lines {
                 let spec = samplers::parse(line)
                     .map_err(|e| Error::invalid("sampler", format!("{line}: {e}")))?;
@@ -259,6 +365,9 @@ pub fn photo_table(
                         peak as f64 / 1e9
                     );
                 }
+            }
+            for (other, name) in deg.extra_baselines(&yv, &truth)? {
+                println!("\n{name}: {:.2} dB.", psnr(&other, &truth.data));
             }
             if deg == Degradation::Scratches {
                 // Gaussian interpolation leaves wide blots unfilled; the push-pull fill (where

@@ -249,6 +249,38 @@ pub const DIVERSE: &[Row] = &[
     },
 ];
 
+/// Measurements beyond linear-Gaussian (JPEG, clipping, phase retrieval, magnitudes, photon
+/// noise): only the samplers that take any differentiable A qualify (DDRM, ΠGDM and EPS need
+/// Aᵀ and closed-form solves). Read as `TABLE` is, for both goals. A Gaussian mixture gets
+/// `Exact` in the plane (its posterior on a grid); in more dimensions it reads the `Network`
+/// rows.
+pub const GENERAL: &[Row] = &[
+    Row {
+        prior: PriorKind::Mixture,
+        task: None,
+        lines: ["Exact", "Exact", "Exact"],
+    },
+    Row {
+        prior: PriorKind::Generator,
+        task: None,
+        lines: GENERATOR_LINES,
+    },
+    Row {
+        prior: PriorKind::Patch,
+        task: None,
+        lines: [
+            "DiffPir(steps: 20)",
+            "DiffPir(steps: 50)",
+            "DiffPir(steps: 100)",
+        ],
+    },
+    Row {
+        prior: PriorKind::Network,
+        task: None,
+        lines: ["Dps(steps: 100)", "Dps(steps: 200)", "Dps(steps: 500)"],
+    },
+];
+
 impl PriorKind {
     /// A network prior of a patch (`any_size`) or a whole image, with or without an EPS
     /// fine-tune that matches the problem.
@@ -278,7 +310,42 @@ pub fn prior_kind(problem: &Problem) -> PriorKind {
 
 /// The sampler line `Auto` picks for this problem.
 pub fn choose(params: &AutoParams, problem: &Problem) -> &'static str {
-    choose_for(params, prior_kind(problem), problem.operator.task())
+    let task = problem.operator.task();
+    if problem.is_linear_gaussian() {
+        choose_for(params, prior_kind(problem), task)
+    } else {
+        choose_general(params, prior_kind(problem), task, problem.dim() == 2)
+    }
+}
+
+/// The line for a measurement beyond linear-Gaussian ([`GENERAL`]); `plane`: x has two values.
+pub fn choose_general(
+    params: &AutoParams,
+    prior: PriorKind,
+    task: Task,
+    plane: bool,
+) -> &'static str {
+    let prior = match prior {
+        PriorKind::Mixture if !plane => PriorKind::Network,
+        PriorKind::PatchWithEps => PriorKind::Patch,
+        PriorKind::NetworkWithEps => PriorKind::Network,
+        other => other,
+    };
+    let find = |kind: PriorKind| {
+        GENERAL
+            .iter()
+            .find(|r| r.prior == kind && r.task.is_none_or(|t| t == task))
+    };
+    let row = find(prior).or_else(|| find(PriorKind::Network));
+    row.map_or("Dps(steps: 200)", |r| r.lines[speed_index(params.speed)])
+}
+
+fn speed_index(speed: Speed) -> usize {
+    match speed {
+        Speed::Fast => 0,
+        Speed::Balanced => 1,
+        Speed::Best => 2,
+    }
 }
 
 pub fn choose_for(params: &AutoParams, prior: PriorKind, task: Task) -> &'static str {
@@ -299,13 +366,8 @@ pub fn choose_for(params: &AutoParams, prior: PriorKind, task: Task) -> &'static
         PriorKind::NetworkWithEps => find(prior).or_else(|| find(PriorKind::Network)),
         _ => find(prior),
     };
-    let i = match params.speed {
-        Speed::Fast => 0,
-        Speed::Balanced => 1,
-        Speed::Best => 2,
-    };
     // Both tables end with a catch-all row for every prior kind.
-    row.map_or("PiGdm(steps: 50)", |r| r.lines[i])
+    row.map_or("PiGdm(steps: 50)", |r| r.lines[speed_index(params.speed)])
 }
 
 /// The chosen sampler, run as itself; it says what was chosen and why.

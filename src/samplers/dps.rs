@@ -98,7 +98,11 @@ impl Sampler for Dps {
             &self.core.state.x,
             problem.prior.as_ref(),
             s,
-            |x0| problem.weighted_residual(x0).add_scalar(1e-12).sqrt(),
+            |x0| {
+                tensor::sum_sq(problem.weighted_residual(x0))
+                    .add_scalar(1e-12)
+                    .sqrt()
+            },
         )?;
         let x = self.core.state.x.clone();
         self.core.state.nfe += 1;

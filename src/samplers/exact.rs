@@ -1,6 +1,9 @@
-//! Exact posterior sampling for a Gaussian-mixture prior and a linear Gaussian measurement:
-//! the posterior is again a mixture (closed form, f64), sampled directly. No prior evaluations.
+//! Exact posterior sampling for a Gaussian-mixture prior: under a linear Gaussian measurement
+//! the posterior is again a mixture (closed form, f64), sampled directly; in the plane any
+//! measurement works, its posterior computed on a grid ([`GridPosterior`]). No prior
+//! evaluations.
 
+use super::grid_posterior::{GRID_SIDE, GridPosterior};
 use super::{ChainState, Sampler};
 use crate::error::{Error, Result};
 use crate::priors::Gmm;
@@ -12,15 +15,21 @@ use burn::tensor::Tensor;
 pub const INFO: super::SamplerInfo = super::SamplerInfo {
     name: "Exact",
     preset: "Exact",
-    help: "Exact posterior samples: Gaussian-mixture priors only (the posterior is a mixture in closed form, computed in f64).",
+    help: "Exact posterior samples: Gaussian-mixture priors only (the posterior is a mixture in closed form, computed in f64; for a two-dimensional mixture under any measurement, the posterior on a 1024² grid).",
     priors: super::PriorSupport::MixtureOnly,
     measurements: super::MeasurementSupport::LinearGaussianOrPlane,
     anneals: false,
     patch_preset: None,
 };
 
+/// The posterior in closed form, or on a grid.
+pub enum ExactPosterior {
+    Mixture(Gmm),
+    Grid(GridPosterior),
+}
+
 pub struct Exact {
-    posterior: Gmm,
+    posterior: ExactPosterior,
     chains: usize,
     rng: Rng,
     state: ChainState,
@@ -37,8 +46,12 @@ impl Exact {
                 ),
             });
         };
-        let a = problem.operator.dense(&problem.device)?;
-        let posterior = gmm.posterior(&a, &problem.y_f64()?, problem.sigma_y)?;
+        let posterior = if problem.is_linear_gaussian() {
+            let a = problem.operator.dense(&problem.device)?;
+            ExactPosterior::Mixture(gmm.posterior(&a, &problem.y_f64()?, problem.sigma_y)?)
+        } else {
+            ExactPosterior::Grid(GridPosterior::new(problem, gmm, GRID_SIDE)?)
+        };
         let [c, h, w] = problem.shape();
         let zeros = Tensor::zeros([chains, c, h, w], &problem.device);
         Ok(Self {
@@ -56,7 +69,7 @@ impl Exact {
         })
     }
 
-    pub fn posterior(&self) -> &Gmm {
+    pub fn posterior(&self) -> &ExactPosterior {
         &self.posterior
     }
 }
@@ -70,8 +83,10 @@ impl Sampler for Exact {
         if self.is_done() {
             return Ok(());
         }
-        let (samples, _) = self.posterior.sample(self.chains, &mut self.rng);
-        let flat: Vec<f64> = samples.into_iter().flatten().collect();
+        let flat: Vec<f64> = match &self.posterior {
+            ExactPosterior::Mixture(g) => g.sample(self.chains, &mut self.rng).0.concat(),
+            ExactPosterior::Grid(g) => g.sample(self.chains, &mut self.rng).concat(),
+        };
         let [c, h, w] = problem.shape();
         let x = tensor::from_f64(&flat, [self.chains, c, h, w], &problem.device);
         self.state.x = x.clone();

@@ -15,6 +15,7 @@ mod diffpir;
 mod dps;
 mod eps;
 mod exact;
+pub mod grid_posterior;
 mod pigdm;
 mod prior;
 
@@ -27,7 +28,7 @@ pub use ddrm::{Ddrm, DdrmParams};
 pub use diffpir::{DiffPir, DiffPirParams};
 pub use dps::{Dps, DpsParams};
 pub use eps::{Eps, EpsMode, EpsParams};
-pub use exact::Exact;
+pub use exact::{Exact, ExactPosterior};
 pub use pigdm::{PiGdm, PiGdmParams};
 pub use prior::{PriorParams, PriorSampler, Solver};
 
