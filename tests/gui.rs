@@ -855,6 +855,7 @@ fn panel_snapshot_designer() {
             pixels: Some(64),
             speed: Default::default(),
             damage_share: None,
+            file_quality: None,
         };
         designer::designer_ui(ui, &v, &mut setup, &mut mask, &mut side);
     });
@@ -1126,4 +1127,41 @@ fn frames_while_a_4_megapixel_photo_runs() {
         f.step,
         f.seconds
     );
+}
+
+/// Each nonlinear degradation and photon noise: the designer's y is the run's y, and a sampler
+/// that takes the measurement runs to the end from the window.
+#[test]
+fn nonlinear_degradations_preview_the_runs_y_and_run() {
+    need_vulkan!();
+    let cases: [(OpKind, Option<f64>); 4] = [
+        (OpKind::Jpeg, None),
+        (OpKind::Clip, None),
+        (OpKind::PhaseRetrieval, None),
+        (OpKind::Denoise, Some(20.0)),
+    ];
+    for (op, peak) in cases {
+        let mut a = app();
+        h_prior_gmm(&mut a);
+        a.setup.sampler = "Dps(steps: 10)".into();
+        a.setup.chains = 2;
+        a.setup.op = op;
+        a.setup.photon_peak = peak;
+        let mut h = harness(a);
+        h.run_steps(3);
+        let run = with_key(&h, "Run", &toolbar::RUN);
+        h.get_by_label(&run).click();
+        h.run_steps(1);
+        assert!(h.state_mut().wait_done(Duration::from_secs(300)), "{op:?}");
+        assert_eq!(h.state().status(), Some(&Status::Done), "{op:?}");
+        h.run_steps(2);
+        let snap = latest(&h).unwrap();
+        let inputs = snap.inputs.clone().unwrap();
+        let preview = h.state().preview.clone().unwrap();
+        assert_eq!(
+            preview.y_view, inputs.y_view,
+            "{op:?}: preview and run differ"
+        );
+        assert!(snap.mean.iter().all(|v| v.is_finite()), "{op:?}");
+    }
 }

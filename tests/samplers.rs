@@ -319,6 +319,7 @@ fn baselines_use_the_data_on_the_bimodal_bed() {
             sigma_min: None,
             sigma_max: None,
             rho: 7.0,
+            warm: None,
         }),
         SamplerSpec::PiGdm(PiGdmParams {
             steps: 100,

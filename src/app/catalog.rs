@@ -239,6 +239,8 @@ pub struct WorkingImage {
     /// The picture was in colour and larger than a whole-image prior, which made it a small
     /// grey thumbnail: the window offers a photo prior instead.
     pub shrunk_to_grey: bool,
+    /// The quality a JPEG file was saved at (its luminance table's nearest IJG quality).
+    pub jpeg_quality: Option<u32>,
 }
 
 /// Fits a decoded picture to `shape`: channels converted; resized unless `any_size`, in which
@@ -290,6 +292,7 @@ pub fn fit_image(
     };
     WorkingImage {
         own_side: w0.max(h0),
+        jpeg_quality: None,
         shape: [c, h, w],
         data,
         note,

@@ -26,6 +26,8 @@ pub struct DesignerView<'a> {
     pub speed: super::estimate::Speed,
     /// Inpainting: the share of a patch prior's tiles with a hole (the preview's).
     pub damage_share: Option<f64>,
+    /// The quality a JPEG picture was saved at (its luminance table's nearest IJG quality).
+    pub file_quality: Option<u32>,
 }
 
 pub fn designer_ui(
@@ -46,6 +48,8 @@ pub fn designer_ui(
     image_ui(ui, v, prior, setup, working_side, &mut out);
     ui.add_space(6.0);
     degradation_ui(ui, setup, mask, &mut out);
+    measurement_ui(ui, setup, v.file_quality);
+    noise_ui(ui, setup);
     ui.add_space(6.0);
     sampler_ui(ui, v, setup, prior, &mut out);
     out
@@ -253,14 +257,66 @@ fn degradation_ui(
         OpKind::Blur => {
             ui.add(egui::Slider::new(&mut setup.blur_sigma, 0.3..=5.0).text("blur σ (px)"));
         }
-        OpKind::Denoise | OpKind::Grayscale => {}
+        _ => {}
     }
+}
+
+/// The nonlinear degradations' settings.
+fn measurement_ui(ui: &mut egui::Ui, setup: &mut Setup, file_quality: Option<u32>) {
+    match setup.op {
+        OpKind::Jpeg => match file_quality.filter(|_| setup.image_is_y) {
+            // A real JPEG is y: its own quality, not a chosen one.
+            Some(q) => {
+                setup.jpeg_quality = q;
+                ui.label(format!("quality {q}, read from the file's tables"));
+            }
+            None => {
+                ui.add(egui::Slider::new(&mut setup.jpeg_quality, 1..=100).text("quality"));
+            }
+        },
+        OpKind::Clip => {
+            ui.add(egui::Slider::new(&mut setup.clip_gain, 1.0..=4.0).text("gain"))
+                .on_hover_text("y = clip(gain·x, −1, 1): what was brighter than 1/gain burns out");
+        }
+        OpKind::PhaseRetrieval => {
+            ui.add(egui::Slider::new(&mut setup.oversample, 1.0..=4.0).text("oversample"))
+                .on_hover_text("Padding on each side, in eighths of the picture's size");
+        }
+        _ => {}
+    }
+}
+
+fn noise_ui(ui: &mut egui::Ui, setup: &mut Setup) {
+    let mut photons = setup.photon_peak.is_some();
+    ui.checkbox(&mut photons, "photon noise")
+        .on_hover_text("y counts photons (Poisson); the peak is the expected count of white");
+    match (photons, setup.photon_peak) {
+        (true, None) => setup.photon_peak = Some(20.0),
+        (false, Some(_)) => setup.photon_peak = None,
+        _ => {}
+    }
+    if let Some(peak) = &mut setup.photon_peak {
+        ui.add(
+            egui::Slider::new(peak, 1.0..=1000.0)
+                .logarithmic(true)
+                .text("peak"),
+        );
+    }
+    if setup.op == OpKind::Jpeg {
+        ui.label(RichText::new("No noise added: the round trip is deterministic").small());
+        return;
+    }
+    let label = if photons {
+        "read noise σ"
+    } else {
+        "noise σ_y"
+    };
     ui.add(
         egui::Slider::new(&mut setup.noise_sigma, 0.001..=1.0)
             .logarithmic(true)
-            .text("noise σ_y"),
+            .text(label),
     )
-    .on_hover_text("Standard deviation of the measurement noise, in data units ([-1, 1] images)");
+    .on_hover_text("Standard deviation of the Gaussian noise, in data units ([-1, 1] images)");
 }
 
 fn sampler_ui(
@@ -283,7 +339,11 @@ fn sampler_ui(
         .selected_text(current.clone())
         .show_ui(ui, |ui| {
             for info in samplers::ALL {
-                let r = match info.supports(mixture) {
+                let takes = info.supports(mixture).and_then(|()| {
+                    info.takes_kind(setup.is_linear_gaussian(), false)
+                        .map_err(|why| format!("{}: {why}", info.name))
+                });
+                let r = match takes {
                     Ok(()) => ui
                         .selectable_label(current == info.name, info.name)
                         .on_hover_text(info.help),
@@ -326,6 +386,7 @@ fn sampler_ui(
     if let (Ok(spec), Some(pixels)) = (&parsed, v.pixels) {
         let at = estimate::Situation {
             task: setup.op.task(),
+            general: !setup.is_linear_gaussian(),
             prior: prior.map_or(PriorKind::Network, |p| {
                 p.kind(setup.eps_family(), setup.noise_sigma)
             }),

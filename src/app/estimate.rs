@@ -42,6 +42,9 @@ pub fn network_cost(card: &crate::priors::ModelCard) -> f64 {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Situation {
     pub task: Task,
+    /// A measurement beyond linear-Gaussian (nonlinear A, photon noise): `Auto` reads its
+    /// `GENERAL` table.
+    pub general: bool,
     pub prior: PriorKind,
     /// The prior's one-step generator ([`super::catalog::PriorEntry::generator_top`]).
     pub generator_top: Option<f64>,
@@ -55,6 +58,7 @@ impl Situation {
     pub fn new(task: Task, prior: PriorKind) -> Self {
         Self {
             task,
+            general: false,
             prior,
             generator_top: None,
             damage: None,
@@ -84,7 +88,11 @@ pub fn cost_units(spec: &SamplerSpec, at: &Situation) -> Option<f64> {
     let steps = |s: usize| s as f64;
     Some(match spec {
         SamplerSpec::Auto(p) => {
-            let line = auto::choose_for(p, at.prior, at.task);
+            let line = if at.general {
+                auto::choose_general(p, at.prior, at.task, false)
+            } else {
+                auto::choose_for(p, at.prior, at.task)
+            };
             return cost_units(&samplers::parse(line).ok()?, at);
         }
         SamplerSpec::NoiseSpaceLangevin(p) => {
@@ -153,8 +161,14 @@ pub fn predict_recipe(
         ),
         (_, None) => (PriorKind::Network, 1.0),
     };
+    use crate::operators::OperatorSpec as O;
+    let nonlinear = matches!(
+        recipe.operator,
+        O::Jpeg { .. } | O::Clip { .. } | O::PhaseRetrieval { .. } | O::Abs(_)
+    );
     let at = Situation {
         task: task_of(&recipe.operator),
+        general: nonlinear || !recipe.noise_model.is_gaussian(),
         prior: kind,
         generator_top: prior.and_then(|p| p.generator_top),
         damage: damage_share.map(|s| (s, recipe.noise_sigma)),

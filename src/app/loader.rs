@@ -28,8 +28,14 @@ pub struct Loaded {
 }
 
 /// The picture decoded last: its name, its file's time and length (None for the gallery),
-/// and the image, so a new working size or prior does not read and decode it again.
-type Decoded = (String, Option<(SystemTime, u64)>, Arc<image::DynamicImage>);
+/// the image and a JPEG's quality, so a new working size or prior does not read and decode it
+/// again.
+type Decoded = (
+    String,
+    Option<(SystemTime, u64)>,
+    Arc<image::DynamicImage>,
+    Option<u32>,
+);
 
 pub struct ImageLoader {
     worker: LatestWorker<(u64, LoadRequest), Loaded>,
@@ -122,8 +128,8 @@ fn load(cache: &mut Option<Decoded>, req: &LoadRequest) -> Result<WorkingImage> 
             ))
         }
     };
-    let img = match cache {
-        Some((name, s, img)) if *name == req.name && *s == stamp => img.clone(),
+    let (img, quality) = match cache {
+        Some((name, s, img, q)) if *name == req.name && *s == stamp => (img.clone(), *q),
         _ => {
             let bytes = match gallery {
                 Some(b) => std::borrow::Cow::Borrowed(b),
@@ -134,16 +140,14 @@ fn load(cache: &mut Option<Decoded>, req: &LoadRequest) -> Result<WorkingImage> 
             };
             let img =
                 Arc::new(crate::image_io::decode(&bytes).map_err(|e| Error::file(&req.name, e))?);
-            *cache = Some((req.name.clone(), stamp, img.clone()));
-            img
+            let quality = crate::operators::jpeg::quality_of_file(&bytes).map(|(q, _)| q);
+            *cache = Some((req.name.clone(), stamp, img.clone(), quality));
+            (img, quality)
         }
     };
-    Ok(catalog::fit_image(
-        &img,
-        req.shape,
-        req.any_size,
-        req.working_side,
-    ))
+    let mut fitted = catalog::fit_image(&img, req.shape, req.any_size, req.working_side);
+    fitted.jpeg_quality = quality;
+    Ok(fitted)
 }
 
 #[cfg(test)]

@@ -73,6 +73,7 @@ impl PosteriorApp {
                             image_note: note.as_deref(),
                             switched_from: self.prior_switch.as_deref(),
                             own_side: self.image.as_ref().map(|i| i.own_side),
+                            file_quality: self.image.as_ref().and_then(|i| i.jpeg_quality),
                             pixels: self.image.as_ref().map(|i| {
                                 let [_, h, w] = self.setup.x_shape(i.shape);
                                 h * w

@@ -63,7 +63,7 @@ pub fn measure(req: &Request) -> Result<Measurement> {
     let op = req.setup.operator(shape, &req.mask, &device)?;
     let [c, h, w] = picture;
     let x = crate::tensor::from_vec(req.image.data.clone(), [1, c, h, w], &device);
-    let y = req.setup.measure(op.as_ref(), x);
+    let y = req.setup.measure(op.as_ref(), x)?;
     let (y_view, seen) = crate::operators::display_measurement(op.as_ref(), y)?;
     let damage_share = (op.task() == crate::operators::Task::Inpaint)
         .then(|| damage_share(&seen, shape))

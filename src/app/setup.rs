@@ -3,6 +3,7 @@
 
 use super::mask_editor::{MaskEditor, MaskPattern};
 use crate::error::{Error, Result};
+use crate::noise_model::NoiseModel;
 use crate::operators::{self, Mask, Operator, OperatorSpec};
 use crate::priors::PriorSpec;
 use crate::priors::network::EpsOperator;
@@ -23,15 +24,24 @@ pub enum OpKind {
     Blur,
     /// Lost colour (colour priors only).
     Grayscale,
+    /// JPEG's blocks and ringing at a quality.
+    Jpeg,
+    /// Burnt-out highlights: y = clip(g·x, −1, 1).
+    Clip,
+    /// Only the Fourier magnitude of the picture.
+    PhaseRetrieval,
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 5] = [
+    pub const ALL: [OpKind; 8] = [
         OpKind::Denoise,
         OpKind::Inpaint,
         OpKind::Downsample,
         OpKind::Blur,
         OpKind::Grayscale,
+        OpKind::Jpeg,
+        OpKind::Clip,
+        OpKind::PhaseRetrieval,
     ];
     /// The restoration it asks for (what `Auto` and the time estimate read).
     pub fn task(self) -> operators::Task {
@@ -42,7 +52,15 @@ impl OpKind {
             OpKind::Downsample => Task::SuperResolution,
             OpKind::Blur => Task::Deblur,
             OpKind::Grayscale => Task::Colourise,
+            OpKind::Jpeg => Task::Dejpeg,
+            OpKind::Clip => Task::Declip,
+            OpKind::PhaseRetrieval => Task::PhaseRetrieval,
         }
+    }
+
+    /// Whether A is linear (DDRM, ΠGDM, EPS and closed-form posteriors need it).
+    pub fn is_linear(self) -> bool {
+        !matches!(self, OpKind::Jpeg | OpKind::Clip | OpKind::PhaseRetrieval)
     }
 
     pub fn label(self) -> &'static str {
@@ -52,6 +70,9 @@ impl OpKind {
             OpKind::Downsample => "Super-resolution",
             OpKind::Blur => "Deblur (Gaussian)",
             OpKind::Grayscale => "Colourise (grey y)",
+            OpKind::Jpeg => "JPEG artefacts",
+            OpKind::Clip => "Over-exposure (clipped)",
+            OpKind::PhaseRetrieval => "Phase retrieval (|Fourier|)",
         }
     }
 }
@@ -78,6 +99,14 @@ pub struct Setup {
     pub image_is_y: bool,
     /// The class asked of a class-conditional prior.
     pub class: usize,
+    /// JPEG: the quality (1–100); read from the file when the picture is a real JPEG y.
+    pub jpeg_quality: u32,
+    /// Over-exposure: the gain g.
+    pub clip_gain: f64,
+    /// Phase retrieval: the padding, in eighths of the picture's size per side.
+    pub oversample: f64,
+    /// Photon noise: the expected count of a white value (σ_y is then the read noise).
+    pub photon_peak: Option<f64>,
 }
 
 impl Default for Setup {
@@ -95,6 +124,10 @@ impl Default for Setup {
             seed: 1,
             image_is_y: false,
             class: 0,
+            jpeg_quality: 20,
+            clip_gain: 2.0,
+            oversample: 2.0,
+            photon_peak: None,
         }
     }
 }
@@ -103,6 +136,26 @@ impl Setup {
     /// Seen (true) / missing (false) per pixel of an H×W picture: the pattern and the strokes.
     pub fn mask_raster(&self, mask: &MaskEditor, h: usize, w: usize) -> Vec<bool> {
         mask.raster(&self.pattern, self.seed, h, w)
+    }
+
+    /// The noise model and its Gaussian σ: none added to a JPEG's deterministic round trip;
+    /// with photon noise, σ_y is the read noise.
+    pub fn noise(&self) -> (NoiseModel, f64) {
+        let model = match self.photon_peak {
+            Some(peak) => NoiseModel::Poisson { peak },
+            None => NoiseModel::Gaussian,
+        };
+        let sigma = if self.op == OpKind::Jpeg {
+            0.0
+        } else {
+            self.noise_sigma
+        };
+        (model, sigma)
+    }
+
+    /// Linear A and Gaussian noise: what DDRM, ΠGDM and EPS take.
+    pub fn is_linear_gaussian(&self) -> bool {
+        self.op.is_linear() && self.photon_peak.is_none()
     }
 
     /// The family an EPS fine-tune would have to cover for this degradation.
@@ -141,6 +194,15 @@ impl Setup {
                 }
                 OperatorSpec::Grayscale
             }
+            OpKind::Jpeg => OperatorSpec::Jpeg {
+                quality: self.jpeg_quality,
+            },
+            OpKind::Clip => OperatorSpec::Clip {
+                gain: self.clip_gain,
+            },
+            OpKind::PhaseRetrieval => OperatorSpec::PhaseRetrieval {
+                oversample: self.oversample,
+            },
         })
     }
 
@@ -171,18 +233,20 @@ impl Setup {
     }
 
     /// y of the current choices for the picture ([1, C, H, W]), exactly as the run will have
-    /// it. A real degraded picture is y itself: as it is when it is already blurred, noisy or
-    /// small, through A where A only drops information (a mask's holes, the colour). Otherwise
-    /// the picture is the truth and y = A(x) + σ_y n with the recipe's noise draw
-    /// ([`crate::recipe::simulate_y`]).
-    pub fn measure(&self, op: &dyn Operator, picture: Tensor<4>) -> Tensor<4> {
+    /// it. A real degraded picture is y itself: as it is when it is already blurred, noisy,
+    /// small, a JPEG or over-exposed, through A where A only drops information (a mask's holes,
+    /// the colour) or where no picture can be y (a Fourier magnitude). Otherwise the picture
+    /// is the truth and y = A(x) plus the recipe's noise draw
+    /// ([`crate::recipe::simulate_measurement`]).
+    pub fn measure(&self, op: &dyn Operator, picture: Tensor<4>) -> Result<Tensor<4>> {
         if !self.image_is_y {
-            return crate::recipe::simulate_y(op, picture, self.noise_sigma, self.seed);
+            return crate::recipe::simulate_measurement(op, picture, self.noise(), self.seed);
         }
-        match self.op {
+        Ok(match self.op {
             OpKind::Denoise | OpKind::Blur | OpKind::Downsample => picture,
-            OpKind::Inpaint | OpKind::Grayscale => op.forward(picture),
-        }
+            OpKind::Jpeg | OpKind::Clip => picture,
+            OpKind::Inpaint | OpKind::Grayscale | OpKind::PhaseRetrieval => op.forward(picture),
+        })
     }
 
     /// A complete recipe for the current choices; inputs are written into `dir` (its base).
@@ -212,7 +276,7 @@ impl Setup {
             let op = self.operator(shape, mask, &device)?;
             let [pc, ph, pw] = picture;
             let x = crate::tensor::from_vec(truth.to_vec(), [1, pc, ph, pw], &device);
-            let y = crate::tensor::to_vec(&self.measure(op.as_ref(), x))?;
+            let y = crate::tensor::to_vec(&self.measure(op.as_ref(), x)?)?;
             crate::npy::write(&dir.join("y.npy"), &op.output_npy_shape(), &y)?;
             MeasurementSpec::Npy("y.npy".into())
         } else {
@@ -227,8 +291,8 @@ impl Setup {
             shape: (c, h, w),
             operator,
             measurement,
-            noise_sigma: self.noise_sigma,
-            noise_model: Default::default(),
+            noise_sigma: self.noise().1,
+            noise_model: self.noise().0,
             sampler,
             chains: self.chains.clamp(1, 4096),
             seed: self.seed,
@@ -296,7 +360,7 @@ mod tests {
             let a = setup
                 .operator([3, 4, 4], &MaskEditor::new(), &device)
                 .unwrap();
-            let y = crate::tensor::to_vec(&setup.measure(a.as_ref(), x.clone())).unwrap();
+            let y = crate::tensor::to_vec(&setup.measure(a.as_ref(), x.clone()).unwrap()).unwrap();
             assert_eq!(y == picture, same, "{op:?}");
         }
     }
@@ -351,7 +415,7 @@ mod tests {
         let loaded = crate::recipe::load_recipe(recipe, &dir, &device).unwrap();
         let op = setup.operator(shape, &MaskEditor::new(), &device).unwrap();
         let x = crate::tensor::from_vec(picture, [1, 1, 8, 8], &device);
-        let preview = crate::tensor::to_vec(&setup.measure(op.as_ref(), x)).unwrap();
+        let preview = crate::tensor::to_vec(&setup.measure(op.as_ref(), x).unwrap()).unwrap();
         assert_eq!(preview, loaded.y);
         let _ = std::fs::remove_dir_all(&dir);
     }

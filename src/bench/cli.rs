@@ -31,6 +31,11 @@ pub struct BenchArgs {
     /// exact posterior (1000 particles, or --chains).
     #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty"])]
     pub lab: bool,
+    /// Only the measurements beyond linear-Gaussian: every preset in the plane against the
+    /// grid posterior (1000 particles, or --chains), and Fashion-MNIST phase retrieval with
+    /// DPS and DAPS on --images held-out images (8 chains).
+    #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty", "lab"])]
+    pub nonlinear: bool,
     /// Only the network: NFE and VJP with the shipped weights, batch 1 and 16, all cores
     /// and one, with GFLOP/s (the protocol bench/pytorch/peer.py repeats).
     #[arg(long, conflicts_with_all = ["table", "calibration", "uncertainty", "lab"])]
@@ -118,6 +123,7 @@ pub fn run_cli(args: BenchArgs, device: Option<&str>) -> Result<()> {
         calibration,
         uncertainty,
         lab,
+        nonlinear,
         network,
         json,
         reference,
@@ -193,6 +199,18 @@ pub fn run_cli(args: BenchArgs, device: Option<&str>) -> Result<()> {
             network_table(quick, json.as_deref(), reference.as_deref())
         } else if uncertainty {
             uncertainty_speed(quick)
+        } else if nonlinear {
+            super::nonlinear::plane_table(chains.unwrap_or(1000).clamp(10, 100_000))?;
+            super::nonlinear::phase_retrieval_table(
+                images.max(1),
+                8,
+                &[
+                    "Dps(steps: 200)",
+                    "Dps(steps: 500)",
+                    "Daps(steps: 50)",
+                    "Daps(steps: 100)",
+                ],
+            )
         } else if lab {
             lab_table(
                 chains

@@ -7,6 +7,7 @@ pub mod checkpoint;
 mod cli;
 mod lab;
 mod network;
+mod nonlinear;
 mod photo;
 mod training;
 mod uncertainty;
@@ -30,6 +31,23 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// A reproducible 8×8 test mixture: `k` components with full covariances.
+/// The source tree (the working directory or the build's), where the held-out sets and the
+/// shipped models are; `what` names the command in the message when it is not found.
+pub fn source_root(what: &str) -> Result<std::path::PathBuf> {
+    [
+        std::env::current_dir().unwrap_or_default(),
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+    ]
+    .into_iter()
+    .find(|r| r.join("assets/heldout/fashion-t10k-last256.npy").is_file())
+    .ok_or_else(|| {
+        crate::Error::invalid(
+            what,
+            "needs the source tree (models/fashion-mnist, assets/heldout): run it from there",
+        )
+    })
+}
+
 pub fn bench_gmm(k: usize, shape: [usize; 3], seed: u64) -> Gmm {
     let d: usize = shape.iter().product();
     let mut rng = tensor::rng(seed);
@@ -152,6 +170,7 @@ pub fn run_backend(sel: &Selection, quick: bool) -> Result<()> {
             sigma_min: None,
             sigma_max: None,
             rho: 7.0,
+            warm: None,
         }),
         SamplerSpec::PiGdm(crate::samplers::PiGdmParams {
             steps,
@@ -412,6 +431,7 @@ pub fn accuracy_table(sel: &Selection, chains: usize) -> Result<()> {
             sigma_min: None,
             sigma_max: None,
             rho: 7.0,
+            warm: None,
         }));
         specs.push(SamplerSpec::PiGdm(PiGdmParams {
             steps: 100,

@@ -62,18 +62,7 @@ pub fn calibration_table(
     use crate::operators::Downsample;
     use crate::priors::NetworkPrior;
     use crate::uncertainty::{self, LEVELS};
-    let root = [
-        std::env::current_dir().unwrap_or_default(),
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
-    ]
-    .into_iter()
-    .find(|r| r.join("assets/heldout/fashion-t10k-last256.npy").is_file())
-    .ok_or_else(|| {
-        crate::Error::invalid(
-            "bench --calibration",
-            "needs the source tree (models/fashion-mnist, assets/heldout): run it from there",
-        )
-    })?;
+    let root = super::source_root("bench --calibration")?;
     let device = &sel.device;
     let prior = Arc::new(NetworkPrior::load(
         &root.join("models/fashion-mnist"),

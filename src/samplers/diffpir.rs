@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub const INFO: super::SamplerInfo = super::SamplerInfo {
     name: "DiffPir",
     preset: "DiffPir(steps: 50)",
-    help: "Plug-and-play restoration (Zhu et al.): proximal data step between denoiser calls. Fields: steps, lambda, zeta, sigma_min, sigma_max, rho.",
+    help: "Plug-and-play restoration (Zhu et al.): proximal data step between denoiser calls. Fields: steps, lambda, zeta, sigma_min, sigma_max, rho, warm (start from the classical restoration at this σ).",
     priors: super::PriorSupport::Any,
     measurements: super::MeasurementSupport::Any,
     anneals: true,
@@ -42,6 +42,10 @@ pub struct DiffPirParams {
     pub sigma_max: Option<f64>,
     #[serde(default = "super::default_rho")]
     pub rho: f64,
+    /// Start from the classical restoration plus σ·z at this σ (the grid's top) instead of
+    /// from noise at σ_max (as DDRM's `warm`): a decoded JPEG or y is most of the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<f64>,
 }
 
 fn default_lambda() -> f64 {
@@ -67,7 +71,17 @@ impl DiffPir {
                 "need lambda > 0 and 0 <= zeta <= 1",
             ));
         }
-        let core = super::EdmCore::new(INFO.name, &params, problem, chains, seed)?;
+        let core = match params.warm {
+            None => super::EdmCore::new(INFO.name, &params, problem, chains, seed)?,
+            Some(w) => {
+                super::check_warm_grid(INFO.name, Some(w), params.sigma_max)?;
+                let grid = DiffPirParams {
+                    sigma_max: Some(w),
+                    ..params.clone()
+                };
+                super::EdmCore::warm(INFO.name, &grid, problem, chains, seed)?
+            }
+        };
         let lipschitz = if problem.is_linear_gaussian() {
             0.0
         } else {

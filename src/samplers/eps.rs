@@ -77,25 +77,6 @@ pub struct EpsParams {
     pub warm: Option<f64>,
 }
 
-/// The EDM state started at σ = `w` from the classical restoration plus w·z.
-fn warm_core(
-    params: &EpsParams,
-    w: f64,
-    problem: &Problem,
-    chains: usize,
-    seed: u64,
-) -> Result<super::EdmCore> {
-    super::check_warm_grid(INFO.name, Some(w), params.sigma_max)?;
-    let start = super::warm_start(INFO.name, w, problem)?;
-    let grid = EpsParams {
-        sigma_max: Some(w),
-        ..params.clone()
-    };
-    let mut core = super::EdmCore::new(INFO.name, &grid, problem, chains, seed)?;
-    core.state.x = core.state.x.clone() + start;
-    Ok(core)
-}
-
 /// Largest dimension for the exact (dense f64) mixture path; `Auto` goes zero-shot above it.
 const EXACT_MAX_DIM: usize = 1024;
 
@@ -168,7 +149,14 @@ impl Eps {
             && matches!(params.mode, EpsMode::Auto | EpsMode::FineTuned);
         let core = match params.warm {
             None => super::EdmCore::new(INFO.name, &params, problem, chains, seed)?,
-            Some(w) => warm_core(&params, w, problem, chains, seed)?,
+            Some(w) => {
+                super::check_warm_grid(INFO.name, Some(w), params.sigma_max)?;
+                let grid = EpsParams {
+                    sigma_max: Some(w),
+                    ..params.clone()
+                };
+                super::EdmCore::warm(INFO.name, &grid, problem, chains, seed)?
+            }
         };
         Ok(Self {
             params,

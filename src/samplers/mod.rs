@@ -124,10 +124,21 @@ impl SamplerInfo {
     /// Whether the sampler takes this problem's measurement; if not, why, in one line.
     pub fn takes(&self, problem: &Problem) -> std::result::Result<(), String> {
         let plane = problem.dim() == 2 && problem.prior.gmm().is_some();
+        self.takes_kind(problem.is_linear_gaussian(), plane)
+            .map_err(|why| format!("cannot take {}: {why}", problem.measurement_label()))
+    }
+
+    /// Whether the sampler takes a measurement that is linear-Gaussian or not, of a mixture in
+    /// the plane or not; if not, why.
+    pub fn takes_kind(
+        &self,
+        linear_gaussian: bool,
+        plane_mixture: bool,
+    ) -> std::result::Result<(), String> {
         let ok = match self.measurements {
             MeasurementSupport::Any => true,
-            MeasurementSupport::LinearGaussian => problem.is_linear_gaussian(),
-            MeasurementSupport::LinearGaussianOrPlane => problem.is_linear_gaussian() || plane,
+            MeasurementSupport::LinearGaussian => linear_gaussian,
+            MeasurementSupport::LinearGaussianOrPlane => linear_gaussian || plane_mixture,
         };
         if ok {
             return Ok(());
@@ -140,9 +151,7 @@ impl SamplerInfo {
             _ => "its steps use Aᵀ and closed-form solves of a linear operator with Gaussian noise",
         };
         Err(format!(
-            "{} cannot take {}: {why}; Dps, Daps, Ald, Almc, NoiseSpaceLangevin and DiffPir can",
-            self.name,
-            problem.measurement_label()
+            "{why}; Dps, Daps, Ald, Almc, NoiseSpaceLangevin and DiffPir can"
         ))
     }
 
@@ -429,6 +438,22 @@ pub(crate) struct EdmCore {
 }
 
 impl EdmCore {
+    /// The state started at the grid's top σ = w from the classical restoration plus w·z
+    /// (`warm`: `params`' σ_max is w).
+    pub(crate) fn warm(
+        name: &str,
+        params: &impl KarrasParams,
+        problem: &Problem,
+        chains: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        let w = params.sigma_bounds().1.unwrap_or(f64::NAN);
+        let start = warm_start(name, w, problem)?;
+        let mut core = Self::new(name, params, problem, chains, seed)?;
+        core.state.x = core.state.x.clone() + start;
+        Ok(core)
+    }
+
     pub fn new(
         name: &str,
         params: &impl KarrasParams,
