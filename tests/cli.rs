@@ -1004,3 +1004,43 @@ fn sample_writes_the_calibrated_spread_where_the_card_has_one() {
         }
     }
 }
+
+/// Bad parameters of the nonlinear measurements and samplers that cannot take them end in one
+/// message naming the thing, with nothing written.
+#[test]
+fn nonlinear_recipes_refuse_bad_parameters_and_samplers_in_one_message() {
+    let dir = workspace("nonlinear");
+    let cases = [
+        ("Jpeg(quality: 0)", "Dps(steps: 5)", "", "quality must be between 1 and 100"),
+        ("Jpeg(quality: 101)", "Dps(steps: 5)", "", "quality must be between 1 and 100"),
+        ("PhaseRetrieval(oversample: 0.5)", "Dps(steps: 5)", "", "oversample must be"),
+        ("Clip(gain: 0.0)", "Dps(steps: 5)", "", "gain must be a positive"),
+        ("Identity", "Dps(steps: 5)", "noise_model: Poisson(peak: -1.0),", "peak must be a positive"),
+        ("Abs(Clip(gain: 2.0))", "Dps(steps: 5)", "", "takes a linear operator"),
+        ("Jpeg(quality: 20)", "Ddrm(steps: 5)", "", "Ddrm: cannot take Jpeg(quality: 20)"),
+        ("Clip(gain: 2.0)", "Exact", "", "Exact: cannot take Clip(gain: 2) with Gaussian noise"),
+        ("Identity", "PiGdm(steps: 5)", "noise_model: Poisson(peak: 20.0),", "photon noise (peak 20)"),
+    ];
+    for (i, (op, sampler, extra, needle)) in cases.iter().enumerate() {
+        let body = BASE
+            .replace("Mask(\"mask.npy\")", op)
+            .replace("SAMPLER", sampler)
+            .replace("noise_sigma: 0.05,", &format!("noise_sigma: 0.05, {extra}"));
+        let r = recipe(&dir, &format!("r{i}.ron"), &body);
+        let out = dir.join(format!("out{i}"));
+        let o = run_quiet(&r, &out, &[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{op} / {sampler} ran");
+        assert!(err.contains(needle), "{op} / {sampler}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{op} / {sampler}: {err}");
+        assert!(!out.exists(), "{op} / {sampler}: output folder was created");
+    }
+    // The same recipes with a sampler that takes them run.
+    let body = BASE
+        .replace("Mask(\"mask.npy\")", "Jpeg(quality: 20)")
+        .replace("SAMPLER", "DiffPir(steps: 10)")
+        .replace("noise_sigma: 0.05,", "noise_sigma: 0.0,");
+    let r = recipe(&dir, "ok.ron", &body);
+    let o = run_quiet(&r, &dir.join("ok"), &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
