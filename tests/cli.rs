@@ -1011,15 +1011,60 @@ fn sample_writes_the_calibrated_spread_where_the_card_has_one() {
 fn nonlinear_recipes_refuse_bad_parameters_and_samplers_in_one_message() {
     let dir = workspace("nonlinear");
     let cases = [
-        ("Jpeg(quality: 0)", "Dps(steps: 5)", "", "quality must be between 1 and 100"),
-        ("Jpeg(quality: 101)", "Dps(steps: 5)", "", "quality must be between 1 and 100"),
-        ("PhaseRetrieval(oversample: 0.5)", "Dps(steps: 5)", "", "oversample must be"),
-        ("Clip(gain: 0.0)", "Dps(steps: 5)", "", "gain must be a positive"),
-        ("Identity", "Dps(steps: 5)", "noise_model: Poisson(peak: -1.0),", "peak must be a positive"),
-        ("Abs(Clip(gain: 2.0))", "Dps(steps: 5)", "", "takes a linear operator"),
-        ("Jpeg(quality: 20)", "Ddrm(steps: 5)", "", "Ddrm: cannot take Jpeg(quality: 20)"),
-        ("Clip(gain: 2.0)", "Exact", "", "Exact: cannot take Clip(gain: 2) with Gaussian noise"),
-        ("Identity", "PiGdm(steps: 5)", "noise_model: Poisson(peak: 20.0),", "photon noise (peak 20)"),
+        (
+            "Jpeg(quality: 0)",
+            "Dps(steps: 5)",
+            "",
+            "quality must be between 1 and 100",
+        ),
+        (
+            "Jpeg(quality: 101)",
+            "Dps(steps: 5)",
+            "",
+            "quality must be between 1 and 100",
+        ),
+        (
+            "PhaseRetrieval(oversample: 0.5)",
+            "Dps(steps: 5)",
+            "",
+            "oversample must be",
+        ),
+        (
+            "Clip(gain: 0.0)",
+            "Dps(steps: 5)",
+            "",
+            "gain must be a positive",
+        ),
+        (
+            "Identity",
+            "Dps(steps: 5)",
+            "noise_model: Poisson(peak: -1.0),",
+            "peak must be a positive",
+        ),
+        (
+            "Abs(Clip(gain: 2.0))",
+            "Dps(steps: 5)",
+            "",
+            "takes a linear operator",
+        ),
+        (
+            "Jpeg(quality: 20)",
+            "Ddrm(steps: 5)",
+            "",
+            "Ddrm: cannot take Jpeg(quality: 20)",
+        ),
+        (
+            "Clip(gain: 2.0)",
+            "Exact",
+            "",
+            "Exact: cannot take Clip(gain: 2) with Gaussian noise",
+        ),
+        (
+            "Identity",
+            "PiGdm(steps: 5)",
+            "noise_model: Poisson(peak: 20.0),",
+            "photon noise (peak 20)",
+        ),
     ];
     for (i, (op, sampler, extra, needle)) in cases.iter().enumerate() {
         let body = BASE

@@ -5,6 +5,7 @@
 
 pub mod checkpoint;
 mod cli;
+mod degradation;
 mod lab;
 mod network;
 mod nonlinear;
@@ -13,9 +14,10 @@ mod training;
 mod uncertainty;
 
 pub use cli::{BenchArgs, run_cli};
+pub use degradation::Degradation;
 pub use lab::{LabRow, lab_rows, lab_table};
 pub use network::{NetworkFigure, network_table};
-pub use photo::{Degradation, photo_table, tiles_table};
+pub use photo::{photo_table, tiles_table};
 pub use uncertainty::{calibration_table, uncertainty_speed};
 
 use crate::backend::Selection;

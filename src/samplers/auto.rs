@@ -110,19 +110,23 @@ const GENERATOR_LINES: [&str; 3] = [
     "NoiseSpaceLangevin(steps: 200)",
 ];
 
+/// Every table's first rows: a mixture's exact posterior, a generator's noise-space Langevin.
+const MIXTURE_ROW: Row = Row {
+    prior: PriorKind::Mixture,
+    task: None,
+    lines: ["Exact", "Exact", "Exact"],
+};
+const GENERATOR_ROW: Row = Row {
+    prior: PriorKind::Generator,
+    task: None,
+    lines: GENERATOR_LINES,
+};
+
 /// Read top to bottom; the first row whose prior kind matches and whose task matches (None:
 /// any task) is taken.
 pub const TABLE: &[Row] = &[
-    Row {
-        prior: PriorKind::Mixture,
-        task: None,
-        lines: ["Exact", "Exact", "Exact"],
-    },
-    Row {
-        prior: PriorKind::Generator,
-        task: None,
-        lines: GENERATOR_LINES,
-    },
+    MIXTURE_ROW,
+    GENERATOR_ROW,
     Row {
         prior: PriorKind::NetworkWithEps,
         task: None,
@@ -202,16 +206,8 @@ pub const TABLE: &[Row] = &[
 /// for a worse mean. On whole-image priors the EPS fine-tune's chains are already the best
 /// calibrated; without one, noise-space Langevin's (docs/calibration-table.md).
 pub const DIVERSE: &[Row] = &[
-    Row {
-        prior: PriorKind::Mixture,
-        task: None,
-        lines: ["Exact", "Exact", "Exact"],
-    },
-    Row {
-        prior: PriorKind::Generator,
-        task: None,
-        lines: GENERATOR_LINES,
-    },
+    MIXTURE_ROW,
+    GENERATOR_ROW,
     Row {
         prior: PriorKind::NetworkWithEps,
         task: None,
@@ -255,16 +251,8 @@ pub const DIVERSE: &[Row] = &[
 /// `Exact` in the plane (its posterior on a grid); in more dimensions it reads the `Network`
 /// rows.
 pub const GENERAL: &[Row] = &[
-    Row {
-        prior: PriorKind::Mixture,
-        task: None,
-        lines: ["Exact", "Exact", "Exact"],
-    },
-    Row {
-        prior: PriorKind::Generator,
-        task: None,
-        lines: GENERATOR_LINES,
-    },
+    MIXTURE_ROW,
+    GENERATOR_ROW,
     Row {
         prior: PriorKind::Patch,
         task: None,

@@ -18,6 +18,7 @@ mod exact;
 pub mod grid_posterior;
 mod pigdm;
 mod prior;
+mod support;
 
 pub use ald::{Ald, AldParams};
 pub use almc::{Almc, AlmcParams};
@@ -31,6 +32,7 @@ pub use eps::{Eps, EpsMode, EpsParams};
 pub use exact::{Exact, ExactPosterior};
 pub use pigdm::{PiGdm, PiGdmParams};
 pub use prior::{PriorParams, PriorSampler, Solver};
+pub use support::{MeasurementSupport, PriorSupport};
 
 use crate::error::{Error, Result};
 use crate::problem::Problem;
@@ -97,82 +99,6 @@ pub struct SamplerInfo {
     pub anneals: bool,
     /// The preset on a patch prior (photos, any size), where the general one does badly there.
     pub patch_preset: Option<&'static str>,
-}
-
-/// The priors a sampler needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PriorSupport {
-    /// Any prior (networks and mixtures).
-    Any,
-    /// Gaussian-mixture priors only (closed-form posteriors).
-    MixtureOnly,
-}
-
-/// The measurements a sampler takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MeasurementSupport {
-    /// Any differentiable A (through `forward` and its VJP) and any noise model.
-    Any,
-    /// A linear A with Gaussian noise: the method uses Aᵀ, an SVD or closed-form solves.
-    LinearGaussian,
-    /// Linear-Gaussian, or any measurement of a two-dimensional mixture prior (whose posterior
-    /// is computed on a grid).
-    LinearGaussianOrPlane,
-}
-
-impl SamplerInfo {
-    /// Whether the sampler takes this problem's measurement; if not, why, in one line.
-    pub fn takes(&self, problem: &Problem) -> std::result::Result<(), String> {
-        let plane = problem.dim() == 2 && problem.prior.gmm().is_some();
-        self.takes_kind(problem.is_linear_gaussian(), plane)
-            .map_err(|why| format!("cannot take {}: {why}", problem.measurement_label()))
-    }
-
-    /// Whether the sampler takes a measurement that is linear-Gaussian or not, of a mixture in
-    /// the plane or not; if not, why.
-    pub fn takes_kind(
-        &self,
-        linear_gaussian: bool,
-        plane_mixture: bool,
-    ) -> std::result::Result<(), String> {
-        let ok = match self.measurements {
-            MeasurementSupport::Any => true,
-            MeasurementSupport::LinearGaussian => linear_gaussian,
-            MeasurementSupport::LinearGaussianOrPlane => linear_gaussian || plane_mixture,
-        };
-        if ok {
-            return Ok(());
-        }
-        let why = match self.measurements {
-            MeasurementSupport::LinearGaussianOrPlane => {
-                "its posterior is in closed form only for a linear operator with Gaussian noise \
-                 (any measurement works on a two-dimensional mixture)"
-            }
-            _ => "its steps use Aᵀ and closed-form solves of a linear operator with Gaussian noise",
-        };
-        Err(format!(
-            "{why}; Dps, Daps, Ald, Almc, NoiseSpaceLangevin and DiffPir can"
-        ))
-    }
-
-    /// The preset for a patch prior (`patch`) or any other.
-    pub fn preset_for(&self, patch: bool) -> &'static str {
-        match self.patch_preset {
-            Some(line) if patch => line,
-            _ => self.preset,
-        }
-    }
-
-    /// Whether the sampler runs on this kind of prior; if not, why.
-    pub fn supports(&self, prior_is_mixture: bool) -> std::result::Result<(), String> {
-        match self.priors {
-            PriorSupport::MixtureOnly if !prior_is_mixture => Err(format!(
-                "{} needs a Gaussian-mixture prior (its posterior is known in closed form)",
-                self.name
-            )),
-            _ => Ok(()),
-        }
-    }
 }
 
 /// The description of the sampler called `name` in recipes.
