@@ -97,6 +97,15 @@ impl Problem {
             && self.operator.model_error_sigma() == 0.0
     }
 
+    /// Photon noise through a linear diagonal A (denoising, inpainting): the samplers that need
+    /// Gaussian noise take it through its Gaussian approximation (`samplers::whitened`).
+    pub fn is_whitenable(&self) -> bool {
+        self.operator.is_linear()
+            && !self.noise.is_gaussian()
+            && self.operator.model_error_sigma() == 0.0
+            && crate::samplers::whitened::is_diagonal(self.operator.as_ref())
+    }
+
     /// The measurement as a phrase for messages ("Jpeg(quality: 10) with Gaussian noise").
     pub fn measurement_label(&self) -> String {
         format!("{} with {}", self.operator.name(), self.noise.label())

@@ -1060,10 +1060,10 @@ fn nonlinear_recipes_refuse_bad_parameters_and_samplers_in_one_message() {
             "Exact: cannot take Clip(gain: 2) with Gaussian noise",
         ),
         (
-            "Identity",
+            "Downsample(2)",
             "PiGdm(steps: 5)",
             "noise_model: Poisson(peak: 20.0),",
-            "photon noise (peak 20)",
+            "PiGdm: cannot take Downsample(2) with photon noise (peak 20)",
         ),
     ];
     for (i, (op, sampler, extra, needle)) in cases.iter().enumerate() {

@@ -604,7 +604,8 @@ fn every_sampler_runs_on_each_new_measurement_or_refuses_it_in_one_line() {
         "Prior(steps: 5)",
         "Auto(speed: Fast)",
     ];
-    let refusals = [
+    // Photon noise through a diagonal A: through its Gaussian approximation; else refused.
+    let gaussian_steps = [
         "Ddrm(steps: 5)",
         "PiGdm(steps: 5)",
         "Eps(steps: 5)",
@@ -639,12 +640,20 @@ fn every_sampler_runs_on_each_new_measurement_or_refuses_it_in_one_line() {
                 );
             }
         }
-        for line in refusals {
+        for line in gaussian_steps {
             let spec = posterior_lab::samplers::parse(line).unwrap();
-            let e = posterior_lab::samplers::build(&spec, &problem, 2, 1)
-                .err()
-                .unwrap()
-                .to_string();
+            let built = posterior_lab::samplers::build(&spec, &problem, 2, 1);
+            if problem.is_whitenable() && line != "Exact" {
+                let mut s = built.unwrap_or_else(|e| panic!("{line} on {label}: {e}"));
+                posterior_lab::samplers::run(s.as_mut(), &problem, |_| {}).unwrap();
+                let detail = s.detail().unwrap();
+                assert!(
+                    detail.contains("photon noise as Gaussian"),
+                    "{line}: {detail}"
+                );
+                continue;
+            }
+            let e = built.err().unwrap().to_string();
             assert!(
                 e.contains("cannot take") && !e.contains('\n'),
                 "{line} on {label}: {e}"

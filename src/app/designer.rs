@@ -340,7 +340,7 @@ fn sampler_ui(
         .show_ui(ui, |ui| {
             for info in samplers::ALL {
                 let takes = info.supports(mixture).and_then(|()| {
-                    info.takes_kind(setup.is_linear_gaussian(), false)
+                    info.takes_kind(setup.measurement_kind())
                         .map_err(|why| format!("{}: {why}", info.name))
                 });
                 let r = match takes {

@@ -158,6 +158,16 @@ impl Setup {
         self.op.is_linear() && self.photon_peak.is_none()
     }
 
+    /// The measurement as the samplers' support reads it (an image: never the plane).
+    pub fn measurement_kind(&self) -> samplers::MeasurementKind {
+        samplers::MeasurementKind {
+            linear_gaussian: self.is_linear_gaussian(),
+            whitenable: self.photon_peak.is_some()
+                && matches!(self.op, OpKind::Denoise | OpKind::Inpaint),
+            plane_mixture: false,
+        }
+    }
+
     /// The family an EPS fine-tune would have to cover for this degradation.
     pub fn eps_family(&self) -> Option<EpsOperator> {
         match self.op {

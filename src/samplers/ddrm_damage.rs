@@ -70,6 +70,11 @@ impl Damage {
     /// None when the prior would do the whole picture's work anyway (not run in tiles, or
     /// every tile holds a hole): the steps then evaluate it everywhere, as written.
     pub(super) fn new(s: &[f64], problem: &Problem) -> Option<Self> {
+        // The steps below assume every seen value is measured with σ_y: a mask of 0s and 1s,
+        // not per-value gains (a whitened photon measurement).
+        if s.iter().any(|v| *v > 1e-6 && (v - 1.0).abs() > 1e-6) {
+            return None;
+        }
         let [c, h, w] = problem.shape();
         let holes: Vec<bool> = (0..h * w)
             .map(|p| (0..c).any(|ch| s[ch * h * w + p] <= 1e-6))

@@ -19,6 +19,7 @@ pub mod grid_posterior;
 mod pigdm;
 mod prior;
 mod support;
+pub mod whitened;
 
 pub use ald::{Ald, AldParams};
 pub use almc::{Almc, AlmcParams};
@@ -32,7 +33,7 @@ pub use eps::{Eps, EpsMode, EpsParams};
 pub use exact::{Exact, ExactPosterior};
 pub use pigdm::{PiGdm, PiGdmParams};
 pub use prior::{PriorParams, PriorSampler, Solver};
-pub use support::{MeasurementSupport, PriorSupport};
+pub use support::{MeasurementKind, MeasurementSupport, PriorSupport};
 
 use crate::error::{Error, Result};
 use crate::problem::Problem;
@@ -154,6 +155,13 @@ macro_rules! sampler_table {
             spec.info()
                 .takes(problem)
                 .map_err(|m| Error::invalid(spec.info().name, m))?;
+            // Photon noise for the samplers that need Gaussian noise: its Gaussian approximation.
+            if spec.info().measurements == MeasurementSupport::LinearGaussian
+                && !problem.is_linear_gaussian()
+                && let Some(w) = whitened::whitened(problem)?
+            {
+                return Ok(Box::new(whitened::Whitened::new(spec, w, chains, seed)?));
+            }
             Ok(match spec {
                 SamplerSpec::Exact => Box::new(Exact::new(problem, chains, seed)?),
                 $( SamplerSpec::$variant(p) => {

@@ -25,25 +25,37 @@ pub enum MeasurementSupport {
     LinearGaussianOrPlane,
 }
 
+/// What the measurement support is read against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MeasurementKind {
+    /// Linear A, Gaussian noise, no model error.
+    pub linear_gaussian: bool,
+    /// Photon noise through a linear diagonal A ([`crate::problem::Problem::is_whitenable`]).
+    pub whitenable: bool,
+    /// x has two values and the prior is a mixture (the grid posterior).
+    pub plane_mixture: bool,
+}
+
 impl SamplerInfo {
     /// Whether the sampler takes this problem's measurement; if not, why, in one line.
     pub fn takes(&self, problem: &Problem) -> std::result::Result<(), String> {
         let plane = problem.dim() == 2 && problem.prior.gmm().is_some();
-        self.takes_kind(problem.is_linear_gaussian(), plane)
+        let kind = MeasurementKind {
+            linear_gaussian: problem.is_linear_gaussian(),
+            whitenable: problem.is_whitenable(),
+            plane_mixture: plane,
+        };
+        self.takes_kind(kind)
             .map_err(|why| format!("cannot take {}: {why}", problem.measurement_label()))
     }
 
-    /// Whether the sampler takes a measurement that is linear-Gaussian or not, of a mixture in
-    /// the plane or not; if not, why.
-    pub fn takes_kind(
-        &self,
-        linear_gaussian: bool,
-        plane_mixture: bool,
-    ) -> std::result::Result<(), String> {
+    /// Whether the sampler takes a measurement of this kind; if not, why.
+    pub fn takes_kind(&self, kind: MeasurementKind) -> std::result::Result<(), String> {
         let ok = match self.measurements {
             MeasurementSupport::Any => true,
-            MeasurementSupport::LinearGaussian => linear_gaussian,
-            MeasurementSupport::LinearGaussianOrPlane => linear_gaussian || plane_mixture,
+            // Photon noise through its Gaussian approximation (`whitened`).
+            MeasurementSupport::LinearGaussian => kind.linear_gaussian || kind.whitenable,
+            MeasurementSupport::LinearGaussianOrPlane => kind.linear_gaussian || kind.plane_mixture,
         };
         if ok {
             return Ok(());
@@ -53,7 +65,10 @@ impl SamplerInfo {
                 "its posterior is in closed form only for a linear operator with Gaussian noise \
                  (any measurement works on a two-dimensional mixture)"
             }
-            _ => "its steps use Aᵀ and closed-form solves of a linear operator with Gaussian noise",
+            _ => {
+                "its steps use Aᵀ and closed-form solves of a linear operator with Gaussian noise \
+                 (photon noise only through a diagonal one: denoising, inpainting)"
+            }
         };
         Err(format!(
             "{why}; Dps, Daps, Ald, Almc, NoiseSpaceLangevin and DiffPir can"
