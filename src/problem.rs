@@ -106,6 +106,11 @@ impl Problem {
             && crate::samplers::whitened::is_diagonal(self.operator.as_ref())
     }
 
+    /// A decoded round trip (JPEG) with Gaussian noise: ΠGDM guides with y − A(x̂0).
+    pub fn is_round_trip(&self) -> bool {
+        self.operator.is_round_trip() && self.noise.is_gaussian()
+    }
+
     /// The measurement as a phrase for messages ("Jpeg(quality: 10) with Gaussian noise").
     pub fn measurement_label(&self) -> String {
         format!("{} with {}", self.operator.name(), self.noise.label())

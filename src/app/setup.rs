@@ -165,6 +165,7 @@ impl Setup {
             whitenable: self.photon_peak.is_some()
                 && matches!(self.op, OpKind::Denoise | OpKind::Inpaint),
             plane_mixture: false,
+            round_trip: self.op == OpKind::Jpeg && self.photon_peak.is_none(),
         }
     }
 

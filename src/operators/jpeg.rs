@@ -213,6 +213,9 @@ impl Operator for Jpeg {
     fn is_linear(&self) -> bool {
         false
     }
+    fn is_round_trip(&self) -> bool {
+        true
+    }
     /// Straight-through: the adjoint of the round trip without rounding, the same at every x.
     fn vjp(&self, _x: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
         self.linear_adjoint(v)

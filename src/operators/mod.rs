@@ -99,6 +99,11 @@ pub trait Operator: Send + Sync {
         let _ = x;
         self.adjoint(v)
     }
+    /// Whether A(x) = h†(h(x)) for an encoder h and its decoder h† (JPEG), so y is already
+    /// decoded and h†(y) − h†(h(x)) = y − A(x): ΠGDM's pseudo-inverse guidance for such A.
+    fn is_round_trip(&self) -> bool {
+        false
+    }
     /// The standard deviation of the error A makes beyond its differentiable model, in data
     /// units (JPEG's rounding): added to σ_y in quadrature, so a deterministic round trip
     /// (`noise_sigma: 0`) still has a likelihood of finite width.

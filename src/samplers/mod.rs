@@ -156,8 +156,8 @@ macro_rules! sampler_table {
                 .takes(problem)
                 .map_err(|m| Error::invalid(spec.info().name, m))?;
             // Photon noise for the samplers that need Gaussian noise: its Gaussian approximation.
-            if spec.info().measurements == MeasurementSupport::LinearGaussian
-                && !problem.is_linear_gaussian()
+            if spec.info().measurements.needs_gaussian_steps()
+                && problem.is_whitenable()
                 && let Some(w) = whitened::whitened(problem)?
             {
                 return Ok(Box::new(whitened::Whitened::new(spec, w, chains, seed)?));

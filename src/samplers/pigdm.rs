@@ -6,6 +6,10 @@
 //! Aᵀ(r²AAᵀ + σ_y²I)⁻¹ = (σ_y² I + r² AᵀA)⁻¹ Aᵀ and one backward pass through the prior.
 //! By Tweedie the guided estimate is x̂0 + w σ² g, and a DDIM step (η: 0 deterministic,
 //! 1 ancestral) moves to σ_{i+1}.
+//!
+//! For a decoded round trip A = h†∘h (JPEG) the paper's pseudo-inverse construction replaces
+//! A†(y − A x̂0) by h†(y) − h†(h(x̂0)) = y − A(x̂0) (y is already decoded), and the solve by
+//! (r² + σ_y²)⁻¹, σ_y holding the rounding's width.
 
 use super::{ChainState, Sampler};
 use crate::error::{Error, Result};
@@ -19,7 +23,7 @@ pub const INFO: super::SamplerInfo = super::SamplerInfo {
     preset: "PiGdm(steps: 50)",
     help: "Pseudoinverse-guided diffusion (Song et al.). Fields: steps, eta, weight, sigma_min, sigma_max, rho.",
     priors: super::PriorSupport::Any,
-    measurements: super::MeasurementSupport::LinearGaussian,
+    measurements: super::MeasurementSupport::LinearGaussianOrRoundTrip,
     anneals: true,
     patch_preset: None,
 };
@@ -84,10 +88,14 @@ impl Sampler for PiGdm {
             s,
             |x0| {
                 let resid = problem.residual(x0.clone().detach().without_autodiff());
-                let at_r = problem.operator.adjoint(resid).div_scalar(r2 * sy2);
-                let v = problem
-                    .operator
-                    .solve_shifted(1.0 / r2, problem.sigma_y, at_r);
+                let v = if problem.is_linear_gaussian() {
+                    let at_r = problem.operator.adjoint(resid).div_scalar(r2 * sy2);
+                    problem
+                        .operator
+                        .solve_shifted(1.0 / r2, problem.sigma_y, at_r)
+                } else {
+                    resid.div_scalar(r2 + sy2)
+                };
                 tensor::inner(v.autodiff(), x0)
             },
         )?;

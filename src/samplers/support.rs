@@ -23,6 +23,19 @@ pub enum MeasurementSupport {
     /// Linear-Gaussian, or any measurement of a two-dimensional mixture prior (whose posterior
     /// is computed on a grid).
     LinearGaussianOrPlane,
+    /// Linear-Gaussian, or a decoded round trip (JPEG) through its pseudo-inverse construction.
+    LinearGaussianOrRoundTrip,
+}
+
+impl MeasurementSupport {
+    /// Whether the steps need Gaussian noise (photon noise goes in through its Gaussian
+    /// approximation where A is diagonal).
+    pub fn needs_gaussian_steps(self) -> bool {
+        matches!(
+            self,
+            MeasurementSupport::LinearGaussian | MeasurementSupport::LinearGaussianOrRoundTrip
+        )
+    }
 }
 
 /// What the measurement support is read against.
@@ -34,6 +47,8 @@ pub struct MeasurementKind {
     pub whitenable: bool,
     /// x has two values and the prior is a mixture (the grid posterior).
     pub plane_mixture: bool,
+    /// A decoded round trip (JPEG) with Gaussian noise.
+    pub round_trip: bool,
 }
 
 impl SamplerInfo {
@@ -44,6 +59,7 @@ impl SamplerInfo {
             linear_gaussian: problem.is_linear_gaussian(),
             whitenable: problem.is_whitenable(),
             plane_mixture: plane,
+            round_trip: problem.is_round_trip(),
         };
         self.takes_kind(kind)
             .map_err(|why| format!("cannot take {}: {why}", problem.measurement_label()))
@@ -56,6 +72,9 @@ impl SamplerInfo {
             // Photon noise through its Gaussian approximation (`whitened`).
             MeasurementSupport::LinearGaussian => kind.linear_gaussian || kind.whitenable,
             MeasurementSupport::LinearGaussianOrPlane => kind.linear_gaussian || kind.plane_mixture,
+            MeasurementSupport::LinearGaussianOrRoundTrip => {
+                kind.linear_gaussian || kind.whitenable || kind.round_trip
+            }
         };
         if ok {
             return Ok(());
@@ -64,6 +83,10 @@ impl SamplerInfo {
             MeasurementSupport::LinearGaussianOrPlane => {
                 "its posterior is in closed form only for a linear operator with Gaussian noise \
                  (any measurement works on a two-dimensional mixture)"
+            }
+            MeasurementSupport::LinearGaussianOrRoundTrip => {
+                "its steps use Aᵀ and closed-form solves of a linear operator with Gaussian noise, \
+                 or a decoder (JPEG); photon noise only through a diagonal one"
             }
             _ => {
                 "its steps use Aᵀ and closed-form solves of a linear operator with Gaussian noise \
