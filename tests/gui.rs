@@ -1165,3 +1165,29 @@ fn nonlinear_degradations_preview_the_runs_y_and_run() {
         assert!(snap.mean.iter().all(|v| v.is_finite()), "{op:?}");
     }
 }
+
+/// A real JPEG marked as the degraded y is restored at the quality its own tables were saved
+/// with, shown in the designer, and the run's operator uses it.
+#[test]
+fn a_real_jpeg_as_y_takes_its_quality_from_the_file() {
+    need_vulkan!();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/flower.jpg");
+    let (quality, _) =
+        posterior_lab::operators::jpeg::quality_of_file(&std::fs::read(&path).unwrap()).unwrap();
+    let mut a = app();
+    a.setup.prior = photo_prior(&a).name;
+    a.setup.image = path.display().to_string();
+    a.setup.op = OpKind::Jpeg;
+    a.setup.jpeg_quality = if quality == 50 { 60 } else { 50 };
+    a.setup.image_is_y = true;
+    a.reload_image();
+    let mut h = harness(a);
+    h.run_steps(3);
+    assert_eq!(
+        h.state().image.as_ref().unwrap().jpeg_quality,
+        Some(quality)
+    );
+    assert_eq!(h.state().setup.jpeg_quality, quality);
+    let label = format!("quality {quality}, read from the file's tables");
+    assert!(h.query_by_label_contains(&label).is_some(), "{label}");
+}
