@@ -143,13 +143,30 @@ fn restore_one(
     };
     // A simulated y needs x's size divisible by the factor; a real y does not.
     let multiple = if opts.simulate { factor } else { 1 };
-    let (picture, note) = crate::photo::fit(&bytes, photo, c, opts.max_side, multiple)?;
+    let (picture, mut note) = crate::photo::fit(&bytes, photo, c, opts.max_side, multiple)?;
     let [_, h, w] = picture.shape;
+    let mut r = template.clone();
+    if let (OperatorSpec::Jpeg { quality }, false) = (&mut r.operator, opts.simulate) {
+        // A real JPEG is restored at the quality its own tables were saved with, at its own
+        // size: shrunk, its 8×8 blocks would no longer be the file's.
+        if !note.is_empty() {
+            return Err(Error::file(
+                photo,
+                format!("a JPEG y must be restored at its own size, but it was {note}"),
+            ));
+        }
+        if let Some((q, exact)) = crate::operators::jpeg::quality_of_file(&bytes) {
+            *quality = q;
+            note = format!(
+                "JPEG quality {q} read from the file{}",
+                if exact { "" } else { " (the nearest IJG tables)" }
+            );
+        }
+    }
     let inputs = dir.join("input");
     output::check_target(dir, &[photo.to_path_buf(), opts.template.clone()])?;
     std::fs::create_dir_all(&inputs)
         .map_err(|e| Error::file(&inputs, format!("cannot create: {e}")))?;
-    let mut r = template.clone();
     if opts.simulate {
         r.shape = (c, h, w);
         crate::npy::write(&inputs.join("truth.npy"), &picture.shape, &picture.data)?;
@@ -169,8 +186,8 @@ fn restore_one(
                     .collect();
                 ([1, h, w], grey)
             }
-            OperatorSpec::Matrix(_) => {
-                return Err(Error::file(photo, "a Matrix operator's y is not a picture"));
+            OperatorSpec::Matrix(_) | OperatorSpec::Abs(_) | OperatorSpec::PhaseRetrieval { .. } => {
+                return Err(Error::file(photo, "this operator's y is not a picture"));
             }
             _ => (picture.shape, picture.data.clone()),
         };

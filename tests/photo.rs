@@ -762,3 +762,42 @@ fn every_preset_beats_the_naive_answer_on_a_photo_crop() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// A folder of real JPEGs with a `Jpeg` template: each is restored at the quality its own
+/// tables were saved with (not the template's), and the table says so.
+#[test]
+fn batch_restores_real_jpegs_at_their_own_quality() {
+    use image::ImageEncoder;
+    let dir = scratch("batch-jpeg");
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let photo = image::open(root().join("assets/demo/flower.jpg"))
+        .unwrap()
+        .resize_exact(40, 36, image::imageops::FilterType::Triangle)
+        .to_rgb8();
+    let mut bytes = vec![];
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 35)
+        .write_image(photo.as_raw(), 40, 36, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    std::fs::write(input.join("saved.jpg"), &bytes).unwrap();
+    let template = batch_template(&dir, "Jpeg(quality: 90)");
+    let text = std::fs::read_to_string(&template)
+        .unwrap()
+        .replace("Auto(speed: Fast)", "DiffPir(steps: 3, warm: 0.15)")
+        .replace("noise_sigma: 0.02", "noise_sigma: 0.0");
+    std::fs::write(&template, text).unwrap();
+    let out = dir.join("out");
+    let o = run_batch(&template, &input, &out, false);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let recipe =
+        posterior_lab::recipe::Recipe::from_file(&out.join("saved/input/recipe.ron")).unwrap();
+    assert_eq!(
+        recipe.operator,
+        posterior_lab::operators::OperatorSpec::Jpeg { quality: 35 }
+    );
+    let table = std::fs::read_to_string(out.join("batch.md")).unwrap();
+    assert!(table.contains("JPEG quality 35 read from the file"), "{table}");
+    let mean = npy::read(&out.join("saved/result/mean.npy")).unwrap();
+    assert_eq!(mean.shape, vec![3, 36, 40]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
