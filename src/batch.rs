@@ -159,7 +159,11 @@ fn restore_one(
             *quality = q;
             note = format!(
                 "JPEG quality {q} read from the file{}",
-                if exact { "" } else { " (the nearest IJG tables)" }
+                if exact {
+                    ""
+                } else {
+                    " (the nearest IJG tables)"
+                }
             );
         }
     }
@@ -186,7 +190,9 @@ fn restore_one(
                     .collect();
                 ([1, h, w], grey)
             }
-            OperatorSpec::Matrix(_) | OperatorSpec::Abs(_) | OperatorSpec::PhaseRetrieval { .. } => {
+            OperatorSpec::Matrix(_)
+            | OperatorSpec::Abs(_)
+            | OperatorSpec::PhaseRetrieval { .. } => {
                 return Err(Error::file(photo, "this operator's y is not a picture"));
             }
             _ => (picture.shape, picture.data.clone()),

@@ -303,3 +303,31 @@ fn frames_stay_fluid_with_2000_particles_and_the_arrows() {
     );
     assert!(h.state().lab.canvas.drawn_step.is_some());
 }
+
+/// A 2-D recipe through a nonlinear measurement does not open the lab (its canvas draws linear
+/// scenes only) and is not turned into a wrong linear scene: it opens as a recipe, with a note.
+#[test]
+fn a_nonlinear_2d_recipe_opens_as_a_recipe_not_as_a_wrong_lab_scene() {
+    need_vulkan!();
+    let mut h = harness(window::test_app());
+    h.run_steps(2);
+    let before = h.state().lab.prefs.scene.clone();
+    let recipes = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/recipes");
+    h.state_mut()
+        .apply(Action::Dropped(recipes.join("lab-ring-abs-exact.ron")));
+    h.run_steps(2);
+    assert_ne!(h.state().prefs.tab, CentralTab::Lab);
+    assert!(matches!(
+        h.state().mode,
+        posterior_lab::app::controls::Mode::Recipe { .. }
+    ));
+    assert_eq!(
+        h.state().lab.prefs.scene,
+        before,
+        "the lab's scene is unchanged"
+    );
+    assert!(
+        h.query_by_label_contains("2-D lab shows linear measurements")
+            .is_some()
+    );
+}

@@ -796,7 +796,10 @@ fn batch_restores_real_jpegs_at_their_own_quality() {
         posterior_lab::operators::OperatorSpec::Jpeg { quality: 35 }
     );
     let table = std::fs::read_to_string(out.join("batch.md")).unwrap();
-    assert!(table.contains("JPEG quality 35 read from the file"), "{table}");
+    assert!(
+        table.contains("JPEG quality 35 read from the file"),
+        "{table}"
+    );
     let mean = npy::read(&out.join("saved/result/mean.npy")).unwrap();
     assert_eq!(mean.shape, vec![3, 36, 40]);
     let _ = std::fs::remove_dir_all(&dir);

@@ -25,10 +25,17 @@ impl PosteriorApp {
         let recipe = Recipe::parse(&text)
             .map_err(|e| Error::file(path, format!("not a valid recipe: {e}")))?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        if recipe.shape == (1, 1, 2) && matches!(recipe.prior, PriorSpec::Gmm(_)) {
+        let plane = recipe.shape == (1, 1, 2) && matches!(recipe.prior, PriorSpec::Gmm(_));
+        let linear = recipe.operator.is_linear() && recipe.noise_model.is_gaussian();
+        if plane && linear {
             // A 2-D mixture: the lab is where it can be seen.
             self.open_in_lab(recipe, &base)
                 .map_err(|e| Error::file(path, e.to_string()))?;
+        } else if plane {
+            self.toasts.note(
+                "The 2-D lab shows linear measurements with Gaussian noise: this recipe runs \
+                 here (Exact draws from its posterior on a grid)",
+            );
         }
         self.mode = Mode::Recipe { text, base };
         Ok(())

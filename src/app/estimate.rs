@@ -161,14 +161,9 @@ pub fn predict_recipe(
         ),
         (_, None) => (PriorKind::Network, 1.0),
     };
-    use crate::operators::OperatorSpec as O;
-    let nonlinear = matches!(
-        recipe.operator,
-        O::Jpeg { .. } | O::Clip { .. } | O::PhaseRetrieval { .. } | O::Abs(_)
-    );
     let at = Situation {
         task: task_of(&recipe.operator),
-        general: nonlinear || !recipe.noise_model.is_gaussian(),
+        general: !recipe.operator.is_linear() || !recipe.noise_model.is_gaussian(),
         prior: kind,
         generator_top: prior.and_then(|p| p.generator_top),
         damage: damage_share.map(|s| (s, recipe.noise_sigma)),

@@ -153,6 +153,16 @@ impl LabScene {
     /// The scene a loaded recipe describes, when its prior is a 2-D Gaussian mixture: the
     /// mixture, the operator as rows (A applied to the two unit vectors) and the recipe's y.
     pub fn from_problem(problem: &Problem) -> Result<Self> {
+        if !problem.is_linear_gaussian() {
+            return Err(Error::invalid(
+                "2-D lab",
+                format!(
+                    "shows linear measurements with Gaussian noise, not {}: run the recipe \
+                     (Exact draws from its grid posterior)",
+                    problem.measurement_label()
+                ),
+            ));
+        }
         let gmm = problem
             .prior
             .gmm()

@@ -245,6 +245,17 @@ pub enum OperatorSpec {
 }
 
 impl OperatorSpec {
+    /// Whether the operator is linear (as [`Operator::is_linear`] says of the built one).
+    pub fn is_linear(&self) -> bool {
+        !matches!(
+            self,
+            OperatorSpec::Jpeg { .. }
+                | OperatorSpec::Clip { .. }
+                | OperatorSpec::PhaseRetrieval { .. }
+                | OperatorSpec::Abs(_)
+        )
+    }
+
     /// The file the operator reads (a mask, a matrix), inside `Abs` too.
     pub fn file_mut(&mut self) -> Option<&mut String> {
         match self {
