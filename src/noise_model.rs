@@ -22,6 +22,12 @@ pub enum NoiseModel {
     },
 }
 
+/// t plus Gaussian noise of σ drawn from `rng` (the Gaussian model's whole simulation).
+pub fn add_gaussian(t: Tensor<4>, sigma: f64, rng: &mut tensor::Rng) -> Tensor<4> {
+    let noise = tensor::normal(rng, t.dims(), &t.device());
+    t + noise.mul_scalar(sigma)
+}
+
 /// The smallest λ + s² the likelihood is evaluated at, in counts.
 const FLOOR_COUNTS: f64 = 0.5;
 
@@ -78,8 +84,7 @@ impl NoiseModel {
                 tensor::from_vec(out, dims, &device)
             }
         };
-        let noise = tensor::normal(rng, dims, &device);
-        Ok(counted + noise.mul_scalar(sigma))
+        Ok(add_gaussian(counted, sigma, rng))
     }
 
     /// The Gaussian σ with the same stiffness, for step sizes and the samplers that read one

@@ -374,9 +374,8 @@ pub fn available_memory() -> Option<u64> {
     Some(kib.saturating_mul(1024))
 }
 
-/// y = A(x) + σ_y n with the noise of a recipe's `seed`: the one place a measurement is
-/// simulated (the command line, the window's runs and its preview all call it, so the y shown
-/// is the y restored).
+/// y = A(x) + σ_y n with the noise of a recipe's `seed`: [`simulate_measurement`] with
+/// Gaussian noise, the same draws, for callers that know the noise is Gaussian (the bench).
 pub fn simulate_y(
     operator: &dyn operators::Operator,
     x: burn::tensor::Tensor<4>,
@@ -384,13 +383,17 @@ pub fn simulate_y(
     seed: u64,
 ) -> burn::tensor::Tensor<4> {
     let clean = operator.forward(x);
-    let mut rng = tensor::rng(seed ^ 0x005e_ed0f_5e75_u64);
-    let noise = tensor::normal(&mut rng, clean.dims(), &clean.device());
-    clean + noise.mul_scalar(sigma_y)
+    crate::noise_model::add_gaussian(clean, sigma_y, &mut measurement_rng(seed))
 }
 
-/// y = A(x) plus noise of the given model and σ, with the noise of a recipe's `seed` (the
-/// same draws as [`simulate_y`] for Gaussian noise).
+/// The generator of a recipe's measurement noise.
+fn measurement_rng(seed: u64) -> tensor::Rng {
+    tensor::rng(seed ^ 0x005e_ed0f_5e75_u64)
+}
+
+/// y = A(x) plus noise of the given model and σ, with the noise of a recipe's `seed`: the one
+/// place a measurement is simulated (the command line, the window's runs and its preview all
+/// call it, so the y shown is the y restored).
 pub fn simulate_measurement(
     operator: &dyn operators::Operator,
     x: burn::tensor::Tensor<4>,
@@ -398,8 +401,7 @@ pub fn simulate_measurement(
     seed: u64,
 ) -> Result<burn::tensor::Tensor<4>> {
     let clean = operator.forward(x);
-    let mut rng = tensor::rng(seed ^ 0x005e_ed0f_5e75_u64);
-    noise.simulate(clean, sigma, &mut rng)
+    noise.simulate(clean, sigma, &mut measurement_rng(seed))
 }
 
 fn check_finite(path: &Path, data: &[f32]) -> Result<()> {

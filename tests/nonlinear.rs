@@ -629,6 +629,14 @@ fn every_sampler_runs_on_each_new_measurement_or_refuses_it_in_one_line() {
                 out.iter().all(|v| v.is_finite()),
                 "{line} on {label}: non-finite samples"
             );
+            // Each says which likelihood it uses (the prior alone uses none).
+            if !line.starts_with("Prior") {
+                let detail = s.detail().unwrap_or_default();
+                assert!(
+                    detail.contains("likelihood: "),
+                    "{line} on {label}: {detail}"
+                );
+            }
             if line.starts_with("Auto") {
                 let detail = s.detail().unwrap();
                 let chosen = posterior_lab::samplers::auto::chosen_in(&detail).unwrap();

@@ -162,11 +162,15 @@ macro_rules! sampler_table {
             {
                 return Ok(Box::new(whitened::Whitened::new(spec, w, chains, seed)?));
             }
-            Ok(match spec {
+            let sampler: Box<dyn Sampler> = match spec {
                 SamplerSpec::Exact => Box::new(Exact::new(problem, chains, seed)?),
                 $( SamplerSpec::$variant(p) => {
                     Box::new($module::$ty::new(p.clone(), problem, chains, seed)?)
                 } )*
+            };
+            Ok(match support::likelihood_note(spec, problem) {
+                Some(note) => Box::new(support::Noted::new(sampler, note)),
+                None => sampler,
             })
         }
     };

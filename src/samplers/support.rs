@@ -1,8 +1,10 @@
 //! What a sampler takes: which priors and which measurements, and the one line that says why
 //! not (the window greys a sampler out with it; `build` refuses with it).
 
-use super::SamplerInfo;
+use super::{ChainState, Sampler, SamplerInfo, SamplerSpec};
+use crate::error::Result;
 use crate::problem::Problem;
+use burn::tensor::Tensor;
 
 /// The priors a sampler needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,5 +117,85 @@ impl SamplerInfo {
             )),
             _ => Ok(()),
         }
+    }
+}
+
+/// Which likelihood a sampler uses on a measurement beyond linear-Gaussian, in a few words (the
+/// summary's and the status line's detail); None where there is nothing to say (linear
+/// Gaussian, `Auto` whose chosen sampler says it, `Exact`, the prior alone, the whitened
+/// samplers that say it themselves).
+pub fn likelihood_note(spec: &SamplerSpec, problem: &Problem) -> Option<String> {
+    if problem.is_linear_gaussian() {
+        return None;
+    }
+    let photons = !problem.noise.is_gaussian();
+    let rounding = problem.operator.model_error_sigma();
+    let width = if rounding > 0.0 {
+        format!(", the rounding as noise (σ_y {:.3})", problem.sigma_y)
+    } else {
+        String::new()
+    };
+    let likelihood = if photons {
+        "the Poisson log-likelihood"
+    } else {
+        "the Gaussian likelihood"
+    };
+    let through = if problem.operator.is_linear() {
+        ""
+    } else {
+        " through A's VJP"
+    };
+    Some(match spec {
+        SamplerSpec::Dps(_) if photons => format!("DPS's weighted least squares{width}"),
+        SamplerSpec::Dps(_) => format!("‖y − A(x̂0)‖ by autodiff through A{width}"),
+        SamplerSpec::Daps(_) | SamplerSpec::Ald(_) | SamplerSpec::Almc(_) => {
+            format!("the gradient of {likelihood}{through}{width}")
+        }
+        SamplerSpec::NoiseSpaceLangevin(_) => {
+            format!("the deviance of {likelihood} through the generator{width}")
+        }
+        SamplerSpec::DiffPir(_) => {
+            format!("20 gradient steps on {likelihood}{through} for the data step{width}")
+        }
+        SamplerSpec::PiGdm(_) if problem.is_round_trip() => {
+            format!("the decoder's pseudo-inverse: y − A(x̂0) over r² + σ_y²{width}")
+        }
+        _ => return None,
+    })
+}
+
+/// A sampler whose detail also says which likelihood it uses.
+pub struct Noted {
+    inner: Box<dyn Sampler>,
+    note: String,
+}
+
+impl Noted {
+    pub fn new(inner: Box<dyn Sampler>, note: String) -> Self {
+        Self { inner, note }
+    }
+}
+
+impl Sampler for Noted {
+    fn info(&self) -> &'static SamplerInfo {
+        self.inner.info()
+    }
+    fn step(&mut self, problem: &Problem) -> Result<()> {
+        self.inner.step(problem)
+    }
+    fn state(&self) -> &ChainState {
+        self.inner.state()
+    }
+    fn is_done(&self) -> bool {
+        self.inner.is_done()
+    }
+    fn detail(&self) -> Option<String> {
+        Some(match self.inner.detail() {
+            Some(d) => format!("{d}; likelihood: {}", self.note),
+            None => format!("likelihood: {}", self.note),
+        })
+    }
+    fn samples(&self) -> Tensor<4> {
+        self.inner.samples()
     }
 }
