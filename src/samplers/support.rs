@@ -87,11 +87,11 @@ impl SamplerInfo {
                  (any measurement works on a two-dimensional mixture)"
             }
             MeasurementSupport::LinearGaussianOrRoundTrip => {
-                "its steps use Aᵀ and closed-form solves of a linear operator with Gaussian noise, \
+                "its steps use the adjoint of A and closed-form solves of a linear operator with Gaussian noise, \
                  or a decoder (JPEG); photon noise only through a diagonal one"
             }
             _ => {
-                "its steps use Aᵀ and closed-form solves of a linear operator with Gaussian noise \
+                "its steps use the adjoint of A and closed-form solves of a linear operator with Gaussian noise \
                  (photon noise only through a diagonal one: denoising, inpainting)"
             }
         };
@@ -121,7 +121,7 @@ impl SamplerInfo {
 }
 
 /// Which likelihood a sampler uses on a measurement beyond linear-Gaussian, in a few words (the
-/// summary's and the status line's detail); None where there is nothing to say (linear
+/// summary's and the status line's detail, so only glyphs the window's font has); None where there is nothing to say (linear
 /// Gaussian, `Auto` whose chosen sampler says it, `Exact`, the prior alone, the whitened
 /// samplers that say it themselves).
 pub fn likelihood_note(spec: &SamplerSpec, problem: &Problem) -> Option<String> {
@@ -147,7 +147,7 @@ pub fn likelihood_note(spec: &SamplerSpec, problem: &Problem) -> Option<String> 
     };
     Some(match spec {
         SamplerSpec::Dps(_) if photons => format!("DPS's weighted least squares{width}"),
-        SamplerSpec::Dps(_) => format!("‖y − A(x̂0)‖ by autodiff through A{width}"),
+        SamplerSpec::Dps(_) => format!("the residual's norm by autodiff through A{width}"),
         SamplerSpec::Daps(_) | SamplerSpec::Ald(_) | SamplerSpec::Almc(_) => {
             format!("the gradient of {likelihood}{through}{width}")
         }
@@ -158,7 +158,7 @@ pub fn likelihood_note(spec: &SamplerSpec, problem: &Problem) -> Option<String> 
             format!("20 gradient steps on {likelihood}{through} for the data step{width}")
         }
         SamplerSpec::PiGdm(_) if problem.is_round_trip() => {
-            format!("the decoder's pseudo-inverse: y − A(x̂0) over r² + σ_y²{width}")
+            format!("the decoder's pseudo-inverse (y minus the estimate's round trip){width}")
         }
         _ => return None,
     })
