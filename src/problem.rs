@@ -60,7 +60,11 @@ impl Problem {
         if y.dims()[0] != 1 {
             return Err(Error::shape("measurement y batch", 1, y.dims()[0]));
         }
+        // Read back once: the finiteness check and the photon noise's equivalent σ share it.
         let y_host = tensor::to_vec(&y)?;
+        if y_host.iter().any(|v| !v.is_finite()) {
+            return Err(Error::invalid("measurement y", "contains NaN or Inf"));
+        }
         let effective = noise
             .equivalent_sigma(sigma_y, &y_host)
             .hypot(operator.model_error_sigma());
@@ -72,9 +76,6 @@ impl Problem {
                     operator.name()
                 ),
             ));
-        }
-        if tensor::non_finite_chains(&y)? > 0 {
-            return Err(Error::invalid("measurement y", "contains NaN or Inf"));
         }
         Ok(Self {
             prior,
@@ -103,7 +104,10 @@ impl Problem {
         self.operator.is_linear()
             && !self.noise.is_gaussian()
             && self.operator.model_error_sigma() == 0.0
-            && crate::samplers::whitened::is_diagonal(self.operator.as_ref())
+            && matches!(
+                self.operator.structure(),
+                crate::operators::Structure::Diagonal
+            )
     }
 
     /// A decoded round trip (JPEG) with Gaussian noise: ΠGDM guides with y − A(x̂0).

@@ -14,6 +14,7 @@ use crate::priors::{Denoiser, Gmm, GmmDenoiser, NetworkPrior};
 use crate::problem::Problem;
 use crate::samplers::{self, grid_posterior::GridPosterior};
 use crate::tensor;
+use crate::testbeds::Floor;
 use burn::tensor::Device;
 use std::sync::Arc;
 use std::time::Instant;
@@ -57,13 +58,6 @@ fn mode_error(gmm: &Gmm, weights: &[f64], samples: &[Vec<f64>]) -> f64 {
         .sum::<f64>()
 }
 
-fn mean_sd(v: &[f64]) -> (f64, f64) {
-    let n = v.len().max(1) as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (m, var.sqrt())
-}
-
 /// The plane table: every preset on every scene with `particles` particles.
 pub fn plane_table(particles: usize) -> Result<()> {
     let device = Device::flex();
@@ -96,7 +90,11 @@ pub fn plane_table(particles: usize) -> Result<()> {
             sws.push(sliced_wasserstein(&s, &reference, 64, &mut rng));
             modes.push(mode_error(&gmm, &weights, &s));
         }
-        let (swf, modef) = (mean_sd(&sws), mean_sd(&modes));
+        let stats = |values| {
+            let f = Floor { values };
+            (f.mean(), f.std())
+        };
+        let (swf, modef) = (stats(sws), stats(modes));
         println!("## {}\n", scene.name);
         println!("Grid posterior's mode weights: {weights:.3?}.\n");
         println!("| preset | SW | mode error | seconds |");

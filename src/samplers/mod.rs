@@ -160,7 +160,7 @@ macro_rules! sampler_table {
                 && problem.is_whitenable()
                 && let Some(w) = whitened::whitened(problem)?
             {
-                return Ok(Box::new(whitened::Whitened::new(spec, w, chains, seed)?));
+                return Ok(Box::new(whitened::build(spec, w, chains, seed)?));
             }
             let sampler: Box<dyn Sampler> = match spec {
                 SamplerSpec::Exact => Box::new(Exact::new(problem, chains, seed)?),

@@ -164,15 +164,26 @@ pub fn likelihood_note(spec: &SamplerSpec, problem: &Problem) -> Option<String> 
     })
 }
 
-/// A sampler whose detail also says which likelihood it uses.
+/// A sampler whose detail also says which likelihood it uses; with a problem of its own (the
+/// whitened one), it steps on that instead of the one it is given.
 pub struct Noted {
     inner: Box<dyn Sampler>,
     note: String,
+    own: Option<Problem>,
 }
 
 impl Noted {
     pub fn new(inner: Box<dyn Sampler>, note: String) -> Self {
-        Self { inner, note }
+        Self {
+            inner,
+            note,
+            own: None,
+        }
+    }
+
+    pub fn with_problem(mut self, problem: Problem) -> Self {
+        self.own = Some(problem);
+        self
     }
 }
 
@@ -181,7 +192,7 @@ impl Sampler for Noted {
         self.inner.info()
     }
     fn step(&mut self, problem: &Problem) -> Result<()> {
-        self.inner.step(problem)
+        self.inner.step(self.own.as_ref().unwrap_or(problem))
     }
     fn state(&self) -> &ChainState {
         self.inner.state()

@@ -4,9 +4,10 @@
 //! inpainting) that whitens into a linear-Gaussian problem of the same kind:
 //! W y = (W A) x + σ n, W = σ/√Var(y), whose A is again diagonal, so the closed-form steps hold.
 
-use super::{ChainState, Sampler, SamplerSpec};
+use super::SamplerSpec;
+use super::support::Noted;
 use crate::error::Result;
-use crate::operators::{Mask, Operator, Structure};
+use crate::operators::{Mask, Operator};
 use crate::problem::Problem;
 use crate::tensor;
 use burn::tensor::Tensor;
@@ -47,46 +48,10 @@ pub fn whitened(problem: &Problem) -> Result<Option<Problem>> {
     Ok(Some(out))
 }
 
-/// A linear-Gaussian sampler run on the whitened problem; the problem it is stepped with is
-/// the original one, and only its own is used.
-pub struct Whitened {
-    inner: Box<dyn Sampler>,
-    problem: Problem,
-}
-
-impl Whitened {
-    pub fn new(spec: &SamplerSpec, problem: Problem, chains: usize, seed: u64) -> Result<Self> {
-        let inner = super::build(spec, &problem, chains, seed)?;
-        Ok(Self { inner, problem })
-    }
-}
-
-impl Sampler for Whitened {
-    fn info(&self) -> &'static super::SamplerInfo {
-        self.inner.info()
-    }
-    fn step(&mut self, _problem: &Problem) -> Result<()> {
-        self.inner.step(&self.problem)
-    }
-    fn state(&self) -> &ChainState {
-        self.inner.state()
-    }
-    fn is_done(&self) -> bool {
-        self.inner.is_done()
-    }
-    fn detail(&self) -> Option<String> {
-        let note = "photon noise as Gaussian noise of y's own variance";
-        Some(match self.inner.detail() {
-            Some(d) => format!("{note}; {d}"),
-            None => note.into(),
-        })
-    }
-    fn samples(&self) -> Tensor<4> {
-        self.inner.samples()
-    }
-}
-
-/// Whether A is diagonal (the whitened A stays a closed-form one).
-pub(crate) fn is_diagonal(op: &dyn Operator) -> bool {
-    matches!(op.structure(), Structure::Diagonal)
+/// A linear-Gaussian sampler on the whitened problem, saying so in its detail; it is stepped
+/// with the original problem and uses its own.
+pub fn build(spec: &SamplerSpec, whitened: Problem, chains: usize, seed: u64) -> Result<Noted> {
+    let inner = super::build(spec, &whitened, chains, seed)?;
+    let note = "photon noise as Gaussian noise of y's own variance".to_string();
+    Ok(Noted::new(inner, note).with_problem(whitened))
 }
